@@ -1,0 +1,71 @@
+"""Optimizers: `apply_gradients(params, grads)` updates the params in place.
+
+State (running averages) is kept per parameter position in the list, so
+call `apply_gradients` with the same parameters in the same order each step.
+"""
+
+from collections import defaultdict
+
+import nnmath  # SOLUTION LINE
+import numpy as np
+
+
+class BasicOptimizer:
+    """Plain gradient descent: `p -= learning_rate * g`."""
+
+    def __init__(self, learning_rate):
+        self.learning_rate = learning_rate
+
+    def apply_gradients(self, trainable_params, grads):
+        # SOLUTION: move every parameter, in place, by -learning_rate * its gradient
+        for param, grad in zip(trainable_params, grads):
+            nnmath.sgd_step(param, np.asarray(grad), self.learning_rate)
+        # END SOLUTION
+
+
+class RMSProp:
+    """`v = beta v + (1 - beta) g²; p -= learning_rate g / (sqrt(v) + epsilon)`."""
+
+    def __init__(self, learning_rate, beta=0.9, epsilon=1e-6):
+        self.learning_rate = learning_rate
+        self.beta = beta
+        self.epsilon = epsilon
+        self.v = defaultdict(lambda: 0)
+
+    def apply_gradients(self, trainable_params, grads):
+        # SOLUTION: update the running mean of squared gradients of every parameter, then move the parameter in place by -learning_rate * g / (sqrt(v) + epsilon)
+        for i, (param, grad) in enumerate(zip(trainable_params, grads)):
+            self.v[i] = nnmath.rmsprop_step(
+                param, np.asarray(grad), self.v[i], self.learning_rate, self.beta, self.epsilon
+            )
+        # END SOLUTION
+
+
+class Adam:
+    """Bias-corrected Adam: `p -= learning_rate m̂ / (sqrt(v̂) + epsilon)`.
+
+    With `amsgrad`, the denominator uses the largest v̂ seen so far.
+    """
+
+    def __init__(self, learning_rate, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False):
+        self.amsgrad = amsgrad
+        self.learning_rate = learning_rate
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.m = defaultdict(lambda: 0)  # first moment
+        self.v = defaultdict(lambda: 0)  # second moment
+        self.v_hat = defaultdict(lambda: 0)  # largest bias-corrected v seen (amsgrad)
+        self.t = 0  # steps taken
+
+    def apply_gradients(self, trainable_params, grads):
+        # SOLUTION: count the step; update both moments of every parameter, correct their bias, and move the parameter in place by -learning_rate * m_hat / (sqrt(v_hat) + epsilon)
+        self.t += 1
+        for i, (param, grad) in enumerate(zip(trainable_params, grads)):
+            self.m[i], self.v[i], m_hat, v_hat = nnmath.adam_direction(
+                np.asarray(grad), self.m[i], self.v[i], self.t, self.beta_1, self.beta_2
+            )
+            if self.amsgrad:
+                self.v_hat[i] = v_hat = np.maximum(self.v_hat[i], v_hat)
+            param -= nnmath.adam_delta(self.learning_rate, m_hat, v_hat, self.epsilon)
+        # END SOLUTION
