@@ -65,9 +65,10 @@ def softmax(x):
 
 def softmax_jacobians(s):
     """Per-row Jacobians `diag(s) - s sᵀ`, shape (B, n, n), from outputs `s`."""
-    return np.einsum("bi,ij->bij", s, np.eye(s.shape[-1], dtype=s.dtype)) - np.einsum(
-        "bi,bj->bij", s, s
-    )
+    jacobians = -s[:, :, np.newaxis] * s[:, np.newaxis, :]
+    diagonal = np.arange(s.shape[-1])
+    jacobians[:, diagonal, diagonal] += s
+    return jacobians
 
 
 def softmax_vjp(s, grad_out):
