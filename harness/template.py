@@ -50,7 +50,7 @@ def strip_solutions(source, filename="<source>"):
             if begin["todo"]:
                 owner = ".".join(name for _, name in scopes) or "<module>"
                 message = f"{owner}: TODO {begin['todo']}"
-                out.append(f"{begin['indent']}raise NotImplementedError({message!r})\n")
+                out.append(f"{begin['indent']}raise NotImplementedError({_python_string(message)})\n")
             continue
         if SOLUTION_LINE.search(line):
             drop_blank = bool(out) and not out[-1].strip()
@@ -67,6 +67,11 @@ def strip_solutions(source, filename="<source>"):
     if in_solution:
         raise MarkerError(f"{filename}: SOLUTION not closed by END SOLUTION")
     return _squeeze_blank_lines("".join(out))
+
+
+def _python_string(text):
+    """A double-quoted Python literal for `text` (students read these lines)."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _squeeze_blank_lines(text):

@@ -10,7 +10,7 @@ import pytest
 
 from harness import template
 
-TODO_RAISE = re.compile(r"raise NotImplementedError\('(?P<owner>[\w.]+): TODO")
+TODO_RAISE = re.compile(r"""raise NotImplementedError\(["'](?P<owner>[\w.]+): TODO""")
 
 
 def test_committed_template_is_what_the_generator_writes():
@@ -41,7 +41,7 @@ def test_generator_replaces_fenced_code_and_names_the_method():
     )
     out = template.strip_solutions(source)
     assert "nnmath" not in out and "_helper" not in out
-    assert "raise NotImplementedError('Layer.forward: TODO the output for x')" in out
+    assert 'raise NotImplementedError("Layer.forward: TODO the output for x")' in out
     assert '"""Docstring stays."""' in out and "def given(self):\n        return 2" in out
     compile(out, "<template>", "exec")
 

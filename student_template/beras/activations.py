@@ -34,10 +34,10 @@ class LeakyReLU(ElementwiseActivation):
         self.alpha = alpha
 
     def call(self, x):
-        raise NotImplementedError('LeakyReLU.call: TODO x where x > 0, alpha * x elsewhere')
+        raise NotImplementedError("LeakyReLU.call: TODO x where x > 0, alpha * x elsewhere")
 
     def get_input_gradients(self):
-        raise NotImplementedError('LeakyReLU.get_input_gradients: TODO [the elementwise derivative of the output with respect to the input], shaped like the input')
+        raise NotImplementedError("LeakyReLU.get_input_gradients: TODO [the elementwise derivative of the output with respect to the input], shaped like the input")
 
 
 class ReLU(LeakyReLU):
@@ -47,25 +47,25 @@ class ReLU(LeakyReLU):
 
 class Sigmoid(ElementwiseActivation):
     def call(self, x):
-        raise NotImplementedError('Sigmoid.call: TODO 1 / (1 + exp(-x)), without overflow for large |x|')
+        raise NotImplementedError("Sigmoid.call: TODO 1 / (1 + exp(-x)), without overflow for large |x|")
 
     def get_input_gradients(self):
-        raise NotImplementedError('Sigmoid.get_input_gradients: TODO [the elementwise derivative of the output with respect to the input], shaped like the input')
+        raise NotImplementedError("Sigmoid.get_input_gradients: TODO [the elementwise derivative of the output with respect to the input], shaped like the input")
 
 
 class Tanh(ElementwiseActivation):
     def call(self, x):
-        raise NotImplementedError('Tanh.call: TODO the hyperbolic tangent of x')
+        raise NotImplementedError("Tanh.call: TODO the hyperbolic tangent of x")
 
     def get_input_gradients(self):
-        raise NotImplementedError('Tanh.get_input_gradients: TODO [the elementwise derivative of the output with respect to the input], shaped like the input')
+        raise NotImplementedError("Tanh.get_input_gradients: TODO [the elementwise derivative of the output with respect to the input], shaped like the input")
 
 
 class Softmax(Activation):
     """Row-wise softmax; its per-row Jacobians are not diagonal."""
 
     def call(self, x):
-        raise NotImplementedError('Softmax.call: TODO the softmax of each row of x, numerically stable for large logits')
+        raise NotImplementedError("Softmax.call: TODO the softmax of each row of x, numerically stable for large logits")
 
     def get_input_gradients(self):
         raise NotImplementedError("Softmax.get_input_gradients: TODO [the Jacobian of each row's softmax with respect to that row], shaped (batch, n, n)")

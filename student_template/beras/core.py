@@ -115,7 +115,7 @@ class Diffable(Callable, Weighted):
         grads = []
         for inp, g in zip(self.inputs, self.get_input_gradients()):
             g = np.asarray(g)
-            per_sample = np.einsum("bij,bj->bi", g, upstream) if g.ndim == 3 else upstream @ g.T
+            per_sample = (g @ upstream[..., np.newaxis])[..., 0] if g.ndim == 3 else upstream @ g.T
             grads.append(per_sample.reshape(np.shape(inp)))
         return grads
 
@@ -129,18 +129,19 @@ class Diffable(Callable, Weighted):
         if J is None or J[0] is None:
             return self.get_weight_gradients()
         upstream = J[0]
-        batch = upstream.shape[0]
         grads = []
         for w, g in zip(self.weights, self.get_weight_gradients()):
             g = np.asarray(g)
-            sample_g = g if g.ndim == 3 else g[np.newaxis]
+            per_sample = g.ndim == 3
             # Align the trailing axes of each sample's g and J[0][b], as
             # NumPy broadcasting of g[b] * J[0][b] would.
-            g_dims, u_dims = sample_g.ndim - 1, upstream.ndim - 1
-            u = upstream.reshape((batch,) + (1,) * max(0, g_dims - u_dims) + upstream.shape[1:])
-            sample_g = sample_g.reshape(
-                sample_g.shape[:1] + (1,) * max(0, u_dims - g_dims) + sample_g.shape[1:]
-            )
-            products = np.broadcast_to(sample_g * u, (batch,) + np.shape(w))
-            grads.append(products.sum(axis=0))
+            g_dims, u_dims = g.ndim - per_sample, upstream.ndim - 1
+            u = upstream.reshape(upstream.shape[:1] + (1,) * max(0, g_dims - u_dims) + upstream.shape[1:])
+            lead = g.shape[:1] if per_sample else ()
+            g = g.reshape(lead + (1,) * max(0, u_dims - g_dims) + g.shape[len(lead):])
+            if per_sample:  # sum over b of g[b] * u[b], without storing the products
+                summed = np.einsum("b...,b...->...", g, u, optimize=True)
+            else:  # the same g for every sample: sum over b of g * u[b]
+                summed = g * u.sum(axis=0)
+            grads.append(np.broadcast_to(summed, np.shape(w)).copy())
         return grads

@@ -33,5 +33,5 @@ class GradientTape:
         contributions, so every layer must be processed after all the layers
         that consumed its output: we visit them in reverse topological order.
         """
-        raise NotImplementedError('GradientTape.gradient: TODO the gradient of `target` for every tensor in `sources` (None for a source that `target` does not depend on); a tensor used by several layers gets the sum of their contributions')
+        raise NotImplementedError("GradientTape.gradient: TODO the gradient of `target` for every tensor in `sources` (None for a source that `target` does not depend on); a tensor used by several layers gets the sum of their contributions")
 

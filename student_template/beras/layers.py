@@ -19,13 +19,13 @@ class Dense(Diffable):
         return [self.w, self.b]
 
     def call(self, x):
-        raise NotImplementedError('Dense.call: TODO the affine map x @ w + b for the whole batch')
+        raise NotImplementedError("Dense.call: TODO the affine map x @ w + b for the whole batch")
 
     def get_input_gradients(self) -> list:
-        raise NotImplementedError('Dense.get_input_gradients: TODO the local derivative of the output with respect to x, shaped (input_size, output_size) as `Diffable.compose_input_gradients` expects')
+        raise NotImplementedError("Dense.get_input_gradients: TODO the local derivative of the output with respect to x, shaped (input_size, output_size) as `Diffable.compose_input_gradients` expects")
 
     def get_weight_gradients(self) -> list:
-        raise NotImplementedError('Dense.get_weight_gradients: TODO the local derivatives of the output with respect to w and to b, per sample (B, ...) or shared, so that `Diffable.compose_weight_gradients` gives dL/dw and dL/db')
+        raise NotImplementedError("Dense.get_weight_gradients: TODO the local derivatives of the output with respect to w and to b, per sample (B, ...) or shared, so that `Diffable.compose_weight_gradients` gives dL/dw and dL/db")
 
     @staticmethod
     def _initialize_weight(initializer, input_size, output_size):
@@ -38,4 +38,4 @@ class Dense(Diffable):
         initializer = initializer.lower()
         if initializer not in ("zero", "normal", "xavier", "kaiming"):
             raise ValueError(f"Unknown dense weight initialization strategy '{initializer}' requested")
-        raise NotImplementedError('Dense._initialize_weight: TODO w of shape (input_size, output_size) drawn as `initializer` says, b of shape (1, output_size) zero; both Variables')
+        raise NotImplementedError("Dense._initialize_weight: TODO w of shape (input_size, output_size) drawn as `initializer` says, b of shape (1, output_size) zero; both Variables")

@@ -32,7 +32,7 @@ class SequentialModel(Diffable):
 
     def batch_step(self, x, y, training=True):
         """One batch: loss and accuracy; with `training`, also one optimizer step."""
-        raise NotImplementedError('SequentialModel.batch_step: TODO the loss and accuracy of the model on (x, y) as floats in {"loss": ..., "acc": ...}; when training, also update the trainable variables once with the optimizer, using the tape\'s gradients')
+        raise NotImplementedError("SequentialModel.batch_step: TODO the loss and accuracy of the model on (x, y) as floats in {\"loss\": ..., \"acc\": ...}; when training, also update the trainable variables once with the optimizer, using the tape's gradients")
 
     def fit(self, x, y, epochs, batch_size):
         """Train; return {"loss": [mean per epoch], "acc": [mean per epoch]}."""
@@ -40,5 +40,5 @@ class SequentialModel(Diffable):
 
     def evaluate(self, x, y, batch_size):
         """Loss and accuracy on (x, y), changing no weight."""
-        raise NotImplementedError('SequentialModel.evaluate: TODO the mean loss and accuracy over batches of batch_size, without training, as {"loss": float, "acc": float}')
+        raise NotImplementedError("SequentialModel.evaluate: TODO the mean loss and accuracy over batches of batch_size, without training, as {\"loss\": float, \"acc\": float}")
 

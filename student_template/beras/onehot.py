@@ -12,10 +12,10 @@ class OneHotEncoder(Callable):
     """
 
     def fit(self, labels):
-        raise NotImplementedError('OneHotEncoder.fit: TODO remember the distinct labels, sorted as np.unique sorts them; column i of the encoding stands for the i-th of them')
+        raise NotImplementedError("OneHotEncoder.fit: TODO remember the distinct labels, sorted as np.unique sorts them; column i of the encoding stands for the i-th of them")
 
     def call(self, labels):
         raise NotImplementedError("OneHotEncoder.call: TODO one row per label, all zeros but a 1 in the column of that label's class")
 
     def inverse(self, one_hot):
-        raise NotImplementedError('OneHotEncoder.inverse: TODO the label of each one-hot row (the class of its largest entry)')
+        raise NotImplementedError("OneHotEncoder.inverse: TODO the label of each one-hot row (the class of its largest entry)")

@@ -16,7 +16,7 @@ class BasicOptimizer:
         self.learning_rate = learning_rate
 
     def apply_gradients(self, trainable_params, grads):
-        raise NotImplementedError('BasicOptimizer.apply_gradients: TODO move every parameter, in place, by -learning_rate * its gradient')
+        raise NotImplementedError("BasicOptimizer.apply_gradients: TODO move every parameter, in place, by -learning_rate * its gradient")
 
 
 class RMSProp:
@@ -29,7 +29,7 @@ class RMSProp:
         self.v = defaultdict(lambda: 0)
 
     def apply_gradients(self, trainable_params, grads):
-        raise NotImplementedError('RMSProp.apply_gradients: TODO update the running mean of squared gradients of every parameter, then move the parameter in place by -learning_rate * g / (sqrt(v) + epsilon)')
+        raise NotImplementedError("RMSProp.apply_gradients: TODO update the running mean of squared gradients of every parameter, then move the parameter in place by -learning_rate * g / (sqrt(v) + epsilon)")
 
 
 class Adam:
@@ -50,4 +50,4 @@ class Adam:
         self.t = 0  # steps taken
 
     def apply_gradients(self, trainable_params, grads):
-        raise NotImplementedError('Adam.apply_gradients: TODO count the step; update both moments of every parameter, correct their bias, and move the parameter in place by -learning_rate * m_hat / (sqrt(v_hat) + epsilon)')
+        raise NotImplementedError("Adam.apply_gradients: TODO count the step; update both moments of every parameter, correct their bias, and move the parameter in place by -learning_rate * m_hat / (sqrt(v_hat) + epsilon)")

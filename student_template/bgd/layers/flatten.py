@@ -1,0 +1,17 @@
+"""Flatten every sample of a batch into a row."""
+
+from .layer import Layer
+
+
+class Flatten(Layer):
+    """`(N, d1, d2, ...) -> (N, d1 * d2 * ...)` in C order; backward reshapes
+    the error back to the input's shape."""
+
+    def __init__(self):
+        Layer.__init__(self, save_input=False, save_output=False)
+
+    def _forward(self, X):
+        raise NotImplementedError("Flatten._forward: TODO each sample of X as one row, shaped (N, number of values per sample)")
+
+    def _backward(self, error):
+        raise NotImplementedError("Flatten._backward: TODO the error reshaped to the shape of the last input")
