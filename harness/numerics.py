@@ -1,0 +1,506 @@
+"""The numerical core of the gradient checker: pure functions, NumPy only.
+
+The student's code runs in another process, so each evaluation of their
+forward pass is a round trip. Functions here take `f_stack(xs)`, which maps K
+stacked inputs `(K, *x.shape)` to K stacked outputs `(K, *y.shape)` in ONE
+request; nothing here calls it point by point.
+
+Conventions: inputs we build are float64; `dtype` means the precision the
+student *computes* in (float32 or float64), which sets steps and tolerances.
+Directions are scaled to max-norm 1, so no entry moves by more than the step
+h (about 0.04 for float32, 7e-4 for float64, times max(1, rms x)): sample
+inputs further than that from kinks and ties, or pass `max_step`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import NamedTuple
+
+import numpy as np
+
+# Tolerances by the precision the student computes in. RTOL is relative to the
+# values compared; ATOL is relative to the array's scale (its largest |entry|),
+# so one rule serves gradients of size 1e-6 and 1e6. Correct float32 code
+# agrees with a float64 reference to ~1e-6 of scale; a 1 % error must fail.
+RTOL = {np.float32: 1e-3, np.float64: 1e-6}
+ATOL = {np.float32: 1e-4, np.float64: 1e-8}
+NOISE_SIGMAS = 3.0  # finite-difference noise allowance, in estimated sigmas
+
+
+def precision(*dtypes) -> type:
+    """np.float32 if any argument (dtype or array) is a float of 32 bits or
+    less, else np.float64: integers and bools lose nothing."""
+    for d in dtypes:
+        d = np.dtype(d) if isinstance(d, (type, np.dtype, str)) else np.asarray(d).dtype
+        if d.kind == "f" and d.itemsize <= 4:
+            return np.float32
+    return np.float64
+
+
+def rel_error(a, b) -> float:
+    """max |a - b| relative to the largest |a| + |b|, CS231n style (as in
+    tests/fd.py): ~1e-7 or less is right, above 1e-2 is wrong."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    scale = max(1e-8, float(np.max(np.abs(a) + np.abs(b), initial=0.0)))
+    return float(np.max(np.abs(a - b), initial=0.0)) / scale
+
+
+def as_numeric(value) -> np.ndarray | None:
+    """`value` as a float64 array, or None when it is not numeric (str, None,
+    ragged lists, objects, complex)."""
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError):
+        return None
+    return arr.astype(np.float64) if arr.dtype.kind in "biuf" else None
+
+
+def _index(flat_or_tuple, shape=None) -> tuple:
+    """A plain tuple of ints, for reports (from a flat index when shape given)."""
+    idx = np.unravel_index(flat_or_tuple, shape) if shape is not None else flat_or_tuple
+    return tuple(int(i) for i in idx)
+
+
+# ---------------------------------------------------------- finite differences
+
+
+def step_size(dtype, x, richardson: bool = True) -> float:
+    """Central-difference step for code computing in `dtype`, around `x`.
+
+    Plain central differences trade truncation O(h^2) against round-off eps/h:
+    best h ~ eps^(1/3) (6e-6 for float64, 5e-3 for float32). Richardson
+    cancels the h^2 term, leaving O(h^4) against eps/h: h ~ eps^(1/5) (7e-4,
+    4e-2), a larger step, which is what rescues float32. Times max(1, rms x),
+    so the step stays far above the rounding of x itself.
+    """
+    eps = np.finfo(precision(dtype)).eps
+    x = np.asarray(x, dtype=np.float64)
+    magnitude = max(1.0, float(np.sqrt(np.mean(x * x)))) if x.size else 1.0
+    return float(eps ** (1 / 5 if richardson else 1 / 3) * magnitude)
+
+
+class Estimate(NamedTuple):
+    """FD estimates of J u_k, shape (K, *y.shape), and their spread D(h) -
+    D(h/2): signed, so it can be projected like `value`; its size bounds the
+    truncation left and reflects round-off noise (None without Richardson)."""
+
+    value: np.ndarray
+    spread: np.ndarray | None
+
+
+def directional_derivatives(f_stack, x, directions, h, richardson=True) -> Estimate:
+    """Central-difference estimates of J u for each u in `directions`
+    (K, *x.shape), all perturbed points in ONE f_stack call: 2K points, or 4K
+    for Richardson's (4 D(h/2) - D(h)) / 3."""
+    x = np.asarray(x, dtype=np.float64)
+    u = np.asarray(directions, dtype=np.float64)
+    steps = (h, h / 2) if richardson else (h,)
+    points = np.concatenate([x + sign * s * u for s in steps for sign in (1, -1)])
+    y = np.asarray(f_stack(points))
+    if y.ndim == 0 or y.shape[0] != len(points):
+        raise ValueError(f"f_stack returned shape {y.shape} for {len(points)} points")
+    y = y.astype(np.float64).reshape((len(steps), 2, len(u)) + y.shape[1:])
+    d = [(y[i, 0] - y[i, 1]) / (2 * s) for i, s in enumerate(steps)]
+    if not richardson:
+        return Estimate(d[0], None)
+    return Estimate((4 * d[1] - d[0]) / 3, d[0] - d[1])
+
+
+def _projected(f_stack, x, v, u, h, max_step):
+    """v . (J u_k) and its spread for each direction, after shrinking the
+    entries of u that may not move by h (|h u_i| <= max_step_i)."""
+    shrink = np.ones(x.shape) if max_step is None else np.minimum(1.0, np.broadcast_to(max_step, x.shape) / h)
+    u = u * shrink
+    est = directional_derivatives(f_stack, x, u, h)
+    if est.value.shape[1:] != v.shape:
+        raise ValueError(f"forward output shape {est.value.shape[1:]} differs from the cotangent's {v.shape}")
+    return est.value.reshape(len(u), -1) @ v.ravel(), est.spread.reshape(len(u), -1) @ v.ravel(), u
+
+
+# ---------------------------------------------------------- array comparison
+
+
+@dataclasses.dataclass
+class Mismatch:
+    index: tuple
+    actual: float
+    expected: float
+    error: float  # |actual - expected|; inf when only one side is NaN/inf
+
+
+@dataclasses.dataclass
+class Comparison:
+    passed: bool
+    max_abs: float
+    max_rel: float  # largest error relative to its expected entry (tiny ones floored)
+    worst: list[Mismatch]  # the top_k largest errors, largest first
+    message: str = ""
+
+
+def _tolerance(expected, dtype, rtol=None, atol=None):
+    """Per-entry allowance rtol*|e| + atol*scale (scale = largest finite |e|,
+    at least eps, so an all-zero expectation still tolerates rounding)."""
+    tier = precision(dtype)
+    rtol = RTOL[tier] if rtol is None else rtol
+    atol = ATOL[tier] if atol is None else atol
+    scale = max(float(np.abs(expected[np.isfinite(expected)]).max(initial=0.0)), float(np.finfo(tier).eps))
+    return rtol * np.abs(np.nan_to_num(expected, posinf=0, neginf=0)) + atol * scale, atol * scale
+
+
+def compare(actual, expected, dtype=None, *, top_k=5, rtol=None, atol=None) -> Comparison:
+    """Judge `actual` (student) against `expected` (reference) entry by entry.
+
+    Passes when every |a - e| <= rtol*|e| + atol*max|e|, tolerances by the
+    precision the student computes in (default: actual's dtype). NaN and inf
+    must match exactly: a NaN where a finite value is expected always fails.
+    """
+    a, e = as_numeric(actual), np.asarray(expected, dtype=np.float64)
+    fail = Comparison(False, np.inf, np.inf, [])
+    if a is None:
+        return dataclasses.replace(fail, message=f"not a numeric array: got {type(actual).__name__}")
+    if a.shape != e.shape:
+        return dataclasses.replace(fail, message=f"shape {a.shape}, expected {e.shape}")
+    tol, floor = _tolerance(e, np.asarray(actual).dtype if dtype is None else dtype, rtol, atol)
+    same_special = (np.isnan(a) & np.isnan(e)) | (np.isinf(a) & (a == e))
+    with np.errstate(invalid="ignore"):
+        err = np.where(np.isfinite(a) & np.isfinite(e), np.abs(a - e), np.where(same_special, 0.0, np.inf))
+    bad = err > tol
+    order = np.argsort(-err, axis=None, kind="stable")[:top_k]
+    worst = [
+        Mismatch(i, float(a[i]), float(e[i]), float(err[i]))
+        for i in (_index(f, a.shape) for f in order)
+        if err[i] > 0
+    ]
+    max_rel = float((err / np.maximum(np.abs(np.nan_to_num(e)), max(floor, 1e-300))).max(initial=0.0))
+    message = ""
+    if bad.any():
+        kind = "" if np.isfinite(a[bad]).all() else "NaN/inf; "
+        message = (
+            f"{int(bad.sum())} of {a.size} entries differ ({kind}first at {_index(np.argwhere(bad)[0])})"
+        )
+    return Comparison(not bad.any(), float(err.max(initial=0.0)), max_rel, worst, message)
+
+
+# ---------------------------------------------------------- the VJP check
+
+
+@dataclasses.dataclass
+class Direction:
+    name: str  # "student gradient", "reference gradient", "student - reference", "random 1"...
+    fd: float  # v . (J u) by finite differences of the student's own forward
+    student: float  # g_student . u
+    reference: float | None  # g_ref . u
+    allowance: float  # the largest |fd - student| accepted
+    rel: float  # |fd - student| / max(|fd|, |student|, FD noise)
+    passed: bool  # the student's backward agrees with their forward along u
+    reference_agrees: bool | None  # g_ref agrees with the student's forward along u
+
+
+@dataclasses.dataclass
+class VJPCheck:
+    passed: bool
+    worst_rel: float
+    directions: list[Direction]
+    evaluations: int  # points evaluated
+    calls: int  # f_stack requests
+    own_forward_agrees: bool  # witness (a): g_student matches FD of the student's forward
+    reference: Comparison | None  # witness (b): g_student against g_ref
+    culprit: str | None  # None, "backward", "forward" or "forward and backward"
+    message: str = ""
+
+
+def _directions(g, g_ref, rng, n_random):
+    """Informative directions first, then random Gaussian ones.
+
+    Along a random u a relative error shows at 1/sqrt(n) of its natural scale,
+    lost in FD noise for big arrays. u = g_student sees a scale error in full;
+    u = g_student - g_ref turns the whole discrepancy into its own signal
+    (|d|^2 against g_ref . d), so one wrong entry among thousands shows.
+    """
+    named = [("student gradient", g)]
+    if g_ref is not None:
+        named += [("reference gradient", g_ref), ("student - reference", g - g_ref)]
+    named += [(f"random {i + 1}", rng.standard_normal(g.shape)) for i in range(n_random)]
+    named = [(name, u / np.abs(u).max()) for name, u in named if np.abs(u).max() > 0]
+    if not named:
+        raise ValueError("no direction to check along: pass n_random >= 1")
+    return [name for name, _ in named], np.stack([u for _, u in named])
+
+
+def _culprit(own_ok, ref_ok, forward_like_ref):
+    """Whom to blame, from witness (a) own forward, witness (b) the reference,
+    and whether the student's forward has the reference's derivative."""
+    if own_ok and ref_ok is not False:
+        return None
+    if ref_ok is None:
+        return "backward"  # disagrees with its own forward; nothing more to tell
+    if own_ok or ref_ok:  # faithful to a wrong forward, or right but the forward is not
+        return "forward"
+    return "backward" if forward_like_ref else "forward and backward"
+
+
+def _gradient_problem(g, x_shape):
+    if g is None:
+        return "gradient is not a numeric array"
+    if g.shape != x_shape:
+        return f"gradient has shape {g.shape}, the input has {x_shape}"
+    if not np.isfinite(g).all():
+        return f"gradient has {int((~np.isfinite(g)).sum())} NaN/inf entries"
+    return None
+
+
+def check_vjp(
+    f_stack, x, v, g_student, g_ref=None, *, rng, n_random=3, dtype=None, h=None, max_step=None
+) -> VJPCheck:
+    """Check the student's input gradient g_student = J^T v at x.
+
+    Along each direction u, v . (J u) by Richardson differences of the
+    student's own forward must equal g_student . u; the 4 points per direction
+    go in ONE f_stack call. A direction passes when |fd - student| <= rtol *
+    max(|fd|, |student|) + |its spread| + 3 sigma, sigma the RMS spread of the
+    random directions: the FD noise that any unit-max direction carries.
+    `dtype`: what the student computes in (default g_student's); `max_step`
+    (scalar or per entry): how far an entry may move (kinks, log's domain).
+    """
+    x, v = np.asarray(x, dtype=np.float64), np.asarray(v, dtype=np.float64)
+    tier = precision(np.asarray(g_student).dtype if dtype is None else dtype)
+    g = as_numeric(g_student)
+    ref = None if g_ref is None else compare(g_student, g_ref, tier)
+    problem = _gradient_problem(g, x.shape)
+    if problem:
+        return VJPCheck(False, np.inf, [], 0, 0, False, ref, "backward", problem)
+    g_r = None if g_ref is None else np.asarray(g_ref, dtype=np.float64)
+    names, u = _directions(g, g_r, rng, n_random)
+    fd, spread, u = _projected(f_stack, x, v, u, step_size(tier, x) if h is None else h, max_step)
+    student = u.reshape(len(u), -1) @ g.ravel()
+    randoms = [i for i, name in enumerate(names) if name.startswith("random")]
+    noise = np.abs(spread) + NOISE_SIGMAS * np.sqrt(np.mean(spread[randoms] ** 2) if randoms else 0.0)
+    scale = np.maximum(np.abs(fd), np.abs(student))
+    allowance = RTOL[tier] * scale + noise
+    passed = np.abs(fd - student) <= allowance
+    rel = np.abs(fd - student) / np.maximum(np.maximum(scale, noise), 1e-300)
+    refs, ref_agrees = [None] * len(u), [None] * len(u)
+    if g_r is not None:
+        reference = u.reshape(len(u), -1) @ g_r.ravel()
+        refs = reference.tolist()
+        ref_agrees = (
+            np.abs(fd - reference) <= RTOL[tier] * np.maximum(np.abs(fd), np.abs(reference)) + noise
+        ).tolist()
+    rows = zip(fd.tolist(), student.tolist(), refs, allowance.tolist(), rel.tolist(), passed.tolist())
+    directions = [Direction(name, *row, agree) for name, row, agree in zip(names, rows, ref_agrees)]
+    strongest = int(np.argmax(np.abs(fd))) if np.isfinite(fd).all() else None
+    message = ""
+    if strongest is None:
+        message = "the forward returned NaN/inf near x"
+    elif not noise[strongest] <= 0.1 * abs(fd[strongest]):
+        message = "finite differences too noisy: a non-deterministic forward, or a kink near x?"
+    own_ok = not message and bool(passed.all())
+    ref_ok = None if ref is None else ref.passed
+    culprit = "forward" if message else _culprit(own_ok, ref_ok, all(ref_agrees))
+    worst = float(rel.max())
+    return VJPCheck(culprit is None, worst, directions, 4 * len(u), 1, own_ok, ref, culprit, message)
+
+
+# ---------------------------------------------------------- localisation
+
+
+@dataclasses.dataclass
+class Entry:
+    index: tuple
+    student: float  # (g_student)_i
+    fd: float  # (J^T v)_i by finite differences of the student's forward
+    wrong: bool
+
+
+def suspects(g_student, g_ref=None, k=8, small=64) -> list[tuple]:
+    """Entries worth an FD check of their own: all of a small array, else the
+    k with the largest |g_student - g_ref| (|g_student| with no reference)."""
+    g = np.asarray(g_student, dtype=np.float64)
+    if g.size <= small:
+        return [_index(i) for i in np.ndindex(*g.shape)]
+    score = np.abs(g if g_ref is None else g - np.asarray(g_ref, dtype=np.float64))
+    return [_index(f, g.shape) for f in np.argsort(-score, axis=None, kind="stable")[:k]]
+
+
+def localise(f_stack, x, v, g_student, candidates, h=None, dtype=None, max_step=None) -> list[Entry]:
+    """(J^T v)_i = v . (J e_i) for each candidate index i, by Richardson
+    differences along basis directions, all 4 * len(candidates) points in ONE
+    f_stack call. An entry is wrong when it misses the FD value by more than
+    rtol * |value| + atol * max|g_student| + |its spread| + 3 sigma, sigma the
+    RMS spread over all candidates (the FD noise, as in check_vjp)."""
+    if not candidates:
+        return []
+    x, v = np.asarray(x, dtype=np.float64), np.asarray(v, dtype=np.float64)
+    g = np.asarray(g_student, dtype=np.float64)
+    tier = precision(np.asarray(g_student).dtype if dtype is None else dtype)
+    basis = np.zeros((len(candidates),) + x.shape)
+    for row, idx in enumerate(candidates):
+        basis[(row,) + tuple(idx)] = 1.0
+    fd, spread, basis = _projected(f_stack, x, v, basis, step_size(tier, x) if h is None else h, max_step)
+    # An entry whose step max_step shrank by w has its FD value, and noise, scaled by 1/w.
+    weight = basis.reshape(len(basis), -1).max(axis=1)
+    noise = (np.abs(spread) + NOISE_SIGMAS * np.sqrt(np.mean(spread**2))) / weight
+    floor = ATOL[tier] * float(np.abs(g).max(initial=0.0))
+    student, fd = np.array([g[tuple(i)] for i in candidates]), fd / weight
+    wrong = ~(np.abs(student - fd) <= RTOL[tier] * np.maximum(np.abs(student), np.abs(fd)) + floor + noise)
+    return [
+        Entry(_index(i), *row)
+        for i, row in zip(candidates, zip(student.tolist(), fd.tolist(), wrong.tolist()))
+    ]
+
+
+# ---------------------------------------------------------- input sampling
+# Finite differences are wrong across a kink (ReLU at 0), a tie (max pooling)
+# or a clip: keep every entry further than the FD step from them.
+
+
+def away_from(rng, shape, points=(0.0,), margin=0.1, scale=1.0) -> np.ndarray:
+    """Gaussian(0, scale) samples, redrawn until none lies within `margin`
+    of any of `points` (the kinks)."""
+    x = rng.normal(0.0, scale, size=shape)
+    for _ in range(1000):
+        near = np.zeros(x.shape, dtype=bool)
+        for p in points:
+            near |= np.abs(x - p) < margin
+        if not near.any():
+            return x
+        x[near] = rng.normal(0.0, scale, size=int(near.sum()))
+    raise ValueError(f"cannot keep Gaussian({scale}) samples {margin} away from {points}")
+
+
+def distinct(rng, shape, min_gap=0.1, scale=1.0) -> np.ndarray:
+    """Gaussian samples pairwise at least `min_gap` apart (no near-ties for a
+    max): sort, widen every gap to min_gap, put back in place."""
+    flat = rng.normal(0.0, scale, size=int(np.prod(shape)))
+    order = np.argsort(flat)
+    values = flat[order][0] + np.concatenate([[0.0], np.cumsum(np.maximum(np.diff(flat[order]), min_gap))])
+    out = np.empty_like(flat)
+    out[order] = values - values.mean() + flat.mean()
+    return out.reshape(shape)
+
+
+def probabilities(rng, shape, floor=1e-3) -> np.ndarray:
+    """Rows (last axis) summing to 1 with every entry >= floor, far from the
+    1e-8 clip of cross-entropy: floor + (1 - n*floor) * Dirichlet(1, ..., 1).
+    Check them with max_step below the floor (e.g. 0.1 * p, per entry)."""
+    n = shape[-1]
+    if n * floor >= 1:
+        raise ValueError(f"{n} classes cannot all have probability >= {floor}")
+    e = rng.exponential(size=shape)
+    return floor + (1.0 - n * floor) * e / e.sum(axis=-1, keepdims=True)
+
+
+def one_hot(rng, n, k) -> np.ndarray:
+    """n float64 one-hot rows over k classes, drawn uniformly."""
+    out = np.zeros((n, k))
+    out[np.arange(n), rng.integers(0, k, size=n)] = 1.0
+    return out
+
+
+# ---------------------------------------------------------- diagnosis
+
+
+def _close(a, b) -> np.ndarray:
+    """Entrywise 'same value' for diagnosis, at float32 tolerances."""
+    return np.abs(a - b) <= _tolerance(b, np.float32)[0]
+
+
+def _same(a, b) -> bool:
+    return a.shape == b.shape and bool(_close(a, b).all())
+
+
+def _factor(c, batch_size) -> str:
+    def near(t):
+        return t is not None and abs(c - t) <= 0.01 * abs(t)
+
+    if batch_size and near(batch_size):
+        return f"a factor of the batch size ({batch_size}): the 1/B of a mean is missing"
+    if batch_size and near(1 / batch_size):
+        return f"a factor of 1/batch size (1/{batch_size}): divided by B, where a sum was expected"
+    if near(2) or near(0.5):
+        return f"a factor of {round(c, 1)}: a 2 (derivative of a square?) missing or doubled"
+    return f"a constant factor ~ {c:.4g}"
+
+
+def _shape_hints(a, e, batch_size) -> list[str]:
+    if a.ndim >= 2 and a.shape == e.shape[::-1] and _same(a.T, e):
+        return [f"transposed: shape {a.shape} holds expected^T (expected {e.shape})"]
+    summed = None
+    if a.ndim == e.ndim + 1 and a.shape[1:] == e.shape:
+        summed = a.sum(axis=0)
+    elif a.ndim == e.ndim and e.shape[:1] == (1,) and a.shape[1:] == e.shape[1:]:
+        summed = a.sum(axis=0, keepdims=True)
+    if summed is not None and batch_size in (None, a.shape[0]) and _same(summed, e):
+        return [f"missing the sum over the batch: shape {a.shape} holds per-sample terms of the answer"]
+    if a.size == e.size and _same(a.reshape(e.shape), e):
+        return [f"right values, wrong shape {a.shape} (expected {e.shape}): a reshape or keepdims?"]
+    return [f"shape {a.shape}, expected {e.shape}"]
+
+
+def _mask_hint(a, e, ok) -> list[str]:
+    """Mismatches that are all 'zero where expected is not' or 'nonzero where
+    expected is zero' point at a wrong mask (a ReLU condition, a max position)."""
+    tol = _tolerance(e, np.float32)[1]
+    a_zero, e_zero = np.abs(a) <= tol, np.abs(e) <= tol
+    zeroed, leaked = ~ok & a_zero & ~e_zero, ~ok & ~a_zero & e_zero
+    if (zeroed | leaked).sum() != (~ok).sum():
+        return []
+    parts = [
+        f"{what} at {int(m.sum())} entries (first at {_index(np.argwhere(m)[0])})"
+        for what, m in [("zero where expected is not", zeroed), ("nonzero where expected is 0", leaked)]
+        if m.any()
+    ]
+    return ["wrong mask: " + "; ".join(parts)]
+
+
+def _subset_hint(a, e, ok) -> list[str]:
+    """Right on most entries: name the rest, and a common factor on them."""
+    bad = ~ok
+    if ok.mean() < 0.5:
+        return []
+    eb = e[bad]
+    c = float(np.sum(a[bad] * eb) / np.sum(eb * eb)) if eb.any() else 0.0
+    right = f"right on {int(ok.sum())} of {a.size} entries"
+    if bad.sum() > 1 and eb.any() and _same(a[bad], c * eb):
+        return [
+            f"{right}; on the other {int(bad.sum())}, actual ~ {c:.4g} x expected (a wrong branch/slope?)"
+        ]
+    i = _index(np.argwhere(bad)[0])
+    return [f"{right}; {int(bad.sum())} differ, first at {i}: {a[i]:.6g} vs {e[i]:.6g}"]
+
+
+def _value_hints(a, e, batch_size) -> list[str]:
+    if _same(a, np.zeros_like(e)):
+        return ["all zeros: the gradient is never computed or never written back?"]
+    if _same(a, -e):
+        return ["sign flipped: actual ~ -expected"]
+    ee = float(np.sum(e * e))
+    c = float(np.sum(a * e)) / ee if ee > 0 else 0.0
+    if ee > 0 and _same(a, c * e):
+        return ["off by " + _factor(c, batch_size)]
+    offset = float(np.mean(a - e))
+    if _same(a, e + offset):
+        return [f"off by a constant offset ~ {offset:.4g}"]
+    if a.ndim == 2 and a.shape[0] == a.shape[1] and _same(a, e.T):
+        return ["transposed: actual ~ expected^T"]
+    ok = _close(a, e)
+    return _mask_hint(a, e, ok) or _subset_hint(a, e, ok)
+
+
+def diagnose(actual, expected, batch_size=None, candidates=None) -> list[str]:
+    """Short hints naming a recognisable mistake: [] when none is recognised,
+    and always [] when `actual` is right. `candidates` maps a description to
+    the array a known mistake would produce ({"used only the diagonal of the
+    softmax Jacobian": arr}); the description is returned when actual matches."""
+    a, e = as_numeric(actual), np.asarray(expected, dtype=np.float64)
+    if a is None:
+        return [f"not a numeric array: got {type(actual).__name__}"]
+    if compare(a, e, np.float32).passed:
+        return []
+    bad = ~np.isfinite(a)
+    if bad.any():
+        first = _index(np.argwhere(bad)[0])
+        return [f"{int(bad.sum())} NaN/inf entries (first at {first}): an exp overflow, log(0) or 0/0?"]
+    hints = [name for name, arr in (candidates or {}).items() if _same(a, np.asarray(arr, dtype=np.float64))]
+    return hints + (_shape_hints if a.shape != e.shape else _value_hints)(a, e, batch_size)
