@@ -1,0 +1,104 @@
+"""Run untrusted student code in a separate, limited, unprivileged process.
+
+Judge side (this package, imported by the harness) and worker side
+(`worker.py`, copied into the sandbox and run as its own interpreter; it
+never imports `harness`). Nothing crosses back but JSON and numeric arrays
+(an npz parsed without pickle); the judge never imports student code.
+
+Quick tour::
+
+    from harness.sandbox import Sandbox, Limits, Over
+
+    with Sandbox("path/to/submission", Limits(timeout=10)) as sb:
+        status = sb.probe_packages()              # {"beras": Result, "bgd": Result}
+        layer = sb.new("bgd.layers.fc.FullyConnected", 3, 4)   # a Ref
+        y = layer.forward(x)                      # remote method call -> ndarray
+        w, b = sb.keep_items(layer.get_parameters)  # Refs to the live arrays
+        sb.assign(w, w0)                          # w[...] = w0 in the worker
+
+        with sb.batch() as batch:                 # ONE round trip for all of it
+            layer = batch.new("bgd.layers.fc.FullyConnected", 3, 4)
+            params = layer.get_parameters()
+            batch.assign(params[0], w0)
+            out = layer.forward(x)
+            back = layer.backward(err).pick(0)
+            fd_x = batch.map(layer.forward, Over(x_stack))          # (K, N, 4)
+            fd_w = batch.map_into(params[0], w_stack, layer.forward, x)
+        out.value, back.value, fd_x.value, fd_w.ok, fd_w.result.error
+
+Raw ops (`Sandbox.run(ops)`; the conveniences above build these). Arrays
+are given as numpy arrays and remote objects as Refs (or {"$ref": name} for a
+name bound by "as" earlier in the same request):
+
+    {"op": "new", "class": "beras.layers.Dense", "args": [...], "kwargs": {...}}
+    {"op": "call", "target": ref | None, "function": "module.func" (if no target),
+     "method": "name" | None, "args": [...], "kwargs": {...}}
+    {"op": "getattr", "target": ref, "name": "weights"}        (dots allowed)
+    {"op": "setattr", "target": ref, "name": "trainable", "value": False}
+    {"op": "assign", "target": ref-to-ndarray, "value": array}  (same shape)
+    {"op": "map", <call fields>, "stack": array (K, ...),
+     "arg_index": i | "arg_name": "x" | "write_into": ref-to-ndarray}
+        -> (K, ...) array; args[i] (a placeholder, e.g. None) or kwargs[name]
+        gets a fresh copy of stack[k]; with write_into the array gets stack[k]
+        before each call and its original content back afterwards. All other
+        array arguments are fresh copies at every evaluation.
+    {"op": "import", "module": "beras"}
+    {"op": "release", "handles": [1, 2]}
+
+Options on any op: "keep": true (value -> Ref) or "items" (-> list of Refs),
+"as": "name" or ["a", "b"] (bind the value, or unpack it, for later ops of
+the same request), "pick": [0, "key", ...] (index/key/attribute path applied
+to the value, or to every evaluation of a map), "seed": n (np.random.seed
+before the op, before every evaluation of a map), "quiet": true (no value
+sent back). `new` always returns a Ref.
+
+Values coming back: ndarrays (subclasses such as a Tensor arrive as plain
+ndarrays; `Result.type_of()` gives the original class), numpy scalars as 0-d
+arrays, Python numbers/str/None/bool, lists, tuples, dicts with str keys,
+and a Ref for anything else. Only bool/integer/float arrays cross.
+
+Errors: `Result.error` is an ErrorInfo(type, message, traceback, kind) where
+kind is one of client.ERROR_KINDS: "exception" (the student's code raised),
+"memory", "result" (value cannot be sent), "request" (bad op/handle),
+"timeout", "cpu", "crash", "protocol" (the worker was killed and is restarted
+with the next request), "skipped".
+"""
+
+from .client import (
+    ERROR_KINDS,
+    Batch,
+    ErrorInfo,
+    Item,
+    Method,
+    Over,
+    Pending,
+    Ref,
+    RemoteError,
+    Result,
+    Sandbox,
+    StaleRefError,
+)
+from .limits import GiB, KiB, Limits, MiB
+from .runtime import SandboxError
+from .wire import ProtocolError
+
+__all__ = [
+    "ERROR_KINDS",
+    "Batch",
+    "ErrorInfo",
+    "GiB",
+    "Item",
+    "KiB",
+    "Limits",
+    "Method",
+    "MiB",
+    "Over",
+    "Pending",
+    "ProtocolError",
+    "Ref",
+    "RemoteError",
+    "Result",
+    "Sandbox",
+    "SandboxError",
+    "StaleRefError",
+]

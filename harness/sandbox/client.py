@@ -1,0 +1,966 @@
+"""The judge's side of the sandbox: start a worker, send ops, read results.
+
+See `harness/sandbox/__init__.py` for the API and the op format, and
+`worker.py` for what happens on the other side.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import math
+import os
+import select
+import shutil
+import signal
+import subprocess
+import time
+import weakref
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import process, runtime, wire
+from .limits import Limits
+from .runtime import SandboxError
+
+OPS = frozenset({"new", "call", "getattr", "setattr", "assign", "map", "import", "release"})
+ERROR_KINDS = frozenset(
+    {
+        "exception",  # the student's code raised
+        "memory",  # ... a MemoryError (usually the memory limit)
+        "result",  # the value could not be sent back (dtype, size)
+        "request",  # the judge's op was invalid (unknown handle, bad op)
+        "timeout",  # wall-clock limit; worker killed
+        "cpu",  # CPU-time limit; worker killed
+        "crash",  # the worker died (signal, os._exit)
+        "protocol",  # the worker sent garbage or closed the channel; worker killed
+        "skipped",  # an earlier op of the request failed
+    }
+)
+F_SETPIPE_SZ = 1031
+
+
+class StaleRefError(SandboxError):
+    """A Ref from a worker that has since been restarted (or from another sandbox)."""
+
+
+class RemoteError(Exception):
+    """An op failed in the sandbox; `.result` has the details."""
+
+    def __init__(self, result: Result):
+        self.result = result
+        self.error = result.error
+        super().__init__(str(result.error))
+
+
+@dataclass(frozen=True)
+class ErrorInfo:
+    type: str  # e.g. "NotImplementedError", "beras.core.MyError", "Timeout"
+    message: str
+    traceback: str = ""  # frames inside the submission only
+    kind: str = "exception"  # one of ERROR_KINDS
+
+    def __str__(self) -> str:
+        return f"{self.type}: {self.message}" if self.message else self.type
+
+
+@dataclass
+class Result:
+    """The outcome of one op."""
+
+    ok: bool
+    value: Any = None  # numpy arrays, Python data, Ref
+    error: ErrorInfo | None = None
+    stdout: str = ""  # what the op printed (first Limits.output_bytes bytes)
+    stderr: str = ""
+    stdout_dropped: int = 0  # bytes printed beyond the cap
+    stderr_dropped: int = 0
+    elapsed: float = 0.0  # seconds, measured in the worker (wall clock for a killed op)
+    raw: Any = field(default=None, repr=False)  # the value as sent (has the remote types)
+
+    @property
+    def skipped(self) -> bool:
+        return self.error is not None and self.error.kind == "skipped"
+
+    def type_of(self, *path: int | str) -> str | None:
+        """Remote type of the value, or of the part at `path` (e.g. "beras.core.Tensor").
+
+        Arrays arrive as plain ndarrays; this is where their original class is kept.
+        """
+        if not self.ok:
+            return None
+        return wire.type_at(self.raw, path)
+
+    def unwrap(self) -> Any:
+        """The value, or raise RemoteError."""
+        if not self.ok:
+            raise RemoteError(self)
+        return self.value
+
+
+# ------------------------------------------------------------------ handles
+
+
+class Ref:
+    """An object kept in the worker. `ref.name(*args)` calls its method there.
+
+    Attribute access yields a method caller (use `Sandbox.getattr` to read an
+    attribute). `handle`, `type` and `generation` are the Ref's own fields.
+    A Ref dies with its worker: after a restart, using it raises StaleRefError.
+    """
+
+    __slots__ = ("handle", "type", "generation", "_sandbox")
+
+    def __init__(self, handle: int, type: str, generation: int, sandbox: Sandbox):
+        self.handle = handle
+        self.type = type
+        self.generation = generation
+        self._sandbox = sandbox
+
+    def __getattr__(self, name: str) -> Method:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return Method(self, name)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._sandbox.call(self, *args, **kwargs)
+
+    def _call_method(self, name: str, args: tuple, kwargs: dict) -> Any:
+        return self._sandbox.call(Method(self, name), *args, **kwargs)
+
+    def _wire_node(self) -> dict:
+        self._sandbox._check_ref(self)
+        return {"$ref": self.handle}
+
+    def __repr__(self) -> str:
+        return f"<Ref #{self.handle} {self.type} (worker {self.generation})>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Ref) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def _key(self) -> tuple:
+        return (id(self._sandbox), self.generation, self.handle)
+
+
+class Method:
+    """`target.name`, not yet called: call it, or pass it to `call`/`map`."""
+
+    def __init__(self, target: Any, name: str):
+        self.target = target
+        self.name = name
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.target._call_method(self.name, args, kwargs)
+
+    def __repr__(self) -> str:
+        return f"<Method {self.name} of {self.target!r}>"
+
+
+class Over:
+    """Marks the argument that `map` replaces by each slice of `stack` in turn."""
+
+    def __init__(self, stack: Any):
+        self.stack = np.asarray(stack)
+        if self.stack.ndim == 0:
+            raise ValueError("Over() needs a stack of shape (K, ...)")
+
+
+def callable_fields(fn: Any) -> dict:
+    """The op fields naming what to call: a "module.function" path, a Ref/Pending, or a Method."""
+    if isinstance(fn, str):
+        return {"target": None, "function": fn, "method": None}
+    if isinstance(fn, Method):
+        return {"target": fn.target, "method": fn.name}
+    return {"target": fn, "method": None}
+
+
+def map_fields(args: tuple, kwargs: dict) -> dict:
+    """args/kwargs of a map op with the single Over() placeholder taken out."""
+    positions = [i for i, a in enumerate(args) if isinstance(a, Over)]
+    names = [k for k, v in kwargs.items() if isinstance(v, Over)]
+    if len(positions) + len(names) != 1:
+        raise ValueError("map needs exactly one Over(stack) argument")
+    fields: dict[str, Any] = {
+        "args": [None if isinstance(a, Over) else a for a in args],
+        "kwargs": {k: v for k, v in kwargs.items() if not isinstance(v, Over)},
+    }
+    if positions:
+        fields["stack"] = args[positions[0]].stack
+        fields["arg_index"] = positions[0]
+    else:
+        fields["stack"] = kwargs[names[0]].stack
+        fields["arg_name"] = names[0]
+    return fields
+
+
+# -------------------------------------------------------------------- batch
+
+
+class Pending:
+    """The future result of one op in a Batch.
+
+    Inside the batch it can be passed to later ops (as an argument, a target,
+    `pending[i]` for an item); its methods can be called (`layer.forward(x)`
+    records a call). After the batch has run: `.result`, `.value`, `.ok`.
+    Options: `.keep()`, `.keep_items()`, `.pick(*path)`, `.seed(n)`, `.quiet()`.
+    """
+
+    def __init__(self, batch: Batch, index: int):
+        self._batch = batch
+        self._index = index
+
+    @property
+    def _op(self) -> dict:
+        return self._batch._ops[self._index]
+
+    def keep(self) -> Pending:
+        """Return a Ref to the value instead of a copy of it."""
+        self._op["keep"] = True
+        return self
+
+    def keep_items(self) -> Pending:
+        """Return a list of Refs, one per item of a tuple/list value."""
+        self._op["keep"] = "items"
+        return self
+
+    def pick(self, *path: int | str) -> Pending:
+        """Keep only value[i][j]... (str steps: dict keys or attributes)."""
+        self._op["pick"] = list(path)
+        return self
+
+    def seed(self, seed: int) -> Pending:
+        """np.random.seed(seed) before the op (before every evaluation of a map)."""
+        self._op["seed"] = int(seed)
+        return self
+
+    def quiet(self) -> Pending:
+        """Send no value back (the op still runs and may be used by later ops)."""
+        self._op["quiet"] = True
+        return self
+
+    @property
+    def result(self) -> Result:
+        if self._batch.results is None:
+            raise RuntimeError("the batch has not run yet")
+        return self._batch.results[self._index]
+
+    @property
+    def ok(self) -> bool:
+        return self.result.ok
+
+    @property
+    def value(self) -> Any:
+        return self.result.unwrap()
+
+    def __getitem__(self, step: int | str) -> Item:
+        return Item(self, (step,))
+
+    def __getattr__(self, name: str) -> Method:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return Method(self, name)
+
+    def _call_method(self, name: str, args: tuple, kwargs: dict) -> Pending:
+        return self._batch.call(Method(self, name), *args, **kwargs)
+
+    def _wire_node(self) -> dict:
+        if self._batch.results is None:
+            return {"$ref": self._batch._name(self._index)}
+        value = self.result.value if self.result.ok else None
+        if isinstance(value, Ref):
+            return value._wire_node()
+        raise SandboxError(
+            "the result of an op from a batch that has run can only be used "
+            "again if it was kept (.keep()) and succeeded"
+        )
+
+    def __repr__(self) -> str:
+        return f"<Pending op {self._index} {self._op['op']}>"
+
+
+class Item:
+    """`pending[i]`: a part of an op's value, usable as an argument or target."""
+
+    def __init__(self, base: Pending, path: tuple):
+        self._base = base
+        self._path = path
+
+    def __getitem__(self, step: int | str) -> Item:
+        return Item(self._base, self._path + (step,))
+
+    def __getattr__(self, name: str) -> Method:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return Method(self, name)
+
+    def _call_method(self, name: str, args: tuple, kwargs: dict) -> Pending:
+        return self._base._batch.call(Method(self, name), *args, **kwargs)
+
+    def _wire_node(self) -> dict:
+        node = dict(self._base._wire_node())
+        node["path"] = list(node.get("path", [])) + list(self._path)
+        return node
+
+
+class Batch:
+    """Records ops and sends them as ONE request when the `with` block ends.
+
+        with sb.batch() as b:
+            layer = b.new("bgd.layers.fc.FullyConnected", 3, 4)
+            params = layer.get_parameters()
+            b.assign(params[0], w)
+            out = layer.forward(x)
+            fd = b.map(layer.forward, Over(x_stack))
+        out.value, fd.value
+
+    Each op's value is bound to a private name for the later ops of the batch.
+    If an op fails, the later ops are skipped (their results say so).
+    """
+
+    _serial = 0
+
+    def __init__(self, sandbox: Sandbox, timeout: float | None = None):
+        Batch._serial += 1
+        self._prefix = f"%{Batch._serial}."
+        self._sandbox = sandbox
+        self._timeout = timeout
+        self._ops: list[dict] = []
+        self.results: list[Result] | None = None
+
+    def _name(self, index: int) -> str:
+        return f"{self._prefix}{index}"
+
+    def _record(self, op: dict) -> Pending:
+        if self.results is not None:
+            raise RuntimeError("this batch has already run")
+        op["as"] = self._name(len(self._ops))
+        self._ops.append(op)
+        return Pending(self, len(self._ops) - 1)
+
+    def new(self, cls: str, *args: Any, **kwargs: Any) -> Pending:
+        """Instantiate "package.module.Class"; the value is a Ref."""
+        return self._record({"op": "new", "class": cls, "args": list(args), "kwargs": kwargs})
+
+    def call(self, fn: Any, *args: Any, **kwargs: Any) -> Pending:
+        """Call a "module.function" path, a remote object, or a Method (`layer.forward`)."""
+        op = {"op": "call", **callable_fields(fn), "args": list(args), "kwargs": kwargs}
+        return self._record(op)
+
+    def method(self, target: Any, name: str, *args: Any, **kwargs: Any) -> Pending:
+        """target.name(*args, **kwargs), for method names a Pending/Ref would shadow."""
+        return self.call(Method(target, name), *args, **kwargs)
+
+    def getattr(self, target: Any, name: str) -> Pending:
+        """target.name (dots allowed: "a.b")."""
+        return self._record({"op": "getattr", "target": target, "name": name})
+
+    def setattr(self, target: Any, name: str, value: Any) -> Pending:
+        return self._record({"op": "setattr", "target": target, "name": name, "value": value})
+
+    def assign(self, target: Any, value: Any) -> Pending:
+        """target[...] = value for a remote ndarray (same shape required)."""
+        return self._record({"op": "assign", "target": target, "value": value})
+
+    def import_module(self, name: str) -> Pending:
+        return self._record({"op": "import", "module": name})
+
+    def map(self, fn: Any, *args: Any, **kwargs: Any) -> Pending:
+        """Call fn once per slice of the one `Over(stack)` argument; value is the (K, ...) stack."""
+        return self._record({"op": "map", **callable_fields(fn), **map_fields(args, kwargs)})
+
+    def map_into(self, target: Any, stack: Any, fn: Any, *args: Any, **kwargs: Any) -> Pending:
+        """For each k: target[...] = stack[k], then fn(*args, **kwargs); target restored after.
+
+        `target` is a remote ndarray, e.g. a layer parameter (`params[0]`).
+        """
+        op = {
+            "op": "map",
+            **callable_fields(fn),
+            "args": list(args),
+            "kwargs": kwargs,
+            "stack": np.asarray(stack),
+            "write_into": target,
+        }
+        return self._record(op)
+
+    def run(self) -> list[Result]:
+        if self.results is None:
+            self.results = self._sandbox.run(self._ops, timeout=self._timeout)
+        return self.results
+
+    def __enter__(self) -> Batch:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.run()
+
+
+# ------------------------------------------------------------------- worker
+
+
+class _Worker:
+    """One worker process and its pipes."""
+
+    def __init__(self, popen: subprocess.Popen, request_fd: int, reply_fd: int, max_bytes: int):
+        self.popen = popen
+        self.request_fd = request_fd
+        self.reply_fd = reply_fd
+        self.max_bytes = max_bytes
+        try:
+            self.pidfd: int | None = os.pidfd_open(popen.pid)
+        except (AttributeError, OSError):
+            self.pidfd = None
+        self.buffer = bytearray()  # reply bytes not yet consumed
+        self.info: dict = {}
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def _pump(self, frames: list, wanted: int) -> bool:
+        """Read what the reply pipe holds, cutting complete frames off the buffer
+        into `frames` (at most `wanted`); True at end of file."""
+        while True:
+            try:
+                chunk = os.read(self.reply_fd, 1 << 20)
+            except BlockingIOError:
+                return False
+            if not chunk:
+                return True
+            self.buffer += chunk
+            self._take_frames(frames, wanted)
+            if len(self.buffer) > self.max_bytes + wire.HEADER.size:
+                raise wire.ProtocolError("the worker sent more than the message limit")
+
+    def _take_frames(self, frames: list, wanted: int) -> None:
+        while len(frames) < wanted and len(self.buffer) >= wire.HEADER.size:
+            json_len, npz_len = wire.parse_header(bytes(self.buffer[: wire.HEADER.size]), self.max_bytes)
+            end = wire.HEADER.size + json_len + npz_len
+            if len(self.buffer) < end:
+                return
+            with memoryview(self.buffer) as view:
+                body = bytes(view[wire.HEADER.size : wire.HEADER.size + json_len])
+                blob = bytes(view[wire.HEADER.size + json_len : end])
+            del self.buffer[:end]
+            frames.append((body, blob, time.monotonic()))
+
+    def exit_status(self, wait: float = 0.0) -> int | None:
+        """The worker's returncode once it has exited (-signal if killed), else None.
+
+        Uses WNOWAIT: the dead worker is not reaped here, so its pid (which is
+        also its session id) cannot be reused before kill() has swept the session.
+        """
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                info = os.waitid(os.P_PID, self.popen.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+            except ChildProcessError:  # already reaped
+                return self.popen.returncode
+            if info is not None:
+                exited = info.si_code == os.CLD_EXITED
+                return info.si_status if exited else -info.si_status
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(0.01)
+
+    def exchange(self, payload: bytes, wanted: int, deadline: float) -> tuple[list, str | None, str]:
+        """Send `payload`, collect `wanted` reply frames before `deadline`.
+
+        Returns (frames, failure, detail); failure is None, "timeout",
+        "exited", "closed" or "protocol". Frames are (json, npz, arrival time).
+        """
+        frames: list = []
+        pending = memoryview(payload)
+        poller = select.poll()
+        poller.register(self.reply_fd, select.POLLIN)
+        if self.pidfd is not None:
+            poller.register(self.pidfd, select.POLLIN)
+        if pending:
+            poller.register(self.request_fd, select.POLLOUT)
+        try:
+            self._take_frames(frames, wanted)
+            while len(frames) < wanted:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return frames, "timeout", ""
+                if self.pidfd is None:
+                    remaining = min(remaining, 0.05)
+                events = poller.poll(max(1, math.ceil(remaining * 1000)))
+                exited = self.pidfd is None and self.exit_status() is not None
+                for fd, _ in events:
+                    if fd == self.request_fd:
+                        try:
+                            pending = pending[os.write(fd, pending[: 1 << 20]) :]
+                        except BlockingIOError:
+                            continue
+                        except OSError:  # the worker is gone; its exit shows up next
+                            pending = pending[:0]
+                        if not pending:
+                            poller.unregister(fd)
+                    elif fd == self.reply_fd:
+                        at_end = self._pump(frames, wanted)
+                        if at_end and len(frames) < wanted:
+                            failure = "closed" if self.exit_status(wait=0.5) is None else "exited"
+                            return frames, failure, ""
+                    elif fd == self.pidfd:
+                        exited = True
+                if exited:
+                    self._pump(frames, wanted)
+                    if len(frames) < wanted:
+                        return frames, "exited", ""
+            return frames, None, ""
+        except wire.ProtocolError as exc:
+            return frames, "protocol", str(exc)
+
+    def has_leftovers(self) -> bool:
+        """Bytes beyond the expected replies: the worker is out of step."""
+        try:
+            self._pump([], 0)
+        except wire.ProtocolError:
+            return True
+        return bool(self.buffer)
+
+    def kill(self, grace: float) -> None:
+        process.kill_sandbox(self.popen.pid, grace)
+        try:
+            self.popen.wait(timeout=5)
+        except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL was sent
+            pass
+        for fd in (self.request_fd, self.reply_fd, self.pidfd):
+            if fd is not None:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+
+
+class _Resources:
+    """What must be released even if the Sandbox is never closed explicitly."""
+
+    def __init__(self, root: Path, grace: float):
+        self.root = root
+        self.grace = grace
+        self.worker: _Worker | None = None
+        self.capture_fds: tuple[int, ...] = ()
+
+    def stop_worker(self) -> None:
+        worker, self.worker = self.worker, None
+        if worker is not None:
+            worker.kill(self.grace)
+
+    def close(self) -> None:
+        self.stop_worker()
+        for fd in self.capture_fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.capture_fds = ()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+# ------------------------------------------------------------------ sandbox
+
+
+class Sandbox:
+    """Runs a submission's code in a separate, limited, unprivileged process.
+
+    The worker starts on first use and is reused for every request; after a
+    timeout, crash or protocol violation it is killed and a fresh one starts
+    with the next request (Refs of the old one are then stale). Not thread-safe.
+    """
+
+    def __init__(
+        self,
+        submission_dir: str | os.PathLike,
+        limits: Limits | None = None,
+        *,
+        packages: tuple[str, ...] = ("numpy",),
+        user: str | int | None = "nobody",
+    ):
+        self.limits = limits or Limits()
+        self.identity = runtime.Identity.lookup(user)
+        self._interpreter = runtime.prepare_interpreter(tuple(packages), self.identity)
+        self._layout = runtime.create_sandbox_dir(
+            Path(submission_dir).resolve(),
+            self._interpreter,
+            self.identity,
+            self.limits.submission_bytes,
+        )
+        self._resources = _Resources(self._layout.root, self.limits.kill_grace)
+        self._finalizer = weakref.finalize(self, self._resources.close)
+        flags = os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND | os.O_CLOEXEC
+        self._resources.capture_fds = tuple(
+            os.open(self._layout.out / name, flags, 0o600) for name in ("stdout", "stderr")
+        )
+        self.generation = 0  # increases with every worker started
+        self.startup_time: float | None = None  # seconds the last worker took to start
+        self._request_id = 0
+
+    # -- lifecycle
+
+    @property
+    def workdir(self) -> Path:
+        """The worker's copy of the submission (its cwd)."""
+        return self._layout.work
+
+    @property
+    def worker_pid(self) -> int | None:
+        worker = self._resources.worker
+        return worker.pid if worker is not None else None
+
+    @property
+    def worker_info(self) -> dict:
+        """What the worker reported at startup (pid, uid, python, numpy, network_isolated)."""
+        worker = self._resources.worker
+        return dict(worker.info) if worker is not None else {}
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Kill the worker and everything it started; delete the sandbox directory."""
+        self._finalizer()
+
+    def restart(self) -> None:
+        """Start afresh with the next request (e.g. to isolate a check from earlier state)."""
+        self._resources.stop_worker()
+
+    def start(self) -> float:
+        """Start the worker now if none is running; returns the startup time in seconds."""
+        if self._resources.worker is None:
+            self._start_worker()
+        return self.startup_time or 0.0
+
+    def _environment(self) -> dict[str, str]:
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "LANG": os.environ.get("LANG", "C.UTF-8"),
+            "HOME": str(self._layout.tmp),
+            "TMPDIR": str(self._layout.tmp),
+        }
+        for name in ("OMP", "OPENBLAS", "MKL", "NUMEXPR"):
+            env[f"{name}_NUM_THREADS"] = "1"
+        env["VECLIB_MAXIMUM_THREADS"] = "1"
+        for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
+            if name in os.environ:
+                env[name] = os.environ[name]
+        env.update(self._interpreter.env)
+        return env
+
+    def _start_worker(self) -> None:
+        if self._finalizer.alive is False:
+            raise SandboxError("the sandbox is closed")
+        limits = self.limits
+        started = time.monotonic()
+        nproc = limits.max_processes
+        if nproc is not None and not self.identity.switches:
+            nproc += runtime.count_user_threads(os.getuid())
+        request_r, request_w = os.pipe2(os.O_CLOEXEC)
+        reply_r, reply_w = os.pipe2(os.O_CLOEXEC)
+        config = {
+            "fd_in": request_r,
+            "fd_out": reply_w,
+            "workdir": str(self._layout.work),
+            "sitedir": str(self._layout.site),
+            "uid": self.identity.uid,
+            "gid": self.identity.gid,
+            "judge_pid": os.getpid(),
+            "nproc": nproc,
+            "limits": limits.to_wire(),
+        }
+        argv = [self._interpreter.executable, "-I", "-S", "-B", "-u"]
+        argv += [str(self._layout.worker), json.dumps(config)]
+        stdout_fd, stderr_fd = self._resources.capture_fds
+        for fd in (stdout_fd, stderr_fd):
+            os.ftruncate(fd, 0)
+        try:
+            popen = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=stdout_fd,
+                stderr=stderr_fd,
+                pass_fds=(request_r, reply_w),
+                cwd=self._layout.work,
+                env=self._environment(),
+                start_new_session=True,
+            )
+        except OSError as exc:
+            for fd in (request_r, request_w, reply_r, reply_w):
+                os.close(fd)
+            raise SandboxError(f"could not start the sandbox worker: {exc}") from exc
+        os.close(request_r)
+        os.close(reply_w)
+        os.set_blocking(request_w, False)
+        os.set_blocking(reply_r, False)
+        for fd in (request_w, reply_r):
+            try:
+                fcntl.fcntl(fd, F_SETPIPE_SZ, 1 << 20)  # fewer wake-ups for big arrays
+            except OSError:
+                pass
+        worker = _Worker(popen, request_w, reply_r, limits.message_bytes)
+        self._resources.worker = worker
+        self.generation += 1
+        frames, failure, detail = worker.exchange(b"", 1, started + limits.startup_timeout)
+        info = wire.load_json(frames[0][0]) if frames and not failure else None
+        if not isinstance(info, dict) or info.get("ready") is not True:
+            self._resources.stop_worker()
+            reason = " ".join(filter(None, [failure or "no ready message", detail]))
+            memory = f"{limits.memory_bytes // 2**20} MiB" if limits.memory_bytes else "none"
+            raise SandboxError(
+                f"the sandbox worker did not start ({reason}; memory limit: {memory}, which "
+                f"must leave room for Python and numpy). Its stderr ends with:\n"
+                f"{self._read_tail(stderr_fd)}"
+            )
+        worker.info = info
+        self.startup_time = time.monotonic() - started
+
+    @staticmethod
+    def _read_tail(fd: int, size: int = 4000) -> str:
+        end = os.fstat(fd).st_size
+        data = os.pread(fd, size, max(0, end - size))
+        return data.decode("utf-8", "replace")
+
+    # -- requests
+
+    def _check_ref(self, ref: Ref) -> None:
+        if ref._sandbox is not self:
+            raise StaleRefError(f"{ref!r} belongs to another sandbox")
+        if ref.generation != self.generation or self._resources.worker is None:
+            raise StaleRefError(
+                f"{ref!r} belongs to a worker that was restarted (after a timeout, "
+                "crash or restart()); create the object again"
+            )
+
+    def _make_ref(self, handle: int, type_name: str) -> Ref:
+        return Ref(handle, type_name, self.generation, self)
+
+    def run(self, ops: list[dict], timeout: float | None = None) -> list[Result]:
+        """Run ops (dicts, see the package docs) as one request; one Result per op.
+
+        Arrays go in as numpy arrays, remote objects as Refs. A failing op
+        skips the rest. Only the sandbox's own trouble raises (SandboxError);
+        whatever the student's code does becomes error results.
+        """
+        ops = list(ops)
+        if not ops:
+            return []
+        for op in ops:
+            if not isinstance(op, dict) or op.get("op") not in OPS:
+                raise ValueError(f"not an op: {op!r}")
+        if self._resources.worker is None:
+            self._start_worker()  # before encoding: a Ref of a dead worker is stale
+        arrays: dict[str, np.ndarray] = {}
+        encoded = [wire.encode_value(op, arrays) for op in ops]
+        self._request_id += 1
+        payload = wire.pack_frame({"id": self._request_id, "ops": encoded}, arrays)
+        if len(payload) > self.limits.message_bytes:
+            raise SandboxError(
+                f"request of {len(payload)} bytes exceeds the {self.limits.message_bytes}-byte limit"
+            )
+        return self._exchange(payload, len(ops), timeout or self.limits.timeout)
+
+    def _exchange(self, payload: bytes, count: int, timeout: float) -> list[Result]:
+        worker = self._resources.worker
+        assert worker is not None
+        for fd in self._resources.capture_fds:
+            os.ftruncate(fd, 0)
+        started = time.monotonic()
+        try:
+            frames, failure, detail = worker.exchange(payload, count, started + timeout)
+        except BaseException:  # e.g. KeyboardInterrupt in the judge: the worker is out of step
+            self._resources.stop_worker()
+            raise
+        results: list[Result] = []
+        offsets = [0, 0]
+        last_arrival = started
+        for index, (body, blob, arrival) in enumerate(frames):
+            try:
+                results.append(self._decode_frame(body, blob, index, offsets))
+            except wire.ProtocolError as exc:
+                failure, detail = "protocol", str(exc)
+                break
+            last_arrival = arrival
+        if failure is None and worker.has_leftovers():
+            self._resources.stop_worker()  # out of step: start afresh next time
+        if failure is None:
+            return results
+        error = self._failure(failure, detail, worker, timeout)
+        self._resources.stop_worker()
+        if len(results) < count:
+            failed = self._result_for_failure(error, offsets, time.monotonic() - last_arrival)
+            results.append(failed)
+        skipped = ErrorInfo(
+            "Skipped", f"not run: op {len(results) - 1} of this request failed", kind="skipped"
+        )
+        results += [Result(ok=False, error=skipped) for _ in range(count - len(results))]
+        return results
+
+    def _result_for_failure(self, error: ErrorInfo, offsets: list[int], elapsed: float) -> Result:
+        result = Result(ok=False, error=error, elapsed=elapsed)
+        self._attach_output(result, [offsets[0], 1 << 62], [offsets[1], 1 << 62], offsets)
+        return result
+
+    def _failure(self, failure: str, detail: str, worker: _Worker, timeout: float) -> ErrorInfo:
+        limits = self.limits
+        if failure == "timeout":
+            return ErrorInfo(
+                "Timeout",
+                f"no result within {timeout:g} s (wall clock); the worker and every "
+                "process it started were killed",
+                kind="timeout",
+            )
+        if failure == "protocol":
+            return ErrorInfo("ProtocolError", f"invalid reply from the worker: {detail}", kind="protocol")
+        if failure == "closed":
+            return ErrorInfo("ProtocolError", "the worker closed its reply channel", kind="protocol")
+        code = worker.exit_status(wait=1.0)
+        if code is None or code >= 0:
+            return ErrorInfo(
+                "WorkerExited",
+                f"the worker process exited (status {code}) while running this op, "
+                "e.g. os._exit() or a fatal error",
+                kind="crash",
+            )
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        if -code == signal.SIGXCPU:
+            return ErrorInfo(
+                "CPUTimeLimit",
+                f"the CPU time limit ({limits.cpu_seconds} s per request) was exceeded; "
+                "the worker was killed",
+                kind="cpu",
+            )
+        if -code == signal.SIGKILL:
+            message = "the worker was killed by SIGKILL (by the code itself, or the system ran out of memory)"
+        elif -code in (signal.SIGSEGV, signal.SIGBUS, signal.SIGABRT, signal.SIGILL, signal.SIGFPE):
+            memory = f"{limits.memory_bytes // 2**20} MiB" if limits.memory_bytes else "no"
+            message = (
+                f"the worker crashed with {name} (a fault in native code, or memory "
+                f"exhaustion: the limit is {memory})"
+            )
+        else:
+            message = f"the worker was killed by {name}"
+        return ErrorInfo("WorkerCrashed", message, kind="crash")
+
+    def _decode_frame(self, body: bytes, blob: bytes, index: int, offsets: list[int]) -> Result:
+        message = wire.load_json(body)
+        if not isinstance(message, dict):
+            raise wire.ProtocolError("a reply frame is not an object")
+        if type(message.get("id")) is not int or message["id"] != self._request_id:
+            raise wire.ProtocolError("a reply belongs to another request")
+        if type(message.get("index")) is not int or message["index"] != index:
+            raise wire.ProtocolError("replies arrived out of order")
+        ok = message.get("ok")
+        elapsed = message.get("elapsed", 0.0)
+        if not isinstance(ok, bool) or type(elapsed) not in (int, float) or not elapsed >= 0:
+            raise wire.ProtocolError("malformed reply frame")
+        arrays = wire.load_arrays(blob)
+        if ok:
+            raw = message.get("value")
+            result = Result(ok=True, value=wire.decode_value(raw, arrays, self._make_ref), raw=raw)
+        else:
+            result = Result(ok=False, error=self._error_from_wire(message.get("error")))
+        result.elapsed = float(elapsed)
+        self._attach_output(result, message.get("stdout"), message.get("stderr"), offsets)
+        return result
+
+    @staticmethod
+    def _error_from_wire(node: Any) -> ErrorInfo:
+        if not isinstance(node, dict):
+            raise wire.ProtocolError("malformed error in a reply")
+        kind = node.get("kind", "exception")
+        return ErrorInfo(
+            type=wire.clean_text(node.get("type", "?"), limit=200),
+            message=wire.clean_text(node.get("message", "")),
+            traceback=wire.clean_text(node.get("traceback", "")),
+            kind=kind if kind in ERROR_KINDS else "exception",
+        )
+
+    def _attach_output(self, result: Result, out: Any, err: Any, offsets: list[int]) -> None:
+        """Read the op's byte ranges of the capture files (clamped: the worker may lie)."""
+        for stream, span in enumerate((out, err)):
+            if not (isinstance(span, list) and len(span) == 2 and all(type(n) is int for n in span)):
+                raise wire.ProtocolError("malformed output range in a reply")
+            fd = self._resources.capture_fds[stream]
+            size = os.fstat(fd).st_size
+            start = min(max(span[0], offsets[stream]), size)
+            end = min(max(span[1], start), size)
+            keep = min(end - start, self.limits.output_bytes)
+            text = os.pread(fd, keep, start).decode("utf-8", "replace") if keep else ""
+            dropped = (end - start) - keep
+            offsets[stream] = end
+            if stream == 0:
+                result.stdout, result.stdout_dropped = text, dropped
+            else:
+                result.stderr, result.stderr_dropped = text, dropped
+
+    # -- conveniences (each is one request)
+
+    def batch(self, timeout: float | None = None) -> Batch:
+        """Record ops and send them as one request at the end of a `with` block."""
+        return Batch(self, timeout)
+
+    def _one(self, op: dict) -> Any:
+        return self.run([op])[0].unwrap()
+
+    def new(self, cls: str, *args: Any, **kwargs: Any) -> Ref:
+        """A Ref to a new instance of "package.module.Class"."""
+        return self._one({"op": "new", "class": cls, "args": list(args), "kwargs": kwargs})
+
+    def call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """Call a "module.function" path, a Ref, or a Method (`layer.forward`); return the value."""
+        return self._one({"op": "call", **callable_fields(fn), "args": list(args), "kwargs": kwargs})
+
+    def keep(self, fn: Any, *args: Any, **kwargs: Any) -> Ref:
+        """Like call, but return a Ref to the value (e.g. a parameter array to assign into)."""
+        op = {"op": "call", **callable_fields(fn), "args": list(args), "kwargs": kwargs}
+        return self._one({**op, "keep": True})
+
+    def keep_items(self, fn: Any, *args: Any, **kwargs: Any) -> list[Ref]:
+        """Like call, but return one Ref per item of the tuple/list value (`get_parameters()`)."""
+        op = {"op": "call", **callable_fields(fn), "args": list(args), "kwargs": kwargs}
+        return self._one({**op, "keep": "items"})
+
+    def getattr(self, target: Any, name: str, *, keep: bool = False) -> Any:
+        """target.name (dots allowed), as a value or (keep=True) a Ref."""
+        return self._one({"op": "getattr", "target": target, "name": name, "keep": keep})
+
+    def setattr(self, target: Any, name: str, value: Any) -> None:
+        self._one({"op": "setattr", "target": target, "name": name, "value": value})
+
+    def assign(self, target: Any, value: Any) -> None:
+        """target[...] = value in the worker (target: a Ref to an ndarray)."""
+        self._one({"op": "assign", "target": target, "value": value})
+
+    def map(self, fn: Any, *args: Any, **kwargs: Any) -> np.ndarray:
+        """fn evaluated once per slice of the Over(stack) argument; the (K, ...) results."""
+        return self._one({"op": "map", **callable_fields(fn), **map_fields(args, kwargs)})
+
+    def map_into(self, target: Any, stack: Any, fn: Any, *args: Any, **kwargs: Any) -> np.ndarray:
+        """For each k: target[...] = stack[k]; fn(*args, **kwargs). Target restored afterwards."""
+        op = {"op": "map", **callable_fields(fn), "args": list(args), "kwargs": kwargs}
+        return self._one({**op, "stack": np.asarray(stack), "write_into": target})
+
+    def release(self, *refs: Ref) -> None:
+        """Forget kept objects in the worker (stale refs are ignored)."""
+        live = [ref.handle for ref in refs if ref.generation == self.generation]
+        if live and self._resources.worker is not None:
+            self.run([{"op": "release", "handles": live}])
+
+    def probe_packages(self, names: tuple[str, ...] = ("beras", "bgd")) -> dict[str, Result]:
+        """name -> Result of importing it (ok, or the import error). One request each,
+        so a package that kills the worker at import does not hide the other."""
+        return {name: self.run([{"op": "import", "module": name}])[0] for name in names}

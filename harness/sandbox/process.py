@@ -1,0 +1,79 @@
+"""Finding and killing everything a worker started.
+
+The worker is started in a new session (its pid is the session and group
+id) and makes itself a child subreaper, so student processes that
+double-fork or call setsid() are still its descendants while it lives. We
+collect the worker, every descendant and every process of its session or
+group, stop them all (SIGSTOP: a stopped process cannot fork), and kill them.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections import defaultdict
+
+
+def _process_table() -> dict[int, tuple[int, int, int, str]]:
+    """pid -> (ppid, process group, session, state) from /proc."""
+    table = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as stat_file:
+                data = stat_file.read()
+        except OSError:
+            continue
+        fields = data[data.rindex(b")") + 2 :].split()  # the name may hold spaces and ")"
+        table[int(name)] = (int(fields[1]), int(fields[2]), int(fields[3]), fields[0].decode())
+    return table
+
+
+def sandbox_processes(root: int, include_zombies: bool = False) -> set[int]:
+    """The worker `root`, its descendants, and its session/group members."""
+    table = _process_table()
+    children = defaultdict(list)
+    for pid, (ppid, _, _, _) in table.items():
+        children[ppid].append(pid)
+    found = {pid for pid, (_, pgrp, sid, _) in table.items() if root in (pgrp, sid)}
+    if root in table:
+        found.add(root)
+    todo = list(found)
+    while todo:
+        for child in children[todo.pop()]:
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    found.discard(os.getpid())
+    if not include_zombies:
+        found = {pid for pid in found if table.get(pid, (0, 0, 0, "Z"))[3] != "Z"}
+    return found
+
+
+def _signal_all(pids, signum) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, signum)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def kill_sandbox(root: int, grace: float) -> None:
+    """SIGTERM the worker's processes, wait up to `grace` s, then stop and SIGKILL the rest."""
+    alive = sandbox_processes(root)
+    if alive and grace > 0:
+        _signal_all(alive, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        while alive and time.monotonic() < deadline:
+            time.sleep(0.01)
+            alive = sandbox_processes(root)
+    stopped: set[int] = set()
+    for _ in range(100):  # freeze until no new process appears
+        fresh = sandbox_processes(root) - stopped
+        if not fresh:
+            break
+        _signal_all(fresh, signal.SIGSTOP)
+        stopped |= fresh
+    _signal_all(stopped | sandbox_processes(root), signal.SIGKILL)

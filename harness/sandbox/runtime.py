@@ -1,0 +1,331 @@
+"""Preparing a sandbox on disk: the interpreter, the allowed packages, the directory.
+
+Layout of one sandbox (root-owned unless said otherwise):
+
+    harness-sandbox-XXXX/       0711  (the worker can enter it, not list it)
+        worker.py               0644  copy of harness/sandbox/worker.py
+        site/                   0755  symlinks to the allowed packages only
+        work/                   0700  copy of the submission, owned by the worker's uid; its cwd
+        tmp/                    0700  HOME and TMPDIR, owned by the worker's uid
+        out/                    0700  stdout/stderr capture files (the judge's; the
+                                      worker only holds file descriptors)
+
+When the judge is root the worker drops to an unprivileged user, who must be
+able to read the interpreter, the standard library and numpy. A Python
+installed under /root (pyenv) is not readable by `nobody`; we then build, once
+per machine and Python/numpy version, a "runtime mirror" in the temp dir: hard
+links (copies across file systems) of the interpreter, libpython, the standard
+library (without its tests) and the allowed packages. Hard links need no
+access to /root's directories and cost ~0.1 s the first time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import pwd
+import shutil
+import stat
+import sys
+import sysconfig
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+WORKER_SOURCE = Path(__file__).with_name("worker.py")
+SKIP_IN_SUBMISSION = {"__pycache__", ".git", ".hg", ".svn", ".tox", ".venv", "venv"}
+SKIP_IN_STDLIB = frozenset(
+    {
+        "site-packages",
+        "dist-packages",
+        "test",
+        "idlelib",
+        "tkinter",
+        "turtledemo",
+        "ensurepip",
+        "lib2to3",
+    }
+)
+MIRROR_VERSION = "1"
+
+
+class SandboxError(Exception):
+    """The sandbox itself could not be set up or used (not a student error)."""
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who the worker runs as: uid/gid to switch to, or None to stay the judge's user."""
+
+    uid: int | None
+    gid: int | None
+
+    @classmethod
+    def lookup(cls, user: str | int | None) -> Identity:
+        if os.getuid() != 0 or user is None:
+            return cls(None, None)
+        try:
+            entry = pwd.getpwuid(user) if isinstance(user, int) else pwd.getpwnam(user)
+        except KeyError:
+            if isinstance(user, int):
+                return cls(user, user)
+            raise SandboxError(f"no user named {user!r} to run the sandbox as") from None
+        if entry.pw_uid == 0:
+            raise SandboxError("refusing to run student code as root")
+        return cls(entry.pw_uid, entry.pw_gid)
+
+    @property
+    def switches(self) -> bool:
+        return self.uid is not None
+
+
+@dataclass(frozen=True)
+class Interpreter:
+    """How to start the worker's Python, and where the allowed packages are."""
+
+    executable: str
+    packages: tuple[str, ...]  # paths to link into the sandbox's site dir
+    env: tuple[tuple[str, str], ...] = ()  # extra environment (LD_LIBRARY_PATH)
+
+
+# ---------------------------------------------------------------- packages
+
+
+def package_paths(names: tuple[str, ...]) -> list[Path]:
+    """The installed files of each package: the package itself, `name.libs`, its dist-info."""
+    paths: list[Path] = []
+    for name in names:
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.origin is None:
+            raise SandboxError(f"package {name!r} is not installed for the judge's Python")
+        if spec.submodule_search_locations:
+            location = Path(next(iter(spec.submodule_search_locations)))
+        else:
+            location = Path(spec.origin)
+        parent = location.parent
+        paths.append(location)
+        normalized = name.replace("-", "_")
+        for extra in sorted(parent.glob(f"{normalized}.libs")) + sorted(
+            parent.glob(f"{normalized}-*.dist-info")
+        ):
+            paths.append(extra)
+    return paths
+
+
+# ------------------------------------------------------------ access checks
+
+
+def _others_can_reach(path: Path) -> bool:
+    """Whether a user who is neither owner nor group member can read `path`.
+
+    Conservative: if it says False we merely build the runtime mirror.
+    """
+    path = Path(os.path.realpath(path))
+    for parent in reversed(path.parents):
+        if not os.stat(parent).st_mode & stat.S_IXOTH:
+            return False
+    mode = os.stat(path).st_mode
+    need = stat.S_IROTH | (stat.S_IXOTH if stat.S_ISDIR(mode) else 0)
+    return mode & need == need
+
+
+def _stdlib_dir() -> Path:
+    return Path(sysconfig.get_paths()["stdlib"])
+
+
+def _libpython() -> list[Path]:
+    if not sysconfig.get_config_var("Py_ENABLE_SHARED"):
+        return []
+    libdir = Path(sysconfig.get_config_var("LIBDIR") or "")
+    return sorted(libdir.glob("libpython*.so*"))
+
+
+# ----------------------------------------------------------- runtime mirror
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    if source.is_symlink():
+        os.symlink(os.readlink(source), target)
+        return
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
+def _mirror_tree(source: Path, target: Path, skip: frozenset[str] = frozenset()) -> None:
+    """Hard-link the files of `source` into a new `target` (top-level names in `skip` left out)."""
+    target.mkdir(mode=0o755)
+    target.chmod(0o755)
+    for entry in os.scandir(source):
+        if entry.name in skip or (skip and entry.name.startswith("config-")):
+            continue
+        if entry.is_dir(follow_symlinks=False):
+            _mirror_tree(Path(entry.path), target / entry.name)
+        elif entry.is_file(follow_symlinks=False) or entry.is_symlink():
+            _link_or_copy(Path(entry.path), target / entry.name)
+
+
+def _mirror_key(executable: Path, packages: list[Path]) -> str:
+    digest = hashlib.sha256(MIRROR_VERSION.encode())
+    for path in [executable, _stdlib_dir(), *packages]:
+        st = os.stat(path)
+        digest.update(f"{path}|{st.st_mtime_ns}|{st.st_size}|".encode())
+    digest.update(sys.version.encode())
+    return digest.hexdigest()[:16]
+
+
+def _usable_mirror(path: Path) -> bool:
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    return (
+        stat.S_ISDIR(st.st_mode)
+        and st.st_uid == os.getuid()
+        and not st.st_mode & 0o022
+        and (path / ".complete").exists()
+    )
+
+
+def _build_mirror(executable: Path, packages: list[Path]) -> Path:
+    final = Path(tempfile.gettempdir()) / f"harness-sandbox-runtime-{_mirror_key(executable, packages)}"
+    if _usable_mirror(final):
+        return final
+    building = Path(tempfile.mkdtemp(prefix=final.name + ".tmp-", dir=final.parent))
+    building.chmod(0o755)
+    (building / "bin").mkdir(mode=0o755)
+    _link_or_copy(executable, building / "bin" / executable.name)
+    (building / "lib").mkdir(mode=0o755)
+    for library in _libpython():
+        _link_or_copy(library, building / "lib" / library.name)
+    _mirror_tree(_stdlib_dir(), building / "lib" / _stdlib_dir().name, SKIP_IN_STDLIB)
+    (building / "site").mkdir(mode=0o755)
+    for package in packages:
+        if package.is_dir():
+            _mirror_tree(package, building / "site" / package.name)
+        else:
+            _link_or_copy(package, building / "site" / package.name)
+    (building / ".complete").write_text("")
+    try:
+        os.rename(building, final)
+    except OSError:  # another judge won the race, or something else sits there
+        if _usable_mirror(final):
+            shutil.rmtree(building, ignore_errors=True)
+            return final
+        return building
+    return final
+
+
+def prepare_interpreter(packages: tuple[str, ...], identity: Identity) -> Interpreter:
+    executable = Path(os.path.realpath(sys.executable))
+    paths = package_paths(packages)
+    needed = [executable, _stdlib_dir(), *_libpython(), *paths]
+    if not identity.switches or all(_others_can_reach(p) for p in needed):
+        return Interpreter(str(executable), tuple(map(str, paths)))
+    mirror = _build_mirror(executable, paths)
+    env = (("LD_LIBRARY_PATH", str(mirror / "lib")),) if _libpython() else ()
+    return Interpreter(
+        str(mirror / "bin" / executable.name),
+        tuple(str(mirror / "site" / p.name) for p in paths),
+        env,
+    )
+
+
+# ----------------------------------------------------------- sandbox dirs
+
+
+@dataclass(frozen=True)
+class SandboxDir:
+    root: Path
+    worker: Path
+    site: Path
+    work: Path
+    tmp: Path
+    out: Path
+
+
+def copy_submission(source: Path, target: Path, max_bytes: int, identity: Identity) -> None:
+    """Copy regular files and directories only: no symlinks, fifos or devices, no caches."""
+    total = 0
+
+    def own(path: Path) -> None:
+        if identity.switches:
+            os.chown(path, identity.uid, identity.gid)
+
+    for directory, dirnames, filenames in os.walk(source):
+        here = Path(directory)
+        dirnames[:] = sorted(
+            d for d in dirnames if d not in SKIP_IN_SUBMISSION and not (here / d).is_symlink()
+        )
+        destination = target / here.relative_to(source)
+        destination.mkdir(mode=0o755, exist_ok=True)
+        own(destination)
+        for name in filenames:
+            if name.endswith((".pyc", ".pyo")):
+                continue
+            try:
+                fd = os.open(here / name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+            except OSError:
+                continue  # a symlink, unreadable, vanished
+            with os.fdopen(fd, "rb") as stream:
+                info = os.fstat(fd)
+                if not stat.S_ISREG(info.st_mode):
+                    continue
+                total += info.st_size
+                if total > max_bytes:
+                    raise SandboxError(f"the submission is larger than {max_bytes} bytes; not copied")
+                with open(destination / name, "wb") as copy:
+                    shutil.copyfileobj(stream, copy)
+            own(destination / name)
+
+
+def create_sandbox_dir(
+    submission: Path, interpreter: Interpreter, identity: Identity, max_bytes: int
+) -> SandboxDir:
+    if not submission.is_dir():
+        raise SandboxError(f"submission {submission} is not a directory")
+    root = Path(tempfile.mkdtemp(prefix="harness-sandbox-"))
+    try:
+        root.chmod(0o711)
+        layout = SandboxDir(
+            root=root,
+            worker=root / "worker.py",
+            site=root / "site",
+            work=root / "work",
+            tmp=root / "tmp",
+            out=root / "out",
+        )
+        shutil.copyfile(WORKER_SOURCE, layout.worker)
+        layout.worker.chmod(0o644)
+        layout.site.mkdir(mode=0o755)
+        for package in interpreter.packages:
+            os.symlink(package, layout.site / Path(package).name)
+        layout.out.mkdir(mode=0o700)
+        for private in (layout.work, layout.tmp):
+            private.mkdir(mode=0o700)
+            if identity.switches:
+                os.chown(private, identity.uid, identity.gid)
+        copy_submission(submission, layout.work, max_bytes, identity)
+        layout.work.chmod(0o700)
+        return layout
+    except BaseException:
+        shutil.rmtree(root, ignore_errors=True)
+        raise
+
+
+def count_user_threads(uid: int) -> int:
+    """Threads of every process whose real uid is `uid` (what RLIMIT_NPROC counts)."""
+    total = 0
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/status") as status:
+                fields = dict(line.split(":", 1) for line in status if ":" in line)
+        except OSError:
+            continue
+        if int(fields.get("Uid", "-1").split()[0]) == uid:
+            total += int(fields.get("Threads", "1"))
+    return total

@@ -1,0 +1,708 @@
+"""The sandbox worker: runs untrusted student code on behalf of the judge.
+
+The judge (`harness/sandbox/client.py`) copies this file into a private
+sandbox directory and starts it, as root or as the judge's own user, with
+
+    python -I -S -B -u worker.py CONFIG_JSON
+
+It uses only the standard library and numpy and never imports `harness`.
+
+Life of a worker
+  1. bootstrap(): still trusted, no student code loaded yet. Move the two
+     protocol pipes to low fds, set resource limits, leave the network, drop
+     root privileges (setgroups/setgid/setuid to `nobody`), forbid regaining
+     them, become a child subreaper (so orphans of student processes stay in
+     our process tree, where the judge finds and kills them), build sys.path
+     (submission copy, stdlib, private site dir with numpy only), import
+     numpy, send "ready".
+  2. Worker.serve(): read a request (a list of ops), run the ops in order,
+     send one reply frame per op as soon as it finishes. Student code runs
+     only here; any exception, even SystemExit or KeyboardInterrupt, fails
+     the op it happened in and the remaining ops are reported skipped.
+  3. Exit when the judge closes the request pipe. On a timeout the judge
+     kills our whole process tree; we never have to cooperate.
+
+Wire format, both directions (the judge's side lives in wire.py):
+    frame = b"SBX1" | json_len: u64 LE | npz_len: u64 LE | json | npz
+The JSON holds the structure; arrays travel in the npz (no pickle) and are
+referenced from the JSON as {"$array": key}. Other value forms:
+{"$tuple": [...]}, {"$dict": {...}} (a dict whose keys start with "$"),
+{"$ref": handle-or-name, "path": [...]} (an object kept in this process).
+
+Student stdout/stderr are files the judge opened (fds 1 and 2, append
+mode); each reply frame says which byte range the op wrote, and the judge
+reads it from the files itself. The protocol never shares a channel with
+student output.
+
+This process is not a security boundary against the student: student code
+runs in this interpreter and can rewrite anything here, including its own
+replies. The judge treats every reply as untrusted data; the boundary is
+the process, its limits and its uid.
+"""
+
+import ctypes
+import faulthandler
+import importlib
+import io
+import json
+import math
+import os
+import resource
+import struct
+import sys
+import threading
+import time
+import traceback
+
+MAGIC = b"SBX1"
+HEADER = struct.Struct("<4sQQ")
+NUMERIC_KINDS = "biuf"  # bool, signed and unsigned integers, floats
+MAX_DEPTH = 32  # deeper containers come back as refs
+MESSAGE_CHARS = 4000
+TRACEBACK_CHARS = 8000
+TYPE_CHARS = 200
+
+np = None  # imported by bootstrap() once the limits are in place
+
+
+class BadRequest(Exception):
+    """The judge sent an op this worker cannot run (a harness bug, or a stale handle)."""
+
+
+class UnsupportedResult(Exception):
+    """An op's value cannot be sent back (dtype, size)."""
+
+
+# --------------------------------------------------------------- bootstrap
+
+
+def low_fd(fd):
+    """Move `fd` to the lowest free descriptor, close-on-exec."""
+    new = os.dup(fd)
+    os.close(fd)
+    os.set_inheritable(new, False)
+    return new
+
+
+def set_limit(which, value):
+    if value is not None:
+        value = int(value)
+        resource.setrlimit(which, (value, value))
+
+
+def apply_limits(config):
+    limits = config["limits"]
+    set_limit(resource.RLIMIT_CORE, 0)
+    set_limit(resource.RLIMIT_AS, limits["memory_bytes"])
+    set_limit(resource.RLIMIT_FSIZE, limits["file_size_bytes"])
+    set_limit(resource.RLIMIT_NOFILE, limits["open_files"])
+    set_limit(resource.RLIMIT_NPROC, config["nproc"])
+
+
+def libc_call(name, *args):
+    libc = ctypes.CDLL(None, use_errno=True)
+    return getattr(libc, name)(*args) == 0
+
+
+def leave_network():
+    """An empty network namespace (only loopback, down). Needs root."""
+    CLONE_NEWNET = 0x40000000
+    try:
+        return libc_call("unshare", CLONE_NEWNET)
+    except (OSError, AttributeError):
+        return False
+
+
+def drop_privileges(uid, gid):
+    if uid is None or os.getuid() != 0:
+        return
+    os.setgroups([])
+    os.setgid(gid)
+    os.setuid(uid)
+    try:
+        os.setuid(0)
+    except PermissionError:
+        return
+    raise SystemExit("sandbox worker: could not drop root privileges")
+
+
+def watch_judge(judge_pid):
+    """Exit when the judge dies (we would otherwise run on as an orphan)."""
+
+    def watch():
+        while os.getppid() == judge_pid:
+            time.sleep(0.5)
+        os._exit(75)
+
+    threading.Thread(target=watch, name="sandbox-judge-watch", daemon=True).start()
+
+
+def bootstrap(config):
+    global np
+    fd_in, fd_out = low_fd(config["fd_in"]), low_fd(config["fd_out"])
+    saved_stdout, saved_stderr = low_fd(os.dup(1)), low_fd(os.dup(2))
+    os.umask(0o077)
+    apply_limits(config)
+    isolated = False if config["limits"]["network"] else leave_network()
+    drop_privileges(config["uid"], config["gid"])
+    PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS = 36, 38
+    libc_call("prctl", PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+    libc_call("prctl", PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    watch_judge(config["judge_pid"])
+    faulthandler.enable()  # a segfault prints where it happened on student stderr
+    os.chdir(config["workdir"])
+    stdlib = list(sys.path)  # -I -S: the standard library only
+    sys.path[:] = stdlib + [config["sitedir"]]
+    import numpy
+
+    np = numpy
+    # Student code first; numpy is already imported, so a stray numpy.py in
+    # the submission cannot shadow it.
+    sys.path[:] = [config["workdir"]] + stdlib + [config["sitedir"]]
+    worker = Worker(config, Channel(fd_in, fd_out), saved_stdout, saved_stderr)
+    worker.channel.send(
+        {
+            "ready": True,
+            "pid": os.getpid(),
+            "uid": os.getuid(),
+            "python": sys.version.split()[0],
+            "numpy": numpy.__version__,
+            "network_isolated": isolated,
+        }
+    )
+    return worker
+
+
+# ----------------------------------------------------------------- channel
+
+
+class Channel:
+    """Frames over two pipes: requests in, replies out."""
+
+    def __init__(self, fd_in, fd_out):
+        self.fd_in = fd_in
+        self.fd_out = fd_out
+
+    def _read_exact(self, size):
+        chunks, got = [], 0
+        while got < size:
+            chunk = os.read(self.fd_in, min(size - got, 1 << 20))
+            if not chunk:
+                return None
+            chunks.append(chunk)
+            got += len(chunk)
+        return b"".join(chunks)
+
+    def receive(self):
+        """The next request as (message, arrays), or None once the judge hung up."""
+        header = self._read_exact(HEADER.size)
+        if header is None:
+            return None
+        magic, json_len, npz_len = HEADER.unpack(header)
+        if magic != MAGIC:
+            raise SystemExit("sandbox worker: bad frame from the judge")
+        message = json.loads(self._read_exact(json_len) or b"null")
+        arrays = {}
+        if npz_len:
+            blob = self._read_exact(npz_len)
+            with np.load(io.BytesIO(blob), allow_pickle=False) as npz:
+                arrays = {key: npz[key] for key in npz.files}
+        return message, arrays
+
+    @staticmethod
+    def pack(message, arrays=None):
+        body = json.dumps(message, separators=(",", ":")).encode()
+        blob = b""
+        if arrays:
+            buffer = io.BytesIO()
+            np.savez(buffer, allow_pickle=False, **arrays)
+            blob = buffer.getvalue()
+        return HEADER.pack(MAGIC, len(body), len(blob)), body, blob
+
+    def send_parts(self, parts):
+        for part in parts:
+            view = memoryview(part)
+            while view:
+                view = view[os.write(self.fd_out, view) :]
+
+    def send(self, message, arrays=None):
+        self.send_parts(self.pack(message, arrays))
+
+
+# ------------------------------------------------------------------ values
+
+
+def qualname(cls):
+    try:
+        module = getattr(cls, "__module__", None) or "?"
+        name = f"{module}.{cls.__qualname__}" if module != "builtins" else cls.__qualname__
+        return str(name)[:TYPE_CHARS]
+    except Exception:
+        return "?"
+
+
+def follow(value, path):
+    """value[step] for int steps; value[key] (dicts) or getattr for str steps."""
+    for step in path:
+        if isinstance(step, str) and not isinstance(value, dict):
+            value = getattr(value, step)
+        else:
+            value = value[step]
+    return value
+
+
+def resolve(dotted):
+    """The object named "package.module.Name[.attr...]", importing as needed."""
+    parts = dotted.split(".")
+    first_error = None
+    for split in range(len(parts) - 1, 0, -1):
+        module_name = ".".join(parts[:split])
+        try:
+            obj = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            # Only "this prefix is not a module" lets us try a shorter one;
+            # a failing import *inside* the student's module is their error.
+            missing = exc.name or ""
+            if not (module_name == missing or module_name.startswith(missing + ".")):
+                raise
+            first_error = first_error or exc
+            continue
+        try:
+            return follow(obj, parts[split:])
+        except AttributeError:
+            if first_error is not None:
+                raise first_error from None
+            raise
+    if first_error is not None:
+        raise first_error
+    return importlib.import_module(dotted)
+
+
+class Encoder:
+    """Turns one op's value into JSON + arrays; anything else becomes a ref."""
+
+    def __init__(self, worker):
+        self.worker = worker
+        self.arrays = {}
+        self.nbytes = 0
+
+    def array(self, value):
+        if isinstance(value, np.ndarray):
+            plain = np.ndarray.view(value, np.ndarray)  # drop any subclass (e.g. Tensor)
+        else:  # a numpy scalar
+            plain = np.asarray(value)
+        dtype = plain.dtype
+        if dtype.kind not in NUMERIC_KINDS or dtype.fields is not None:
+            raise UnsupportedResult(
+                f"cannot return an array of dtype {dtype}: only bool, integer and "
+                "float arrays cross the sandbox boundary"
+            )
+        self.nbytes += plain.nbytes
+        if self.nbytes > self.worker.message_bytes:
+            raise UnsupportedResult(
+                f"result too large: more than {self.worker.message_bytes} bytes of arrays"
+            )
+        key = f"a{len(self.arrays)}"
+        self.arrays[key] = plain
+        node = {"$array": key}
+        if type(value) is not np.ndarray:
+            node["type"] = qualname(type(value))
+        return node
+
+    def encode(self, value, depth=0):
+        # Builtin containers and scalars are read through their base-class
+        # methods, so a subclass's overrides never run here.
+        if value is None or isinstance(value, bool):
+            return value
+        if isinstance(value, int):
+            number = int.__int__(value)
+            if -(2**63) <= number < 2**63:
+                return number
+        elif isinstance(value, float):
+            return float.__float__(value)
+        elif isinstance(value, str):
+            return str.__str__(value)
+        elif isinstance(value, (np.ndarray, np.generic)):
+            return self.array(value)
+        elif depth < MAX_DEPTH:
+            if isinstance(value, tuple):
+                return {"$tuple": [self.encode(v, depth + 1) for v in tuple.__iter__(value)]}
+            if isinstance(value, list):
+                return [self.encode(v, depth + 1) for v in list.__iter__(value)]
+            if isinstance(value, dict) and all(isinstance(k, str) for k in dict.keys(value)):
+                items = {str.__str__(k): self.encode(v, depth + 1) for k, v in dict.items(value)}
+                if any(key.startswith("$") for key in items):
+                    return {"$dict": items}
+                return items
+        return self.worker.store(value)
+
+
+def describe_error(exc, workdir, kind=None):
+    """{"type", "message", "traceback", "kind"} for an exception, frames in the submission only."""
+    cls = type(exc)
+    if kind is None:
+        if isinstance(exc, BadRequest):
+            kind = "request"
+        elif isinstance(exc, UnsupportedResult):
+            kind = "result"
+        elif isinstance(exc, MemoryError):
+            kind = "memory"
+        else:
+            kind = "exception"
+    try:
+        message = str(exc)
+    except BaseException:
+        message = "<the exception's message could not be printed>"
+    prefix = workdir + os.sep
+    frames = traceback.extract_tb(exc.__traceback__)
+    frames = [frame for frame in frames if frame.filename.startswith(prefix)]
+    for frame in frames:
+        frame.filename = frame.filename[len(prefix) :]
+    lines = ["Traceback (most recent call last):\n"] if frames else []
+    lines += traceback.format_list(frames)
+    try:
+        lines += traceback.format_exception_only(cls, exc)
+    except BaseException:
+        lines.append(f"{qualname(cls)}: {message}\n")
+    text = "".join(lines)
+    if len(text) > TRACEBACK_CHARS:
+        half = TRACEBACK_CHARS // 2
+        text = text[:half] + "\n  [... traceback shortened ...]\n" + text[-half:]
+    return {
+        "type": qualname(cls),
+        "message": message[:MESSAGE_CHARS],
+        "traceback": text,
+        "kind": kind,
+    }
+
+
+# -------------------------------------------------------------------- ops
+
+
+class Worker:
+    def __init__(self, config, channel, saved_stdout, saved_stderr):
+        self.channel = channel
+        self.workdir = config["workdir"]
+        self.limits = config["limits"]
+        self.message_bytes = int(self.limits["message_bytes"])
+        self.saved_fds = (saved_stdout, saved_stderr)
+        self.streams = (sys.stdout, sys.stderr)
+        self.objects = {}  # handle -> object kept for the judge
+        self.next_handle = 1
+        self.request_id = None
+
+    # -- handles
+
+    def store(self, value):
+        handle = self.next_handle
+        self.next_handle += 1
+        self.objects[handle] = value
+        return {"$ref": handle, "type": qualname(type(value))}
+
+    def lookup(self, node, scope):
+        key = node["$ref"]
+        if isinstance(key, str):
+            if key not in scope:
+                raise BadRequest(f"no earlier op in this request is named {key!r}")
+            value = scope[key]
+        elif key in self.objects:
+            value = self.objects[key]
+        else:
+            raise BadRequest(f"unknown handle {key} (released, or from another worker)")
+        return follow(value, node.get("path") or [])
+
+    def decode(self, node, arrays, scope):
+        """A request value -> Python. Arrays are fresh copies at every call."""
+        if isinstance(node, list):
+            return [self.decode(item, arrays, scope) for item in node]
+        if not isinstance(node, dict):
+            return node
+        if "$array" in node:
+            array = arrays[node["$array"]].copy()
+            return array[()] if node.get("scalar") else array
+        if "$tuple" in node:
+            return tuple(self.decode(item, arrays, scope) for item in node["$tuple"])
+        if "$ref" in node:
+            return self.lookup(node, scope)
+        items = node.get("$dict", node)
+        return {key: self.decode(value, arrays, scope) for key, value in items.items()}
+
+    # -- running ops
+
+    def callee(self, op, decode):
+        if op.get("target") is not None:
+            target = decode(op["target"])
+        elif op.get("function"):
+            target = resolve(op["function"])
+        else:
+            raise BadRequest(f"{op['op']} needs a target or a function")
+        return getattr(target, op["method"]) if op.get("method") else target
+
+    def run_op(self, op, arrays, scope):
+        """Execute one op and return its (unencoded) value."""
+        kind = op.get("op")
+
+        def decode(node):
+            return self.decode(node, arrays, scope)
+
+        if kind != "map" and op.get("seed") is not None:
+            np.random.seed(op["seed"])
+        if kind == "new":
+            value = resolve(op["class"])(*decode(op.get("args", [])), **decode(op.get("kwargs", {})))
+        elif kind == "call":
+            function = self.callee(op, decode)
+            value = function(*decode(op.get("args", [])), **decode(op.get("kwargs", {})))
+        elif kind == "getattr":
+            value = follow(decode(op["target"]), op["name"].split("."))
+        elif kind == "setattr":
+            *path, name = op["name"].split(".")
+            setattr(follow(decode(op["target"]), path), name, decode(op.get("value")))
+            value = None
+        elif kind == "assign":
+            value = self.assign(decode(op["target"]), decode(op["value"]))
+        elif kind == "map":
+            value = self.map(op, decode)
+        elif kind == "import":
+            importlib.import_module(op["module"])
+            value = None
+        elif kind == "release":
+            for handle in op.get("handles", []):
+                self.objects.pop(handle, None)
+            value = None
+        else:
+            raise BadRequest(f"unknown op {kind!r}")
+        if op.get("pick"):
+            value = follow(value, op["pick"])
+        self.bind(op.get("as"), value, scope)
+        return value
+
+    @staticmethod
+    def assign(target, value):
+        if not isinstance(target, np.ndarray):
+            raise BadRequest(f"assign needs an ndarray target, got {qualname(type(target))}")
+        value = np.asarray(value)
+        if value.shape != target.shape:
+            raise ValueError(f"assign: the array has shape {target.shape}, the value {value.shape}")
+        target[...] = value
+        return None
+
+    @staticmethod
+    def bind(names, value, scope):
+        if names is None:
+            return
+        if isinstance(names, str):
+            scope[names] = value
+            return
+        items = list(value)
+        if len(items) != len(names):
+            raise ValueError(f"expected {len(names)} values to unpack, got {len(items)}")
+        scope.update(zip(names, items))
+
+    def map(self, op, decode):
+        """Evaluate once per slice of op["stack"]; return the (K, ...) stack of results."""
+        function = self.callee(op, decode)
+        stack = decode(op["stack"])
+        if not isinstance(stack, np.ndarray) or stack.ndim == 0:
+            raise BadRequest("map needs a stack array of shape (K, ...)")
+        into = decode(op["write_into"]) if op.get("write_into") is not None else None
+        arg_index, arg_name = op.get("arg_index"), op.get("arg_name")
+        if (into is None) == (arg_index is None and arg_name is None):
+            raise BadRequest("map needs exactly one of arg_index/arg_name and write_into")
+        if into is not None:
+            if not isinstance(into, np.ndarray):
+                raise BadRequest(f"write_into needs an ndarray, got {qualname(type(into))}")
+            if into.shape != stack.shape[1:]:
+                raise ValueError(
+                    f"map: the array written into has shape {into.shape}, the stack slices {stack.shape[1:]}"
+                )
+            saved = into.copy()
+        seed, pick = op.get("seed"), op.get("pick")
+        results = []
+        try:
+            for k in range(stack.shape[0]):
+                args, kwargs = decode(op.get("args", [])), decode(op.get("kwargs", {}))
+                if into is not None:
+                    into[...] = stack[k]
+                elif arg_name is not None:
+                    kwargs[arg_name] = stack[k].copy()
+                else:
+                    if not 0 <= arg_index < len(args):
+                        raise BadRequest(f"arg_index {arg_index} but only {len(args)} args")
+                    args[arg_index] = stack[k].copy()
+                if seed is not None:
+                    np.random.seed(seed)
+                value = function(*args, **kwargs)
+                if pick:
+                    value = follow(value, pick)
+                results.append(self.as_numeric(value, k, results))
+        finally:
+            if into is not None:
+                into[...] = saved
+        if not results:
+            return np.empty((0,))
+        return np.stack(results)
+
+    @staticmethod
+    def as_numeric(value, k, earlier):
+        if value is None:
+            raise TypeError(f"map: evaluation {k} returned None")
+        array = np.array(value, copy=True, subok=False)  # a copy: later calls may mutate it
+        if array.dtype.kind not in NUMERIC_KINDS:
+            raise TypeError(f"map: evaluation {k} returned {qualname(type(value))}, not an array of numbers")
+        if earlier and array.shape != earlier[0].shape:
+            raise ValueError(
+                f"map: evaluation {k} returned shape {array.shape}, evaluation 0 returned {earlier[0].shape}"
+            )
+        return array
+
+    def encode_value(self, op, value):
+        """The op's reply value: encoded data, a ref, refs, or nothing."""
+        keep = op.get("keep")
+        if op.get("quiet"):
+            return None, {}
+        if keep == "items":
+            return [self.store(item) for item in value], {}
+        if keep or op.get("op") == "new":
+            return self.store(value), {}
+        encoder = Encoder(self)
+        return encoder.encode(value), encoder.arrays
+
+    # -- the request loop
+
+    def output_sizes(self):
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except BaseException:
+                pass
+        sizes = []
+        for fd in self.saved_fds:
+            try:
+                sizes.append(os.fstat(fd).st_size)
+            except OSError:
+                sizes.append(0)
+        return sizes
+
+    def before_request(self):
+        """Undo what the previous request's student code may have broken."""
+        try:
+            os.chdir(self.workdir)
+        except OSError:
+            pass
+        for fd, saved in zip((1, 2), self.saved_fds):
+            try:
+                os.dup2(saved, fd, inheritable=True)
+            except OSError:
+                pass
+        streams = []
+        for fd, name, stream in zip((1, 2), ("stdout", "stderr"), self.streams):
+            if stream.closed:
+                stream = io.TextIOWrapper(
+                    io.FileIO(fd, "w", closefd=False),
+                    encoding="utf-8",
+                    errors="backslashreplace",
+                    write_through=True,
+                )
+            setattr(sys, name, stream)
+            setattr(sys, f"__{name}__", stream)
+            streams.append(stream)
+        self.streams = tuple(streams)
+        # Re-arm the CPU limit: this request may use cpu_seconds more.
+        if self.limits["cpu_seconds"] is not None:
+            usage = resource.getrusage(resource.RUSAGE_SELF)
+            soft = math.ceil(usage.ru_utime + usage.ru_stime) + int(self.limits["cpu_seconds"])
+            try:
+                resource.setrlimit(resource.RLIMIT_CPU, (soft, resource.RLIM_INFINITY))
+            except (ValueError, OSError):
+                pass
+        # Reap children that student code left behind (we are their subreaper).
+        while True:
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+
+    def run_request(self, message, arrays):
+        self.request_id = message["id"]
+        ops = message["ops"]
+        scope = {}  # names bound by "as", for this request only
+        failed = None
+        for index, op in enumerate(ops):
+            out_start, err_start = self.output_sizes()
+            started = time.perf_counter()
+            frame = {"id": self.request_id, "index": index}
+            values = {}
+            if failed is not None:
+                frame["ok"] = False
+                frame["error"] = {
+                    "type": "Skipped",
+                    "message": f"not run: op {failed} of this request failed",
+                    "traceback": "",
+                    "kind": "skipped",
+                }
+            else:
+                try:
+                    value = self.run_op(op, arrays, scope)
+                    frame["value"], values = self.encode_value(op, value)
+                    frame["ok"] = True
+                except BaseException as exc:  # noqa: BLE001 - SystemExit too: fail the op
+                    frame["ok"] = False
+                    frame["error"] = self.describe(exc)
+                    failed = index
+                    values = {}
+            frame["elapsed"] = time.perf_counter() - started
+            out_end, err_end = self.output_sizes()
+            frame["stdout"] = [out_start, out_end]
+            frame["stderr"] = [err_start, err_end]
+            self.send_frame(frame, values)
+
+    def send_frame(self, frame, values):
+        try:
+            parts = self.channel.pack(frame, values)
+            if len(parts[1]) + len(parts[2]) > self.message_bytes:
+                raise UnsupportedResult(f"result too large: the reply exceeds {self.message_bytes} bytes")
+        except BaseException as exc:  # noqa: BLE001
+            frame.pop("value", None)
+            frame["ok"] = False
+            frame["error"] = self.describe(exc, kind="result")
+            parts = self.channel.pack(frame)
+        self.channel.send_parts(parts)
+
+    def describe(self, exc, kind=None):
+        try:
+            error = describe_error(exc, self.workdir, kind)
+            if error["kind"] == "memory" and self.limits["memory_bytes"]:
+                limit = int(self.limits["memory_bytes"]) // 2**20
+                error["message"] += f" (the sandbox's memory limit is {limit} MiB)"
+            return error
+        except BaseException:  # noqa: BLE001 - e.g. a __str__ that raises SystemExit
+            return {
+                "type": "?",
+                "message": "<the exception could not be described>",
+                "traceback": "",
+                "kind": kind or "exception",
+            }
+
+    def serve(self):
+        while True:
+            received = self.channel.receive()
+            if received is None:
+                return
+            self.before_request()
+            self.run_request(*received)
+
+
+WORKER = None  # the running Worker, for debugging (and for the tests' attack code)
+
+
+def main():
+    global WORKER
+    config = json.loads(sys.argv[1])
+    WORKER = bootstrap(config)
+    WORKER.serve()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,788 @@
+"""The sandbox: ordinary use, then every way a submission can misbehave.
+
+Each test writes a tiny fake submission; none needs the real beras/bgd.
+"""
+
+import json
+import os
+import struct
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from harness.sandbox import (
+    KiB,
+    Limits,
+    MiB,
+    Over,
+    ProtocolError,
+    Ref,
+    RemoteError,
+    Sandbox,
+    SandboxError,
+    StaleRefError,
+    wire,
+)
+
+IS_ROOT = os.getuid() == 0
+
+LAYERS = """
+import numpy as np
+
+
+class Tensor(np.ndarray):
+    def __new__(cls, x):
+        return np.asarray(x).view(cls)
+
+    def __array_finalize__(self, obj):
+        self.trainable = getattr(obj, "trainable", True)
+
+
+class Dense:
+    def __init__(self, n_in, n_out):
+        self.w = np.arange(n_in * n_out, dtype=float).reshape(n_in, n_out) / 10
+        self.b = np.zeros((1, n_out))
+
+    def get_parameters(self):
+        return (self.w, self.b)
+
+    @property
+    def weights(self):
+        return [Tensor(self.w), Tensor(self.b)]
+
+    def forward(self, x):
+        self.x = x
+        return Tensor(x @ self.w + self.b)
+
+    def backward(self, err):
+        return err @ self.w.T, (self.x.T @ err, err.sum(0, keepdims=True))
+
+    def todo(self):
+        raise NotImplementedError("Dense.todo: TODO write me")
+
+
+class Dropout:
+    def __init__(self, keep=0.5):
+        self.keep = keep
+
+    def forward(self, x):
+        return x * (np.random.rand(*x.shape) < self.keep) / self.keep
+
+
+def say(text):
+    print(text)
+    return len(text)
+"""
+
+# Misbehaviour, called by name from the tests.
+EVIL = """
+import os, signal, struct, sys, time, json
+import numpy as np
+
+
+def spin():
+    while True:
+        pass
+
+
+def fork_and_hang():
+    pid = os.fork()
+    if pid == 0:
+        time.sleep(60)
+        os._exit(0)
+    with open("child.pid", "w") as f:
+        f.write(str(pid))
+    time.sleep(60)
+
+
+def escape_and_hang():
+    pid = os.fork()
+    if pid == 0:
+        os.setsid()
+        grandchild = os.fork()
+        if grandchild == 0:
+            time.sleep(60)
+            os._exit(0)
+        with open("grandchild.pid", "w") as f:
+            f.write(str(grandchild))
+        os._exit(0)
+    os.waitpid(pid, 0)
+    time.sleep(60)
+
+
+def background_sleep():
+    import subprocess
+    return subprocess.Popen(["sleep", "60"]).pid
+
+
+def fork_many(n):
+    pids = []
+    try:
+        for _ in range(n):
+            pid = os.fork()
+            if pid == 0:
+                time.sleep(60)
+                os._exit(0)
+            pids.append(pid)
+    except OSError as exc:
+        return {"pids": pids, "error": str(exc)}
+    return {"pids": pids, "error": ""}
+
+
+def hog_numpy():
+    chunks = []
+    while True:
+        chunks.append(np.ones(10_000_000))
+
+
+def hog_python():
+    return "x" * (10 ** 11)
+
+
+def shout(megabytes):
+    line = "y" * 1023 + "\\n"
+    for _ in range(megabytes * 1024):
+        sys.stdout.write(line)
+    sys.stderr.write("e" * 200_000)
+    return "done"
+
+
+def do_exit(how):
+    if how == "sys.exit":
+        sys.exit(0)
+    if how == "os._exit":
+        os._exit(0)
+    if how == "SIGKILL":
+        os.kill(os.getpid(), signal.SIGKILL)
+    if how == "KeyboardInterrupt":
+        raise KeyboardInterrupt
+    if how == "SystemExit":
+        raise SystemExit("bye")
+    if how == "close-all-fds":
+        os.closerange(3, 1024)
+        return 1
+
+
+def fake_protocol():
+    body = json.dumps({"id": 1, "index": 0, "ok": True, "value": 100,
+                       "elapsed": 0, "stdout": [0, 0], "stderr": [0, 0]}).encode()
+    frame = b"SBX1" + struct.pack("<QQ", len(body), 0) + body
+    sys.stdout.buffer.write(frame)
+    sys.stdout.flush()
+    os.write(1, frame)
+    os.write(2, frame)
+    return 7
+
+
+def close_std():
+    os.close(1)
+    os.close(2)
+    try:
+        print("into the void")
+    except OSError:
+        pass
+    return 1
+
+
+def write_results():
+    score = {"score": 100, "tests": []}
+    for path in ("results.json", os.path.join(os.environ["HOME"], "results.json")):
+        with open(path, "w") as f:
+            json.dump(score, f)
+    os._exit(0)
+
+
+def try_imports():
+    import importlib
+    found = {}
+    for name in ("harness", "harness.sandbox", "reference", "nnmath", "pytest", "numpy"):
+        try:
+            importlib.import_module(name)
+            found[name] = "ok"
+        except Exception as exc:
+            found[name] = type(exc).__name__
+    return {"imports": found, "path": sys.path, "cwd": os.getcwd()}
+
+
+def environment():
+    return dict(os.environ)
+
+
+def connect():
+    import socket
+    try:
+        socket.create_connection(("1.1.1.1", 53), timeout=2).close()
+    except OSError as exc:
+        return type(exc).__name__
+    return "connected"
+
+
+def object_array():
+    return np.array([object(), 1], dtype=object)
+
+
+def big_array(n):
+    return np.zeros(n)
+
+
+class BadMessage(Exception):
+    def __str__(self):
+        raise SystemExit("no message for you")
+
+
+def bad_message():
+    raise BadMessage()
+
+
+def _forge(blob, value):
+    import __main__
+    worker = __main__.WORKER
+    frame = {"id": worker.request_id, "index": 0, "ok": True, "value": value,
+             "elapsed": 0.0, "stdout": [0, 0], "stderr": [0, 0]}
+    body = json.dumps(frame).encode()
+    worker.channel.send_parts([struct.pack("<4sQQ", b"SBX1", len(body), len(blob)), body, blob])
+    time.sleep(30)
+
+
+def forge_pickle(marker):
+    import io
+
+    class Boom:
+        def __reduce__(self):
+            return (os.system, ("touch " + marker,))
+
+    buffer = io.BytesIO()
+    np.savez(buffer, a0=np.array([Boom(), 1], dtype=object), allow_pickle=True)
+    _forge(buffer.getvalue(), {"$array": "a0"})
+
+
+def forge_huge():
+    import __main__
+    os.write(__main__.WORKER.channel.fd_out, struct.pack("<4sQQ", b"SBX1", 2 ** 40, 0))
+    time.sleep(30)
+"""
+
+
+def write_tree(root: Path, files: dict) -> Path:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text))
+    return root
+
+
+def make_submission(root: Path, extra: dict | None = None) -> Path:
+    files = {"pkg/__init__.py": "", "pkg/layers.py": LAYERS, "pkg/evil.py": EVIL}
+    files.update(extra or {})
+    return write_tree(root, files)
+
+
+def is_dead(pid: int, wait: float = 3.0) -> bool:
+    """Gone, or a zombie nobody reaped yet."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            os.kill(pid, 0)
+            with open(f"/proc/{pid}/stat") as stat:
+                if stat.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    return True
+        except (ProcessLookupError, FileNotFoundError):
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+
+
+@pytest.fixture(scope="module")
+def sb(tmp_path_factory):
+    with Sandbox(make_submission(tmp_path_factory.mktemp("sub")), Limits(timeout=10)) as sandbox:
+        yield sandbox
+
+
+def small_sandbox(tmp_path, **limits) -> Sandbox:
+    return Sandbox(make_submission(tmp_path / "sub"), Limits(**limits))
+
+
+# ------------------------------------------------------------- ordinary use
+
+
+def test_new_call_getattr_and_remote_types(sb):
+    layer = sb.new("pkg.layers.Dense", 3, 4)
+    assert isinstance(layer, Ref) and layer.type == "pkg.layers.Dense"
+    x = np.ones((2, 3))
+    y = layer.forward(x)
+    assert type(y) is np.ndarray  # the Tensor subclass arrives as a plain array
+    np.testing.assert_allclose(y, x @ (np.arange(12.0).reshape(3, 4) / 10))
+    [result] = sb.run([{"op": "getattr", "target": layer, "name": "weights"}])
+    w, b = result.value
+    assert w.shape == (3, 4) and b.shape == (1, 4) and type(w) is np.ndarray
+    assert result.type_of(0) == "pkg.layers.Tensor"
+    assert sb.getattr(layer, "w.shape") == (3, 4)
+    sb.setattr(layer, "b", np.full((1, 4), 5.0))
+    np.testing.assert_allclose(layer.forward(np.zeros((1, 3))), np.full((1, 4), 5.0))
+    scalar = sb.call("numpy.float32", 1.5)
+    assert isinstance(scalar, np.ndarray) and scalar.shape == () and scalar.dtype == np.float32
+    assert sb.call("pkg.layers.say", "hi") == 2
+
+
+def test_keep_items_and_assign_write_the_live_parameters(sb):
+    layer = sb.new("pkg.layers.Dense", 3, 4)
+    w, b = sb.keep_items(layer.get_parameters)
+    assert isinstance(w, Ref) and w.type == "numpy.ndarray"
+    sb.assign(w, np.ones((3, 4)))
+    sb.assign(b, np.full((1, 4), 2.0))
+    np.testing.assert_allclose(layer.forward(np.ones((1, 3))), np.full((1, 4), 5.0))
+    with pytest.raises(RemoteError, match="shape"):
+        sb.assign(w, np.ones((4, 3)))
+
+
+def test_batch_is_one_request_with_names_pick_and_keep(sb):
+    x, err = np.ones((2, 3)), np.ones((2, 4))
+    requests_before = sb._request_id
+    with sb.batch() as batch:
+        layer = batch.new("pkg.layers.Dense", 3, 4)
+        params = layer.get_parameters()
+        batch.assign(params[0], np.eye(3, 4))
+        out = layer.forward(x)
+        signal_back = layer.backward(err).pick(0)
+        grads = layer.backward(err).pick(1)
+        kept = batch.getattr(layer, "w").keep()
+    assert sb._request_id == requests_before + 1
+    np.testing.assert_allclose(out.value, x @ np.eye(3, 4))
+    np.testing.assert_allclose(signal_back.value, err @ np.eye(3, 4).T)
+    grad_w, grad_b = grads.value
+    np.testing.assert_allclose(grad_w, x.T @ err)
+    np.testing.assert_allclose(grad_b, err.sum(0, keepdims=True))
+    assert isinstance(kept.value, Ref)
+    np.testing.assert_allclose(sb.call("numpy.copy", kept.value), np.eye(3, 4))
+    with pytest.raises(SandboxError, match="kept"):
+        sb.call("numpy.copy", out)  # not kept: cannot be used after its batch
+
+
+def test_raw_ops_with_as_names_and_unpacking(sb):
+    results = sb.run(
+        [
+            {"op": "new", "class": "pkg.layers.Dense", "args": [2, 2], "as": "layer"},
+            {"op": "call", "target": {"$ref": "layer"}, "method": "get_parameters", "as": ["W", "B"]},
+            {"op": "assign", "target": {"$ref": "W"}, "value": np.eye(2)},
+            {"op": "call", "target": {"$ref": "layer"}, "method": "forward", "args": [np.ones((1, 2))]},
+            {"op": "call", "function": "pkg.layers.say", "args": ["x"], "quiet": True},
+        ]
+    )
+    assert all(r.ok for r in results), [r.error for r in results]
+    np.testing.assert_allclose(results[3].value, [[1.0, 1.0]])
+    assert results[4].value is None and results[4].stdout == "x\n"
+    [bad] = sb.run([{"op": "call", "target": {"$ref": "layer"}, "method": "forward", "args": [1]}])
+    assert not bad.ok and bad.error.kind == "request"  # names live for one request only
+
+
+def test_map_over_an_argument_and_seeds(sb):
+    layer = sb.new("pkg.layers.Dense", 3, 2)
+    stack = np.random.default_rng(0).normal(size=(5, 4, 3))
+    mapped = sb.map(layer.forward, Over(stack))
+    assert mapped.shape == (5, 4, 2)
+    for k in range(5):
+        np.testing.assert_allclose(mapped[k], layer.forward(stack[k]))
+    dropout = sb.new("pkg.layers.Dropout", 0.5)
+    same = np.ones((4, 3, 8))
+    with sb.batch() as batch:
+        seeded = batch.map(dropout.forward, Over(same)).seed(3)
+        unseeded = batch.map(dropout.forward, x=Over(same))
+    assert all(np.array_equal(seeded.value[0], s) for s in seeded.value)
+    assert not all(np.array_equal(unseeded.value[0], s) for s in unseeded.value)
+
+
+def test_map_into_perturbs_a_parameter_and_restores_it(sb):
+    with sb.batch() as batch:
+        layer = batch.new("pkg.layers.Dense", 2, 2)
+        params = layer.get_parameters()
+        batch.assign(params[0], np.zeros((2, 2)))
+        stack = np.stack([np.eye(2) * k for k in range(4)])
+        mapped = batch.map_into(params[0], stack, layer.forward, np.ones((1, 2)))
+        after = batch.getattr(layer, "w")
+    assert mapped.ok, mapped.result.error
+    np.testing.assert_allclose(mapped.value[:, 0, :], [[k, k] for k in range(4)])
+    np.testing.assert_allclose(after.value, np.zeros((2, 2)))
+
+
+def test_map_reports_bad_evaluations(sb):
+    [r] = sb.run(
+        [
+            {
+                "op": "map",
+                "target": None,
+                "function": "numpy.array_repr",
+                "args": [None],
+                "stack": np.ones((2, 1, 2)),
+                "arg_index": 0,
+            }
+        ]
+    )
+    assert not r.ok and "not an array of numbers" in r.error.message
+    [r] = sb.run(
+        [
+            {
+                "op": "map",
+                "target": None,
+                "function": "numpy.ones",
+                "args": [None],
+                "stack": np.array([1, 2]),
+                "arg_index": 0,
+            }
+        ]
+    )
+    assert not r.ok and "shape" in r.error.message
+
+
+def test_not_implemented_error_reaches_the_judge_intact(sb):
+    layer = sb.new("pkg.layers.Dense", 2, 2)
+    first, second = sb.run(
+        [
+            {"op": "call", "target": layer, "method": "todo"},
+            {"op": "call", "target": layer, "method": "forward", "args": [np.ones((1, 2))]},
+        ]
+    )
+    assert not first.ok
+    assert first.error.type == "NotImplementedError"
+    assert first.error.message == "Dense.todo: TODO write me"
+    assert first.error.kind == "exception"
+    assert 'File "pkg/layers.py"' in first.error.traceback
+    assert "worker.py" not in first.error.traceback
+    assert second.skipped and not second.ok
+    with pytest.raises(RemoteError, match="NotImplementedError: Dense.todo"):
+        layer.todo()
+
+
+def test_an_exception_whose_message_fails_is_still_an_error(sb):
+    [r] = sb.run([{"op": "call", "function": "pkg.evil.bad_message"}])
+    assert not r.ok and r.error.type.endswith("BadMessage")
+
+
+def test_output_is_captured_per_op(sb):
+    a, b = sb.run(
+        [
+            {"op": "call", "function": "pkg.layers.say", "args": ["first"]},
+            {"op": "call", "function": "pkg.layers.say", "args": ["second"]},
+        ]
+    )
+    assert (a.stdout, b.stdout) == ("first\n", "second\n")
+
+
+def test_refs_are_stale_after_a_restart(sb):
+    layer = sb.new("pkg.layers.Dense", 2, 2)
+    sb.restart()
+    with pytest.raises(StaleRefError):
+        layer.forward(np.ones((1, 2)))
+    assert sb.new("pkg.layers.Dense", 2, 2).generation == layer.generation + 1
+
+
+def test_startup_and_round_trip_time(sb, capsys):
+    sb.restart()
+    startup = sb.start()
+    x = np.random.default_rng(1).normal(size=(100, 100))
+    times = []
+    for _ in range(30):
+        started = time.perf_counter()
+        back = sb.call("numpy.asarray", x)
+        times.append(time.perf_counter() - started)
+    np.testing.assert_array_equal(back, x)
+    with capsys.disabled():
+        print(
+            f"\nsandbox: startup {startup * 1e3:.0f} ms, "
+            f"100x100 float64 round trip {np.median(times) * 1e3:.2f} ms (median)"
+        )
+    assert startup < 10 and np.median(times) < 0.05
+
+
+# -------------------------------------------------------------- isolation
+
+
+def test_worker_cannot_import_the_project_or_the_judges_packages(sb):
+    found = sb.call("pkg.evil.try_imports")
+    assert found["imports"] == {
+        "harness": "ModuleNotFoundError",
+        "harness.sandbox": "ModuleNotFoundError",
+        "reference": "ModuleNotFoundError",
+        "nnmath": "ModuleNotFoundError",
+        "pytest": "ModuleNotFoundError",
+        "numpy": "ok",
+    }
+    project = str(Path(__file__).resolve().parents[1])
+    assert not any(p.startswith(project) or "site-packages" in p for p in found["path"])
+    assert found["cwd"] == str(sb.workdir)
+
+
+def test_environment_is_scrubbed(tmp_path, monkeypatch):
+    monkeypatch.setenv("JUDGE_SECRET", "hunter2")
+    with small_sandbox(tmp_path) as sandbox:
+        env = sandbox.call("pkg.evil.environment")
+    assert "JUDGE_SECRET" not in env
+    assert env["OMP_NUM_THREADS"] == env["OPENBLAS_NUM_THREADS"] == "1"
+    assert env["HOME"].startswith(str(Path(sandbox.workdir).parent))
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="privileges are only dropped when the judge is root")
+def test_runs_unprivileged_without_network(sb):
+    assert sb.worker_info["uid"] != 0
+    assert sb.call("os.getuid") != 0 and sb.call("os.getgroups") == []
+    assert sb.worker_info["network_isolated"]
+    assert sb.call("pkg.evil.connect") != "connected"
+
+
+def test_student_results_json_stays_in_the_sandbox(tmp_path, monkeypatch):
+    judge_dir = tmp_path / "judge"
+    judge_dir.mkdir()
+    monkeypatch.chdir(judge_dir)
+    with small_sandbox(tmp_path) as sandbox:
+        [r] = sandbox.run([{"op": "call", "function": "pkg.evil.write_results"}])
+        assert not r.ok and r.error.kind == "crash"
+        assert (sandbox.workdir / "results.json").exists()
+    assert list(judge_dir.iterdir()) == []
+
+
+def test_symlinks_and_caches_in_a_submission_are_not_copied(tmp_path):
+    secret = tmp_path / "judge-secret.txt"
+    secret.write_text("answers")
+    root = make_submission(tmp_path / "sub")
+    (root / "pkg" / "secret.txt").symlink_to(secret)
+    (root / "pkg" / "__pycache__").mkdir()
+    (root / "pkg" / "__pycache__" / "layers.cpython-311.pyc").write_bytes(b"junk")
+    with Sandbox(root) as sandbox:
+        assert not (sandbox.workdir / "pkg" / "secret.txt").exists()
+        assert not (sandbox.workdir / "pkg" / "__pycache__").exists()
+        assert sandbox.new("pkg.layers.Dense", 1, 1).type == "pkg.layers.Dense"
+    with pytest.raises(SandboxError, match="larger"):
+        Sandbox(root, Limits(submission_bytes=100))
+
+
+# --------------------------------------------------------------- limits
+
+
+def test_infinite_loop_times_out_and_the_next_request_works(tmp_path):
+    with small_sandbox(tmp_path, timeout=1.0) as sandbox:
+        layer = sandbox.new("pkg.layers.Dense", 2, 2)
+        old_pid = sandbox.worker_pid
+        started = time.monotonic()
+        first, second = sandbox.run(
+            [
+                {"op": "call", "function": "pkg.evil.spin"},
+                {"op": "call", "function": "pkg.layers.say", "args": ["never"]},
+            ]
+        )
+        assert time.monotonic() - started < 3
+        assert first.error.kind == "timeout" and "1 s" in first.error.message
+        assert second.skipped
+        assert is_dead(old_pid)
+        assert sandbox.call("pkg.layers.say", "again") == 5
+        assert sandbox.worker_pid != old_pid
+        with pytest.raises(StaleRefError):
+            layer.forward(np.ones((1, 2)))
+
+
+@pytest.mark.parametrize(
+    "function, pid_file", [("fork_and_hang", "child.pid"), ("escape_and_hang", "grandchild.pid")]
+)
+def test_timeout_kills_the_processes_the_student_started(tmp_path, function, pid_file):
+    with small_sandbox(tmp_path, timeout=1.0) as sandbox:
+        worker = sandbox.start() and sandbox.worker_pid
+        [r] = sandbox.run([{"op": "call", "function": f"pkg.evil.{function}"}])
+        assert r.error.kind == "timeout"
+        child = int((sandbox.workdir / pid_file).read_text())
+        assert is_dead(worker) and is_dead(child)
+        assert sandbox.call("pkg.layers.say", "ok") == 2
+
+
+def test_background_processes_die_with_the_sandbox(tmp_path):
+    with small_sandbox(tmp_path) as sandbox:
+        pid = sandbox.call("pkg.evil.background_sleep")
+        assert not is_dead(pid, wait=0)
+    assert is_dead(pid)
+
+
+def test_memory_hog_gets_a_memory_error(tmp_path):
+    with small_sandbox(tmp_path, memory_bytes=512 * MiB) as sandbox:
+        pid = sandbox.start() and sandbox.worker_pid
+        for hog in ("hog_numpy", "hog_python"):
+            [r] = sandbox.run([{"op": "call", "function": f"pkg.evil.{hog}"}])
+            assert not r.ok and r.error.kind == "memory" and r.error.type.endswith("MemoryError")
+            assert "memory limit is 512 MiB" in r.error.message
+        assert sandbox.call("pkg.layers.say", "fine") == 4
+        assert sandbox.worker_pid == pid  # a MemoryError does not even cost a restart
+
+
+def test_cpu_limit(tmp_path):
+    with small_sandbox(tmp_path, cpu_seconds=1, timeout=20) as sandbox:
+        started = time.monotonic()
+        [r] = sandbox.run([{"op": "call", "function": "pkg.evil.spin"}])
+        assert r.error.kind == "cpu" and "CPU" in r.error.message
+        assert time.monotonic() - started < 6
+        assert sandbox.call("pkg.layers.say", "ok") == 2
+
+
+def test_fork_bomb_is_bounded_by_the_process_limit(tmp_path):
+    with small_sandbox(tmp_path, max_processes=20) as sandbox:
+        outcome = sandbox.call("pkg.evil.fork_many", 200)
+        assert 0 < len(outcome["pids"]) < 20
+        assert "Resource temporarily unavailable" in outcome["error"]
+    assert all(is_dead(pid) for pid in outcome["pids"])
+
+
+def test_huge_output_is_capped(tmp_path):
+    with small_sandbox(tmp_path, output_bytes=64 * KiB) as sandbox:
+        [r] = sandbox.run([{"op": "call", "function": "pkg.evil.shout", "args": [5]}])
+        assert r.ok and r.value == "done"
+        assert len(r.stdout) == 64 * KiB and r.stdout_dropped == 5 * MiB - 64 * KiB
+        assert len(r.stderr) == 64 * KiB and r.stderr_dropped == 200_000 - 64 * KiB
+    with small_sandbox(tmp_path, file_size_bytes=1 * MiB) as sandbox:
+        [r] = sandbox.run([{"op": "call", "function": "pkg.evil.shout", "args": [5]}])
+        assert not r.ok and "File too large" in r.error.message
+        assert len(r.stdout) == 64 * KiB
+        assert sandbox.call("pkg.layers.say", "ok") == 2
+
+
+# ----------------------------------------------------- exits and attacks
+
+EXITS = ["sys.exit", "os._exit", "SIGKILL", "KeyboardInterrupt", "SystemExit", "close-all-fds"]
+
+
+@pytest.mark.parametrize("how", EXITS)
+def test_exiting_inside_a_call_is_an_error_not_a_pass(sb, how):
+    r1, r2 = sb.run(
+        [
+            {"op": "call", "function": "pkg.evil.do_exit", "args": [how]},
+            {"op": "call", "function": "pkg.layers.say", "args": ["after"]},
+        ]
+    )
+    assert not r1.ok and r2.skipped
+    expected = {
+        "sys.exit": "SystemExit",
+        "SystemExit": "SystemExit",
+        "KeyboardInterrupt": "KeyboardInterrupt",
+    }
+    if how in expected:
+        assert r1.error.type == expected[how] and r1.error.kind == "exception"
+    else:
+        assert r1.error.kind in ("crash", "protocol")
+    assert sb.call("pkg.layers.say", "next") == 4
+
+
+@pytest.mark.parametrize(
+    "code, kind",
+    [
+        ("import sys; sys.exit(0)", "exception"),
+        ("import os; os._exit(0)", "crash"),
+        ("import os, signal; os.kill(os.getpid(), signal.SIGKILL)", "crash"),
+        ("raise ImportError('broken on purpose')", "exception"),
+    ],
+)
+def test_exiting_at_import_time_is_an_error(tmp_path, code, kind):
+    root = make_submission(tmp_path / "sub", {"beras/__init__.py": code, "bgd/__init__.py": ""})
+    with Sandbox(root) as sandbox:
+        status = sandbox.probe_packages()
+        assert not status["beras"].ok and status["beras"].error.kind == kind
+        assert status["bgd"].ok
+        [r] = sandbox.run([{"op": "new", "class": "beras.layers.Dense"}])
+        assert not r.ok and r.error.kind == kind
+
+
+def test_fake_protocol_bytes_on_stdout_are_just_output(sb):
+    [r] = sb.run([{"op": "call", "function": "pkg.evil.fake_protocol"}])
+    assert r.ok and r.value == 7
+    assert r.stdout.startswith("SBX1") and "SBX1" in r.stderr
+
+
+def test_closing_stdout_and_stderr_does_not_hang(sb):
+    started = time.monotonic()
+    assert sb.call("pkg.evil.close_std") == 1
+    assert sb.run([{"op": "call", "function": "pkg.layers.say", "args": ["back"]}])[0].stdout == "back\n"
+    assert time.monotonic() - started < 3
+
+
+def test_object_and_oversized_results_are_refused_cleanly(tmp_path):
+    with small_sandbox(tmp_path, message_bytes=1 * MiB) as sandbox:
+        pid = sandbox.start() and sandbox.worker_pid
+        [r] = sandbox.run([{"op": "call", "function": "pkg.evil.object_array"}])
+        assert not r.ok and r.error.kind == "result" and "object" in r.error.message
+        [r] = sandbox.run([{"op": "call", "function": "pkg.evil.big_array", "args": [300_000]}])
+        assert not r.ok and r.error.kind == "result" and "too large" in r.error.message
+        assert sandbox.call("pkg.evil.big_array", 10).shape == (10,)
+        assert sandbox.worker_pid == pid
+
+
+def test_a_forged_reply_with_pickled_objects_is_rejected_unopened(sb, tmp_path):
+    marker = tmp_path / "unpickled"
+    started = time.monotonic()
+    [r] = sb.run([{"op": "call", "function": "pkg.evil.forge_pickle", "args": [str(marker)]}])
+    assert not r.ok and r.error.kind == "protocol" and "object" in r.error.message
+    assert time.monotonic() - started < 5
+    assert not marker.exists()
+    assert sb.call("pkg.layers.say", "ok") == 2
+
+
+def test_a_huge_announced_reply_is_rejected_at_once(sb):
+    started = time.monotonic()
+    [r] = sb.run([{"op": "call", "function": "pkg.evil.forge_huge"}])
+    assert not r.ok and r.error.kind == "protocol" and "limit" in r.error.message
+    assert time.monotonic() - started < 5
+    assert sb.call("pkg.layers.say", "ok") == 2
+
+
+# ------------------------------------------------------------ wire format
+
+
+def npz_bytes(compressed=False, **arrays) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    (np.savez_compressed if compressed else np.savez)(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def test_wire_accepts_numeric_arrays_only():
+    good = {"a": np.arange(6.0).reshape(2, 3), "b": np.array([True]), "c": np.arange(3, dtype=">i4")}
+    loaded = wire.load_arrays(npz_bytes(**good))
+    for key, array in good.items():
+        np.testing.assert_array_equal(loaded[key], array)
+    assert loaded["c"].dtype == np.dtype("int32") and loaded["c"].flags.writeable
+    bad = [
+        npz_bytes(a=np.array([{"x": 1}], dtype=object)),
+        npz_bytes(a=np.array(["text"])),
+        npz_bytes(a=np.zeros(2, dtype=[("x", "f8")])),
+        npz_bytes(a=np.array([1 + 2j])),
+        npz_bytes(compressed=True, a=np.zeros(10)),
+        npz_bytes(a=np.zeros(10))[:-40],
+        b"PK-not-a-zip",
+    ]
+    for blob in bad:
+        with pytest.raises(ProtocolError):
+            wire.load_arrays(blob)
+    with pytest.raises(ProtocolError, match="limit"):
+        wire.parse_header(struct.pack("<4sQQ", b"SBX1", 2**40, 0), 256 * MiB)
+
+
+def test_wire_decodes_values_strictly():
+    def make_ref(handle, type_name):
+        return ("ref", handle, type_name)
+
+    node = {"$tuple": [1, {"$ref": 3, "type": "m.C"}, {"$dict": {"$x": [None, "s"]}}]}
+    assert wire.decode_value(node, {}, make_ref) == (1, ("ref", 3, "m.C"), {"$x": [None, "s"]})
+    for bad in ({"$array": "missing"}, {"$ref": -1}, {"$ref": "name"}, {"$tuple": 5}):
+        with pytest.raises(ProtocolError):
+            wire.decode_value(bad, {}, make_ref)
+    deep = []
+    for _ in range(100):
+        deep = [deep]
+    with pytest.raises(ProtocolError):
+        wire.decode_value(deep, {}, make_ref)
+    assert json.loads(json.dumps(wire.encode_value(np.float64(2.0), {}))) == {"$array": "a0", "scalar": True}
+    with pytest.raises(TypeError):
+        wire.encode_value(np.array([object()]), {})
+
+
+def test_a_worker_that_cannot_start_is_a_sandbox_error(tmp_path):
+    with small_sandbox(tmp_path, memory_bytes=30 * MiB) as sandbox:
+        with pytest.raises(SandboxError, match="did not start.*memory limit: 30 MiB"):
+            sandbox.start()
