@@ -1,0 +1,181 @@
+"""Which classes the generic checks of `test_differentiable.py` exercise, and how.
+
+One `Spec` per class (or per variant of a class, like each function of bgd's
+Activation): its driver (how the API is called) and its cases (constructor
+arguments, input shapes, how inputs are sampled). Inputs of functions with
+kinks or ties are sampled away from them, and finite differences may not
+move an entry across one (`max_step`).
+"""
+
+import dataclasses
+
+import numpy as np
+
+from harness import numerics
+from harness.drivers import BerasLayer, BerasLoss, BgdCost, BgdLayer, Case
+
+
+@dataclasses.dataclass(frozen=True)
+class Spec:
+    driver: object
+    cases: tuple
+    label: str = ""  # a variant of the class, e.g. "softmax"
+    has_parameters: bool = False
+
+    @property
+    def target(self):
+        return self.driver.target
+
+    @property
+    def variant(self):
+        """" (softmax)" after a check's title, for a variant of a class."""
+        return f" ({self.label})" if self.label else ""
+
+    def __str__(self):  # the pytest id, and the `{spec}` of check names
+        return self.target + (f"[{self.label}]" if self.label else "")
+
+
+def away_from_zero(rng, shape, index):
+    return numerics.away_from(rng, shape, points=(0.0,), margin=0.1)
+
+
+def pool_values(rng, shape, index):
+    return numerics.distinct(rng, shape, min_gap=0.05)
+
+
+def huge_logits(rng, shape, index):
+    return rng.choice([-1000.0, 0.0, 1000.0], size=shape) + rng.normal(size=shape)
+
+
+def prediction_and_labels(rng, shape, index):
+    """Input 0: probabilities kept away from the log's clipping; input 1: one-hot labels."""
+    if index == 0:
+        return numerics.probabilities(rng, shape, floor=0.02)
+    return numerics.one_hot(rng, shape[0], shape[1])
+
+
+def labels_and_prediction(rng, shape, index):
+    return prediction_and_labels(rng, shape, 1 - index)
+
+
+def extreme_probabilities(rng, shape, index):
+    """Probabilities with entries down to 0 exactly: the clipping must hold."""
+    if index == 0:
+        p = numerics.probabilities(rng, shape, floor=0.0)
+        p[:, 0] = 0.0
+        return p / p.sum(axis=1, keepdims=True)
+    return numerics.one_hot(rng, shape[0], shape[1])
+
+
+def relative_step(fraction):
+    """max_step for probabilities: no entry moves by more than `fraction` of itself."""
+    return lambda inputs: fraction * np.abs(inputs)
+
+
+BERAS_LAYERS = [
+    Spec(
+        BerasLayer("beras.layers.Dense"),
+        (
+            Case("batch 4, 3 -> 5", (3, 5), shapes=((4, 3),)),
+            Case("batch 1, 7 -> 2", (7, 2), shapes=((1, 7),)),
+            Case("batch 3, 6 -> 6, xavier", (6, 6), {"initializer": "xavier"}, shapes=((3, 6),)),
+        ),
+        has_parameters=True,
+    ),
+    Spec(
+        BerasLayer("beras.activations.LeakyReLU"),
+        (
+            Case("alpha 0.3, batch 4", (), shapes=((4, 5),), sample=away_from_zero, max_step=0.05),
+            Case("alpha 0.1, batch 1", (0.1,), shapes=((1, 6),), sample=away_from_zero, max_step=0.05),
+        ),
+    ),
+    Spec(BerasLayer("beras.activations.ReLU"), (Case("batch 3", (), shapes=((3, 5),), sample=away_from_zero, max_step=0.05),)),
+    Spec(
+        BerasLayer("beras.activations.Sigmoid"),
+        (
+            Case("batch 4", (), shapes=((4, 5),)),
+            Case("batch 1", (), shapes=((1, 3),)),
+            Case("inputs of +-1000", (), shapes=((2, 4),), sample=huge_logits, extreme=True),
+        ),
+    ),
+    Spec(BerasLayer("beras.activations.Tanh"), (Case("batch 4", (), shapes=((4, 5),)), Case("batch 1", (), shapes=((1, 3),)))),
+    Spec(
+        BerasLayer("beras.activations.Softmax"),
+        (
+            Case("batch 4, 5 classes", (), shapes=((4, 5),)),
+            Case("batch 1, 3 classes", (), shapes=((1, 3),)),
+            Case("logits of +-1000", (), shapes=((3, 4),), sample=huge_logits, extreme=True),
+        ),
+    ),
+    Spec(
+        BerasLoss("beras.losses.MeanSquaredError"),
+        (Case("batch 4", (), shapes=((4, 3), (4, 3))), Case("batch 1", (), shapes=((1, 5), (1, 5)))),
+    ),
+    Spec(
+        BerasLoss("beras.losses.CategoricalCrossentropy"),
+        (
+            Case("batch 5, 4 classes", (), shapes=((5, 4), (5, 4)), sample=prediction_and_labels, max_step=relative_step(0.1)),
+            Case("batch 1, 3 classes", (), shapes=((1, 3), (1, 3)), sample=prediction_and_labels, max_step=relative_step(0.1)),
+            Case("probabilities of exactly 0", (), shapes=((3, 4), (3, 4)), sample=extreme_probabilities, extreme=True),
+        ),
+    ),
+]
+
+BGD_LAYERS = [
+    Spec(
+        BgdLayer("bgd.layers.fc.FullyConnected"),
+        (
+            Case("batch 4, 3 -> 5", (3, 5), shapes=((4, 3),)),
+            Case("batch 1, 7 -> 2", (7, 2), shapes=((1, 7),)),
+            Case("no bias, 4 -> 3", (4, 3), {"with_bias": False}, shapes=((2, 4),)),
+        ),
+        has_parameters=True,
+    ),
+    *[
+        Spec(
+            BgdLayer("bgd.layers.activation.Activation"),
+            (
+                Case("batch 4", (function,), shapes=((4, 5),), sample=away_from_zero, max_step=0.05),
+                Case("batch 1", (function,), shapes=((1, 3),), sample=away_from_zero, max_step=0.05),
+            )
+            + ((Case("inputs of +-1000", (function,), shapes=((2, 4),), sample=huge_logits, extreme=True),) if function in ("sigmoid", "softmax") else ()),
+            label=function,
+        )
+        for function in ("sigmoid", "tanh", "relu", "softmax")
+    ],
+    Spec(
+        BgdLayer("bgd.layers.conv2d.Convolutional2D"),
+        (
+            Case("3x3 filters, stride 1", ((3, 3, 2), 3), shapes=((2, 5, 5, 2),)),
+            Case("stride 2, non-square image", ((3, 3, 1), 2), {"strides": (2, 2)}, shapes=((2, 7, 6, 1),)),
+            Case("2x3 filters, strides (2, 1), batch 1", ((2, 3, 2), 2), {"strides": (2, 1)}, shapes=((1, 6, 5, 2),)),
+            Case("no bias", ((2, 2, 3), 2), {"with_bias": False}, shapes=((2, 4, 4, 3),)),
+        ),
+        has_parameters=True,
+    ),
+    Spec(
+        BgdLayer("bgd.layers.max_pooling2d.MaxPooling2D"),
+        (
+            Case("2x2 pools side by side", ((2, 2),), shapes=((2, 4, 6, 2),), sample=pool_values, max_step=0.015),
+            Case("3x3 pools, stride 2 (overlapping)", ((3, 3),), {"strides": (2, 2)}, shapes=((2, 7, 7, 1),), sample=pool_values, max_step=0.015),
+            Case("2x3 pools, stride (1, 2), batch 1", ((2, 3),), {"strides": (1, 2)}, shapes=((1, 4, 7, 2),), sample=pool_values, max_step=0.015),
+        ),
+    ),
+    Spec(
+        BgdLayer("bgd.layers.flatten.Flatten"),
+        (Case("images", (), shapes=((3, 2, 4, 2),)), Case("batch 1", (), shapes=((1, 5, 3),))),
+    ),
+    Spec(
+        BgdCost("bgd.cost.MSE"),
+        (Case("batch 4", (), shapes=((4, 3), (4, 3))), Case("batch 1", (), shapes=((1, 5), (1, 5)))),
+    ),
+    Spec(
+        BgdCost("bgd.cost.CrossEntropy"),
+        (
+            Case("batch 5, 4 classes", (), shapes=((5, 4), (5, 4)), sample=labels_and_prediction, max_step=relative_step(0.1)),
+            Case("batch 1, 3 classes", (), shapes=((1, 3), (1, 3)), sample=labels_and_prediction, max_step=relative_step(0.1)),
+        ),
+    ),
+]
+
+ALL = BERAS_LAYERS + BGD_LAYERS

@@ -1,0 +1,98 @@
+"""What a check author uses: the `check` marker and failures that explain.
+
+A check is an ordinary pytest function in `harness/catalog/`:
+
+    from harness.checks import check, expect_close
+
+    @check("beras.layers.Dense", "output has one row per sample", points=1)
+    def test_dense_rows(student, rng):
+        x = rng.normal(size=(5, 3))
+        out = student.call(student.new("beras.layers.Dense", 3, 2), x)
+        expect_close(out.shape[0], 5, what="Dense.call output rows")
+
+Fixtures (see `harness/plugin.py`): `student` (the submission, in the
+sandbox), `reference` (the expected values: the reference engine, in its own
+sandbox), `rng` (a numpy Generator seeded for this check and this run) and
+`seed`. `target` may use `{name}` fields filled from the check's pytest
+parameters, so one function can check several classes.
+"""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from . import numerics
+
+PUBLIC, HIDDEN = "public", "hidden"
+
+
+def check(target, title, points=1, visibility=PUBLIC, tags=()):
+    """Mark a test function as a graded check named "`target`: `title`"."""
+    if visibility not in (PUBLIC, HIDDEN):
+        raise ValueError(f"visibility must be {PUBLIC!r} or {HIDDEN!r}, not {visibility!r}")
+    return pytest.mark.check(target=target, title=title, points=points, visibility=visibility, tags=tuple(tags))
+
+
+@dataclasses.dataclass
+class Diagnosis:
+    """What went wrong in a failed check, for the console and the reports."""
+
+    summary: str  # one line: what differs, where
+    method: str = ""  # "Dense.call", the student method at fault
+    worst: list = dataclasses.field(default_factory=list)  # [(index, got, expected)]
+    hints: list = dataclasses.field(default_factory=list)  # recognised mistakes
+    culprit: str = ""  # "forward", "backward", ... when two witnesses tell
+    snippet: str = ""  # Python that reproduces the case
+    case: str = ""  # which input case failed
+    traceback: str = ""  # the student's frames, when their code raised
+
+    def as_text(self):
+        lines = [self.summary]
+        if self.case:
+            lines.append(f"  case: {self.case}")
+        if self.worst:
+            lines.append("  largest errors (index: got vs expected):")
+            lines += [f"    {list(index)}: {got:.6g} vs {expected:.6g}" for index, got, expected in self.worst]
+        lines += [f"  hint: {hint}" for hint in self.hints]
+        if self.traceback:
+            lines.append("  traceback (your code):")
+            lines += ["    " + line for line in self.traceback.rstrip().splitlines()[-12:]]
+        if self.culprit:
+            lines.append(f"  the bug is in: {self.culprit}")
+        if self.snippet:
+            lines.append("  reproduce with:")
+            lines += ["    " + line for line in self.snippet.splitlines()]
+        return "\n".join(lines)
+
+
+class CheckFailure(AssertionError):
+    """A check failed; carries a Diagnosis."""
+
+    def __init__(self, diagnosis):
+        super().__init__(diagnosis.as_text())
+        self.diagnosis = diagnosis
+
+
+def fail(summary, **details):
+    raise CheckFailure(Diagnosis(summary=summary, **details))
+
+
+def expect_close(actual, expected, what, dtype=None, batch_size=None, candidates=None, **details):
+    """Fail unless `actual` matches `expected` within the dtype's tolerance."""
+    comparison = numerics.compare(actual, expected, dtype=dtype)
+    if comparison.passed:
+        return comparison
+    worst = [(m.index, m.actual, m.expected) for m in comparison.worst]
+    hints = numerics.diagnose(actual, expected, batch_size=batch_size, candidates=candidates)
+    fail(f"{what}: {comparison.message}", worst=worst, hints=hints, **details)
+
+
+def expect_true(condition, summary, **details):
+    if not condition:
+        fail(summary, **details)
+
+
+def floating_dtype(*arrays):
+    """The precision the student computes in, judged from what they returned."""
+    return numerics.precision(*[np.asarray(a) for a in arrays if a is not None])

@@ -1,0 +1,319 @@
+"""How to drive each kind of differentiable object of the two APIs.
+
+A driver knows one API's calling conventions (beras layers are called and
+compose vector-Jacobian products; bgd layers have forward/backward; losses
+take two arrays) and turns "build this object with these parameters, run it
+on these inputs, differentiate it" into sandbox ops. The same requests go to
+the student's sandbox and to the reference's, so the two are comparable.
+
+Every request is self-contained (build, set parameters, run): nothing lives
+across requests, so a crashed or restarted worker costs one request only,
+and a request can be replayed from a recording.
+"""
+
+import dataclasses
+
+import numpy as np
+
+from .checks import fail
+from .sandbox import Over
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    """One way to instantiate and exercise a class."""
+
+    label: str  # for messages: "batch 1, 7 -> 2"
+    args: tuple = ()
+    kwargs: dict = dataclasses.field(default_factory=dict)
+    shapes: tuple = ()  # shape of each input array
+    sample: object = None  # sample(rng, shape, index) -> array; default normal
+    extreme: bool = False  # forward only: values where finite differences mean nothing
+    max_step: object = None  # how far finite differences may move an entry (kinks, ties)
+    batch_size: int = None
+
+    def inputs(self, rng):
+        draw = self.sample or (lambda rng, shape, index: rng.normal(size=shape))
+        return tuple(np.asarray(draw(rng, shape, i), dtype=np.float64) for i, shape in enumerate(self.shapes))
+
+
+@dataclasses.dataclass
+class Run:
+    """What one object returned for one case."""
+
+    output: object = None
+    input_grad: object = None
+    param_grads: list = None
+
+
+class Driver:
+    """Common machinery; subclasses say how their API is called."""
+
+    api = ""
+    parameter_word = "parameter"  # what the API calls them: beras "weight", bgd "parameter"
+    differentiated = 0  # which input the gradient is taken for
+    forward_method = backward_method = ""
+
+    def __init__(self, target):
+        self.target = target
+        self.class_name = target.rsplit(".", 1)[-1]
+
+    # -- what subclasses provide
+    def parameters(self, batch, obj):
+        """A Pending for the parameter arrays (a list), or None if it has none.
+
+        `.keep_items()` on it gives Refs to the live arrays, so they can be set.
+        """
+        return None
+
+    def forward(self, batch, obj, inputs):
+        raise NotImplementedError
+
+    def forward_map(self, batch, obj, inputs, stack):
+        raise NotImplementedError
+
+    def forward_map_param(self, batch, obj, inputs, ref, stack):
+        raise NotImplementedError
+
+    def backward(self, batch, obj, inputs, upstream):
+        """Pendings whose values `split_backward` turns into the gradients."""
+        raise NotImplementedError
+
+    def split_backward(self, values, case):
+        """(input gradient, list of parameter gradients or None)."""
+        return values[0], (values[1] if len(values) > 1 else None)
+
+    def snippet_lines(self, case, params, inputs, upstream):
+        raise NotImplementedError
+
+    # -- requests, the same for the student and the reference
+    def build(self, batch, case, params):
+        """Ops that create the object and set its parameters to `params`."""
+        obj = batch.new(self.target, *case.args, **case.kwargs)
+        if not params:
+            return obj, None
+        refs = self.parameters(batch, obj).keep_items()
+        for i, value in enumerate(params):
+            batch.assign(refs[i], value)
+        return obj, refs
+
+    def parameter_shapes(self, engine, case):
+        """Shapes of the parameters a fresh object has (asked of `engine`)."""
+        with engine.batch() as batch:
+            obj = batch.new(self.target, *case.args, **case.kwargs)
+            values = self.parameters(batch, obj)
+        raise_on_error(batch, self, case)
+        return [] if values is None or values.value is None else [np.shape(v) for v in values.value]
+
+    def run(self, engine, case, params, inputs, upstream=None):
+        """Forward (and backward when `upstream` is given) in one request."""
+        with engine.batch() as batch:
+            obj, _ = self.build(batch, case, params)
+            output = self.forward(batch, obj, inputs)
+            grads = self.backward(batch, obj, inputs, upstream) if upstream is not None else []
+        raise_on_error(batch, self, case, params, inputs, upstream)
+        if upstream is None:
+            return Run(output.value)
+        return Run(output.value, *self.split_backward([g.value for g in grads], case))
+
+    def f_stack_input(self, engine, case, params, inputs):
+        """xs -> outputs for stacked values of the differentiated input."""
+
+        def f_stack(stack):
+            with engine.batch() as batch:
+                obj, _ = self.build(batch, case, params)
+                out = self.forward_map(batch, obj, inputs, stack)
+            raise_on_error(batch, self, case, params, inputs)
+            return np.asarray(out.value, dtype=np.float64)
+
+        return f_stack
+
+    def f_stack_param(self, engine, case, params, inputs, index):
+        """ws -> outputs for stacked values of parameter `index`."""
+
+        def f_stack(stack):
+            with engine.batch() as batch:
+                obj, refs = self.build(batch, case, params)
+                out = self.forward_map_param(batch, obj, inputs, refs[index], stack)
+            raise_on_error(batch, self, case, params, inputs)
+            return np.asarray(out.value, dtype=np.float64)
+
+        return f_stack
+
+    def snippet(self, case, params, inputs, upstream=None):
+        module, _, name = self.target.rpartition(".")
+        lines = ["import numpy as np", f"from {module} import {name}", ""]
+        lines += self.snippet_lines(case, params, inputs, upstream)
+        return "\n".join(lines)
+
+    def constructor(self, case):
+        parts = [repr(a) for a in case.args] + [f"{k}={v!r}" for k, v in case.kwargs.items()]
+        return f"{self.class_name}({', '.join(parts)})"
+
+
+def raise_on_error(batch, driver, case, params=None, inputs=None, upstream=None):
+    """Turn the first failed op of a request into a check failure."""
+    for op, result in zip(batch._ops, batch.results):
+        if result.ok:
+            continue
+        error = result.error
+        if error.kind == "skipped":
+            continue
+        what = _describe_op(op, driver)
+        summary = f"{what} raised {error.type}: {error.message}"
+        if error.kind in ("timeout", "cpu", "memory", "crash", "protocol"):
+            summary = f"{what}: {error.message} ({error.kind})"
+        # A snippet helps to reproduce a crash, not a method still to be written.
+        wanted = inputs is not None and error.type != "NotImplementedError"
+        snippet = driver.snippet(case, params, inputs, upstream) if wanted else ""
+        fail(summary, method=what, case=case.label, snippet=snippet, traceback=error.traceback or "")
+
+
+def _describe_op(op, driver):
+    if op["op"] == "new":
+        return f"{driver.class_name}.__init__"
+    if op["op"] == "assign":
+        return f"setting the parameters of {driver.class_name} (the arrays its parameters return)"
+    name = op.get("method") or op.get("name") or "__call__"
+    return f"{driver.class_name}.{name}"
+
+
+def array_source(name, value):
+    """`name = np.array(...)` reproducing `value` exactly (floats repr exactly)."""
+    value = np.asarray(value)
+    if value.size > 2000:
+        return f"{name} = ...  # {value.shape} array: too large to print here"
+    return f"{name} = np.array({value.tolist()!r})"
+
+
+class BerasLayer(Driver):
+    """A beras Diffable with one input: `layer(x)`, then compose_* with J=[upstream]."""
+
+    api = "beras"
+    parameter_word = "weight"
+    forward_method = "call"
+    backward_method = "compose_input_gradients"
+
+    def parameters(self, batch, obj):
+        return batch.getattr(obj, "weights")
+
+    def forward(self, batch, obj, inputs):
+        return batch.call(obj, *inputs)
+
+    def forward_map(self, batch, obj, inputs, stack):
+        return batch.map(obj, Over(stack))
+
+    def forward_map_param(self, batch, obj, inputs, ref, stack):
+        return batch.map_into(ref, stack, obj, *inputs)
+
+    def backward(self, batch, obj, inputs, upstream):
+        return [obj.compose_input_gradients([upstream]).pick(0), obj.compose_weight_gradients([upstream])]
+
+    def snippet_lines(self, case, params, inputs, upstream):
+        lines = [f"layer = {self.constructor(case)}"]
+        for i, p in enumerate(params or ()):
+            lines.append(array_source(f"layer.weights[{i}][...]", p))
+        lines.append(array_source("x", inputs[0]))
+        lines.append("out = layer(x)")
+        if upstream is not None:
+            lines.append(array_source("upstream", upstream))
+            lines.append("input_grad = layer.compose_input_gradients([upstream])[0]")
+            lines.append("weight_grads = layer.compose_weight_gradients([upstream])")
+        return lines
+
+
+class BerasLoss(Driver):
+    """A beras loss: `loss(y_pred, y_true)` is a scalar; get_input_gradients()[0]."""
+
+    api = "beras"
+    forward_method = "call"
+    backward_method = "get_input_gradients"
+
+    def forward(self, batch, obj, inputs):
+        return batch.call(obj, *inputs)
+
+    def forward_map(self, batch, obj, inputs, stack):
+        return batch.map(obj, Over(stack), inputs[1])
+
+    def backward(self, batch, obj, inputs, upstream):
+        return [obj.get_input_gradients().pick(0)]
+
+    def snippet_lines(self, case, params, inputs, upstream):
+        return [
+            f"loss_fn = {self.constructor(case)}",
+            array_source("y_pred", inputs[0]),
+            array_source("y_true", inputs[1]),
+            "loss = loss_fn(y_pred, y_true)",
+            "grad_y_pred = loss_fn.get_input_gradients()[0]",
+        ]
+
+
+class BgdLayer(Driver):
+    """A bgd Layer: forward(X), backward(error) -> (signal, parameter gradients)."""
+
+    api = "bgd"
+    forward_method = "forward"
+    backward_method = "backward"
+
+    def parameters(self, batch, obj):
+        return obj.get_parameters()
+
+    def forward(self, batch, obj, inputs):
+        return obj.forward(*inputs)
+
+    def forward_map(self, batch, obj, inputs, stack):
+        return batch.map(obj.forward, Over(stack))
+
+    def forward_map_param(self, batch, obj, inputs, ref, stack):
+        return batch.map_into(ref, stack, obj.forward, *inputs)
+
+    def backward(self, batch, obj, inputs, upstream):
+        return [obj.backward(upstream)]
+
+    def split_backward(self, values, case):
+        returned = values[0]
+        if not isinstance(returned, (tuple, list)) or len(returned) != 2:
+            fail(
+                f"{self.class_name}.backward must return (signal, gradients), got {type(returned).__name__}",
+                method=f"{self.class_name}.backward",
+                case=case.label,
+            )
+        return returned[0], returned[1]
+
+    def snippet_lines(self, case, params, inputs, upstream):
+        lines = [f"layer = {self.constructor(case)}"]
+        for i, p in enumerate(params or ()):
+            lines.append(array_source(f"layer.get_parameters()[{i}][...]", p))
+        lines.append(array_source("X", inputs[0]))
+        lines.append("out = layer.forward(X)")
+        if upstream is not None:
+            lines.append(array_source("error", upstream))
+            lines.append("signal, gradients = layer.backward(error)")
+        return lines
+
+
+class BgdCost(Driver):
+    """A bgd cost: eval(y, y_hat) is a scalar, grad(y, y_hat) its gradient in y_hat."""
+
+    api = "bgd"
+    differentiated = 1
+    forward_method = "eval"
+    backward_method = "grad"
+
+    def forward(self, batch, obj, inputs):
+        return obj.eval(*inputs)
+
+    def forward_map(self, batch, obj, inputs, stack):
+        return batch.map(obj.eval, inputs[0], Over(stack))
+
+    def backward(self, batch, obj, inputs, upstream):
+        return [obj.grad(*inputs)]
+
+    def snippet_lines(self, case, params, inputs, upstream):
+        return [
+            f"cost = {self.constructor(case)}",
+            array_source("y", inputs[0]),
+            array_source("y_hat", inputs[1]),
+            "value = cost.eval(y, y_hat)",
+            "gradient = cost.grad(y, y_hat)",
+        ]

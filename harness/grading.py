@@ -1,0 +1,48 @@
+"""One grading run: the check catalog over one submission, in this process.
+
+`run_checks` runs pytest on `harness/catalog` with our plugin and returns
+the outcomes; the submission itself only ever runs inside the sandbox.
+"""
+
+import os
+import time
+
+import pytest
+
+from .plugin import CATALOG_DIR, REFERENCE_DIR, Collector
+
+
+class HarnessError(Exception):
+    """The catalog could not run (a bug or a broken installation): exit 2."""
+
+
+def run_checks(submission, assignments, run_seed, public_only=False, keyword=None, workers=0, reference=REFERENCE_DIR):
+    """Outcomes of the selected checks, in catalog order, and the seconds taken."""
+    collector = Collector()
+    args = [
+        str(CATALOG_DIR),
+        "-p", "harness.plugin",
+        "-p", "no:cacheprovider",
+        "-p", "no:randomly",
+        "-c", os.devnull,  # none of the project's pytest settings
+        "--rootdir", str(CATALOG_DIR),
+        "-p", "no:terminal",
+        f"--submission={submission}",
+        f"--reference={reference}",
+        f"--run-seed={run_seed}",
+        f"--assignments={','.join(assignments)}",
+    ]
+    if public_only:
+        args.append("--public-only")
+    if keyword:
+        args += ["-k", keyword]
+    if workers:
+        args += ["-n", str(workers)]
+    start = time.perf_counter()
+    status = pytest.main(args, plugins=[collector])
+    elapsed = time.perf_counter() - start
+    if collector.errors:
+        raise HarnessError("\n".join(collector.errors))
+    if status not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.NO_TESTS_COLLECTED):
+        raise HarnessError(f"the check catalog could not run (pytest exit status {int(status)})")
+    return collector.ordered(), elapsed

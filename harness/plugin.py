@@ -1,0 +1,168 @@
+"""The pytest plugin that turns the check catalog into a grading run.
+
+It names each check ("<class FQN>: <title>"), keeps only the checks asked
+for (assignments present, public only for `check`), provides the fixtures
+checks use, and reports each outcome to a `Collector` in the judge process
+(with pytest-xdist, the controller's). Student code never runs here: the
+`student` fixture is a sandbox process.
+"""
+
+import dataclasses
+import pathlib
+import zlib
+
+import numpy as np
+import pytest
+
+from .checks import HIDDEN, PUBLIC, CheckFailure, Diagnosis
+from .results import CheckOutcome
+from .sandbox import Limits, Sandbox
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+REFERENCE_DIR = ROOT / "reference"
+CATALOG_DIR = pathlib.Path(__file__).resolve().parent / "catalog"
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("harness")
+    group.addoption("--submission", help="folder holding beras/ and/or bgd/")
+    group.addoption("--reference", default=str(REFERENCE_DIR), help="where the expected values come from")
+    group.addoption("--run-seed", type=int, default=0, help="seed of this run's hidden checks")
+    group.addoption("--assignments", default="beras,bgd", help="comma-separated packages to check")
+    group.addoption("--public-only", action="store_true", help="only the public checks")
+    group.addoption("--call-timeout", type=float, default=20.0, help="seconds per sandbox request")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "check(target, title, points, visibility, tags): a graded check")
+
+
+def check_info(item):
+    """{name, target, points, visibility, tags} of a collected check."""
+    marker = item.get_closest_marker("check")
+    if marker is None:
+        raise pytest.UsageError(f"{item.nodeid}: a catalog test needs @check(...) (harness.checks.check)")
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    fields = marker.kwargs
+    target = fields["target"].format(**params)
+    title = fields["title"].format(**params)
+    return {
+        "name": f"{target}: {title}",
+        "target": target,
+        "points": float(fields["points"]),
+        "visibility": fields["visibility"],
+        "tags": list(fields["tags"]),
+    }
+
+
+def pytest_collection_modifyitems(config, items):
+    assignments = set(config.getoption("assignments").split(","))
+    public_only = config.getoption("public_only")
+    selected, deselected, names = [], [], {}
+    for item in items:
+        info = check_info(item)
+        if info["name"] in names:
+            raise pytest.UsageError(f"two checks are named {info['name']!r}: {names[info['name']]} and {item.nodeid}")
+        names[info["name"]] = item.nodeid
+        wanted = info["target"].split(".")[0] in assignments and not (public_only and info["visibility"] != PUBLIC)
+        if wanted:
+            item.user_properties.append(("check", info))
+            selected.append(item)
+        else:
+            deselected.append(item)
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+    items[:] = selected
+
+
+def _sandbox(request, folder):
+    limits = Limits(timeout=request.config.getoption("call_timeout"))
+    sandbox = Sandbox(folder, limits)
+    request.addfinalizer(sandbox.close)
+    return sandbox
+
+
+@pytest.fixture(scope="session")
+def student(request):
+    """The submission under test, running in its sandbox."""
+    folder = request.config.getoption("submission")
+    if not folder:
+        raise pytest.UsageError("--submission is required")
+    return _sandbox(request, folder)
+
+
+@pytest.fixture(scope="session")
+def reference(request):
+    """Where expected values come from: the reference engine, in a sandbox of its own."""
+    return _sandbox(request, request.config.getoption("reference"))
+
+
+@pytest.fixture
+def seed(request):
+    """Public checks use a seed fixed by their name (students can replay them);
+    hidden checks mix in the run's seed, fresh at each grading run."""
+    info = dict(request.node.user_properties)["check"]
+    name_seed = zlib.crc32(info["name"].encode())
+    if info["visibility"] == HIDDEN:
+        return [request.config.getoption("run_seed"), name_seed]
+    return [name_seed]
+
+
+@pytest.fixture
+def rng(seed):
+    return np.random.default_rng(seed)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if call.excinfo is not None and isinstance(call.excinfo.value, CheckFailure):
+        report.user_properties.append(("diagnosis", dataclasses.asdict(call.excinfo.value.diagnosis)))
+
+
+class Collector:
+    """Receives every check's report (in the controller under xdist)."""
+
+    def __init__(self):
+        self.outcomes = {}
+        self.errors = []  # problems of the catalog itself, not of the submission
+
+    def pytest_collectreport(self, report):
+        if report.failed:
+            self.errors.append(f"collecting {report.nodeid}: {report.longreprtext}")
+
+    def pytest_runtest_logreport(self, report):
+        properties = dict(report.user_properties)
+        info = properties.get("check")
+        if info is None:
+            return
+        outcome = self.outcomes.get(report.nodeid)
+        if outcome is None:
+            outcome = self.outcomes[report.nodeid] = CheckOutcome(
+                name=info["name"],
+                target=info["target"],
+                max_score=info["points"],
+                passed=True,
+                visibility=info["visibility"],
+                tags=info["tags"],
+            )
+        outcome.duration += report.duration
+        if report.failed or report.skipped:
+            outcome.passed = False
+            diagnosis = properties.get("diagnosis")
+            if diagnosis:
+                outcome.details = diagnosis
+                outcome.output = Diagnosis(**diagnosis).as_text()
+            elif report.skipped:
+                outcome.output = f"skipped: {report.longrepr[-1] if isinstance(report.longrepr, tuple) else report.longreprtext}"
+            else:
+                outcome.output = "the check could not run: " + _crash_message(report)
+
+    def ordered(self):
+        return list(self.outcomes.values())
+
+
+def _crash_message(report):
+    crash = getattr(report.longrepr, "reprcrash", None)
+    return crash.message if crash is not None else report.longreprtext[-2000:]
