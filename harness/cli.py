@@ -1,0 +1,96 @@
+"""The command line (SPEC section 1): `grade` for autograders, `check` for students.
+
+Exit status: 0 every check passed, 1 some check failed, 2 the harness could
+not run (bad arguments, no package found, a broken catalog).
+"""
+
+import argparse
+import pathlib
+import secrets
+import sys
+import textwrap
+
+from . import results
+from .grading import HarnessError, run_checks
+from .submission import ASSIGNMENTS, SubmissionError, find_packages
+
+EXIT_PASSED, EXIT_FAILED, EXIT_UNUSABLE = 0, 1, 2
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="python -m harness", description="Gradient-checking autograder.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    grade = commands.add_parser("grade", help="grade a submission and write results.json")
+    grade.add_argument("submission", help="folder holding beras/ and/or bgd/")
+    grade.add_argument("--results", required=True, help="where to write Gradescope's results.json")
+    grade.add_argument("--junit", help="also write a JUnit XML report here")
+    grade.add_argument("--assignment", choices=ASSIGNMENTS, help="grade only this package")
+    grade.add_argument("--seed", type=int, help="replay the run that used this seed (see results.json)")
+    grade.add_argument("-n", "--workers", type=int, default=0, help="pytest-xdist worker processes (0: none)")
+
+    check = commands.add_parser("check", help="run the public checks on your work")
+    check.add_argument("path", nargs="?", default=".", help="your copy of student_template/ (default: .)")
+    check.add_argument("--assignment", choices=ASSIGNMENTS, help="check only this package")
+    check.add_argument("-k", dest="keyword", help="only checks whose test name matches this pytest -k expression")
+    check.add_argument("-n", "--workers", type=int, default=0, help="pytest-xdist worker processes (0: none)")
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        return {"grade": grade, "check": check}[args.command](args)
+    except (SubmissionError, HarnessError) as error:
+        print(f"harness: {error}", file=sys.stderr)
+        return EXIT_UNUSABLE
+
+
+def grade(args):
+    packages = find_packages(args.submission, args.assignment)
+    seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
+    outcomes, elapsed = run_checks(pathlib.Path(args.submission).resolve(), packages, seed, workers=args.workers)
+    if not outcomes:
+        raise HarnessError("no check was selected: nothing to grade")
+    score, max_score = results.total(outcomes)
+    passed = sum(o.passed for o in outcomes)
+    summary = (
+        f"Score {score:g} / {max_score:g}: {passed} of {len(outcomes)} checks passed "
+        f"({', '.join(packages)}). Run seed {seed} (regrade with --seed {seed})."
+    )
+    document = results.gradescope_results(outcomes, elapsed, seed, output=summary, extra={"assignments": packages})
+    results.write_results(args.results, document)
+    if args.junit:
+        results.write_atomically(args.junit, results.junit_xml(outcomes, "gradecheck", elapsed))
+    print(summary)
+    print(f"results written to {args.results}")
+    return EXIT_PASSED if passed == len(outcomes) else EXIT_FAILED
+
+
+def check(args):
+    packages = find_packages(args.path, args.assignment)
+    outcomes, elapsed = run_checks(
+        pathlib.Path(args.path).resolve(), packages, run_seed=0, public_only=True, keyword=args.keyword, workers=args.workers
+    )
+    if not outcomes:
+        raise HarnessError("no check matches the selection")
+    print(format_table(outcomes, elapsed))
+    return EXIT_PASSED if all(o.passed for o in outcomes) else EXIT_FAILED
+
+
+def format_table(outcomes, elapsed):
+    """One line per check, then each failure's diagnosis."""
+    width = max(len(o.name) for o in outcomes)
+    lines = []
+    for o in outcomes:
+        mark = "ok  " if o.passed else "FAIL"
+        lines.append(f"{mark}  {o.name:<{width}}  {o.score:g}/{o.max_score:g}")
+    failures = [o for o in outcomes if not o.passed]
+    for o in failures:
+        lines += ["", f"FAIL {o.name}", textwrap.indent(o.output.rstrip(), "  ")]
+    passed = len(outcomes) - len(failures)
+    score, max_score = results.total(outcomes)
+    lines += ["", f"{passed} of {len(outcomes)} public checks passed, {score:g}/{max_score:g} points, in {elapsed:.1f} s."]
+    if failures:
+        lines.append("Fix the first failure of each class first: later checks often fail for the same reason.")
+    return "\n".join(lines)

@@ -1,0 +1,180 @@
+"""`python -m harness grade` and `check`, end to end, as users run them."""
+
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+REFERENCE = ROOT / "reference"
+TEMPLATE = ROOT / "student_template"
+GRADESCOPE_TEST_KEYS = {"name", "score", "max_score", "status", "output", "visibility", "tags"}
+
+
+def harness(*args, cwd=None):
+    return subprocess.run(
+        [sys.executable, "-m", "harness", *map(str, args)], capture_output=True, text=True, timeout=300, cwd=cwd
+    )
+
+
+def grade(tmp_path, submission, *extra):
+    results = tmp_path / "results.json"
+    run = harness("grade", submission, "--results", results, *extra)
+    return run, (json.loads(results.read_text()) if results.exists() else None)
+
+
+@pytest.fixture(scope="module")
+def reference_grade(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("reference")
+    run, document = grade(folder, REFERENCE, "--junit", folder / "junit.xml")
+    return run, document, folder / "junit.xml"
+
+
+def test_reference_scores_full_marks(reference_grade):
+    run, document, _ = reference_grade
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert document["score"] == document["extra_data"]["max_score"] > 0
+    assert all(t["status"] == "passed" for t in document["tests"])
+
+
+def test_results_follow_gradescope_format_and_spec_names(reference_grade):
+    _, document, _ = reference_grade
+    assert {"score", "execution_time", "output", "tests"} <= set(document)
+    names = [t["name"] for t in document["tests"]]
+    assert len(names) == len(set(names))
+    for test in document["tests"]:
+        assert GRADESCOPE_TEST_KEYS <= set(test)
+        assert test["visibility"] in ("visible", "hidden", "after_due_date", "after_published")
+        target, _, title = test["name"].partition(": ")
+        assert target.split(".")[0] in ("beras", "bgd") and title, test["name"]
+        assert target.count(".") >= 2 or target.startswith("beras."), test["name"]
+    visibilities = {t["visibility"] for t in document["tests"]}
+    assert visibilities == {"visible", "after_published"}  # public and hidden checks both exist
+    for name in (
+        "beras.layers.Dense: weight gradients match finite differences",
+        "bgd.layers.conv2d.Convolutional2D: input gradient matches the reference",
+    ):
+        assert name in names  # SPEC section 5's own examples
+
+
+def test_junit_report_lists_every_check(reference_grade):
+    _, document, junit = reference_grade
+    suite = ET.parse(junit).getroot()
+    assert int(suite.get("tests")) == len(document["tests"]) and suite.get("failures") == "0"
+
+
+def test_template_scores_zero_with_each_methods_todo(tmp_path):
+    run, document = grade(tmp_path, TEMPLATE)
+    assert run.returncode == 1, run.stderr
+    assert document["score"] == 0
+    for test in document["tests"]:
+        assert test["status"] == "failed"
+        assert "NotImplementedError" in test["output"] and ": TODO " in test["output"], test["name"]
+
+
+@pytest.mark.parametrize("setup", ["empty", "missing", "nested"])
+def test_unusable_submission_exits_2_with_a_clear_message(tmp_path, setup):
+    folder = tmp_path / "submission"
+    if setup != "missing":
+        folder.mkdir()
+    if setup == "nested":
+        shutil.copytree(REFERENCE / "bgd", folder / "inner" / "bgd")
+    run, document = grade(tmp_path, folder)
+    assert run.returncode == 2 and document is None
+    assert "submission" in run.stderr and ("no beras" in run.stderr or "no such folder" in run.stderr)
+    if setup == "nested":
+        assert "inner" in run.stderr
+
+
+def test_bad_arguments_exit_2(tmp_path):
+    assert harness("grade", REFERENCE).returncode == 2  # --results missing
+    assert harness("grade", REFERENCE, "--results", tmp_path / "r.json", "--assignment", "keras").returncode == 2
+    only_bgd = tmp_path / "only_bgd"
+    shutil.copytree(REFERENCE / "bgd", only_bgd / "bgd")
+    run = harness("grade", only_bgd, "--results", tmp_path / "r.json", "--assignment", "beras")
+    assert run.returncode == 2 and "beras" in run.stderr
+
+
+def test_assignment_narrows_the_checks(tmp_path):
+    run, document = grade(tmp_path, REFERENCE, "--assignment", "bgd")
+    assert run.returncode == 0
+    assert document["tests"] and all(t["name"].startswith("bgd.") for t in document["tests"])
+
+
+def broken_copy(tmp_path, relative, old, new):
+    copy = tmp_path / "submission"
+    shutil.copytree(REFERENCE, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    path = copy / relative
+    text = path.read_text()
+    assert text.count(old) == 1
+    path.write_text(text.replace(old, new))
+    return copy
+
+
+def test_a_bug_loses_points_only_where_it_is(tmp_path):
+    copy = broken_copy(tmp_path, "bgd/layers/fc.py", "gradients = (grad_weights, grad_biases)", "gradients = (grad_weights * 1.01, grad_biases)")
+    run, document = grade(tmp_path, copy, "--assignment", "bgd")
+    assert run.returncode == 1
+    failed = [t["name"] for t in document["tests"] if t["status"] == "failed"]
+    assert failed and all(name.startswith("bgd.layers.fc.FullyConnected: ") for name in failed), failed
+
+
+def test_same_seed_replays_the_same_run(tmp_path):
+    copy = broken_copy(tmp_path, "beras/activations.py", "return [nnmath.softmax_jacobians(np.asarray(self.outputs[0]))]", "return [nnmath.softmax_jacobians(np.asarray(self.outputs[0])) * 1.02]")
+    outputs = []
+    for seed in (11, 11, 12):
+        _, document = grade(tmp_path, copy, "--assignment", "beras", "--seed", seed)
+        assert document["extra_data"]["seed"] == seed
+        outputs.append({t["name"]: t["output"] for t in document["tests"] if t["visibility"] == "after_published"})
+    assert outputs[0] == outputs[1]
+    public = {t["name"]: t["output"] for t in document["tests"] if t["visibility"] == "visible"}
+    assert any(public.values())
+
+
+def test_check_runs_public_checks_and_prints_a_table(tmp_path):
+    copy = broken_copy(tmp_path, "beras/layers.py", "return [self.w]", "return [self.w * 1.01]")
+    run = harness("check", copy, "--assignment", "beras", "-k", "Dense")
+    assert run.returncode == 1, run.stderr
+    lines = run.stdout.splitlines()
+    assert any(line.startswith("ok") and "beras.layers.Dense: forward matches the reference" in line for line in lines)
+    failing = [line for line in lines if line.startswith("FAIL  beras.layers.Dense: input gradient")]
+    assert failing
+    assert "Dense.compose_input_gradients" in run.stdout and "largest errors" in run.stdout
+    assert "reproduce with:" in run.stdout and "from beras.layers import Dense" in run.stdout
+    assert "hidden" not in run.stdout.lower()
+    everything = harness("check", REFERENCE, "--assignment", "beras")
+    assert everything.returncode == 0 and "FAIL" not in everything.stdout
+
+
+def test_check_defaults_to_the_current_folder(tmp_path):
+    shutil.copytree(TEMPLATE, tmp_path / "mine")
+    run = harness("check", "-k", "Flatten", "--assignment", "bgd", cwd=tmp_path / "mine")
+    assert run.returncode == 1 and "Flatten._forward: TODO" in run.stdout
+
+
+def test_submission_cannot_forge_results(tmp_path):
+    """Writing results.json from the sandbox and exiting early changes nothing."""
+    copy = tmp_path / "submission"
+    shutil.copytree(REFERENCE, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    results = tmp_path / "results.json"
+    forged = json.dumps({"score": 1000, "tests": []})
+    init = copy / "bgd" / "__init__.py"
+    init.write_text(
+        "import os, pathlib\n"
+        f"for target in ({str(results)!r}, 'results.json', os.path.expanduser('~/results.json')):\n"
+        "    try:\n"
+        f"        pathlib.Path(target).write_text({forged!r})\n"
+        "    except OSError:\n"
+        "        pass\n"
+        "os._exit(0)\n"
+    )
+    run = harness("grade", copy, "--results", results, "--assignment", "bgd")
+    document = json.loads(results.read_text())
+    assert run.returncode == 1
+    assert document["score"] == 0 and document["tests"]
+    assert not (pathlib.Path.home() / "results.json").exists() or os.environ.get("HOME") is None
