@@ -10,26 +10,58 @@ forward (`numerics.check_vjp`) and the reference's gradient. When only one
 disagrees, the bug is in the forward; when both do, in the backward.
 """
 
+import concurrent.futures
+
 import numpy as np
 
 from . import numerics
 from .checks import expect_close, fail, floating_dtype
+from .drivers import raise_on_error
 
 PARAMETER_SCALE = 0.5  # parameters drawn N(0, 0.5²): nothing saturates
 
 
+_SHAPES = {}  # (engine, class, case) -> (parameter shapes, output shape)
+_PAIR = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="reference")
+
+
+def shapes(spec, case, reference):
+    """Parameter shapes and output shape of `case`, asked of the reference once."""
+    key = (id(reference), spec.target, case.label, repr(case.args), repr(case.kwargs))
+    if key not in _SHAPES:
+        params = spec.driver.parameter_shapes(reference, case)
+        inputs = case.inputs(np.random.default_rng(0))
+        output = spec.driver.run(reference, case, [np.zeros(s) for s in params], inputs).output
+        _SHAPES[key] = (params, np.shape(output))
+    return _SHAPES[key]
+
+
 def sample(spec, case, reference, rng):
     """Fresh parameters (shaped as the reference's) and inputs for `case`."""
-    shapes = spec.driver.parameter_shapes(reference, case)
-    params = [rng.normal(scale=PARAMETER_SCALE, size=shape) for shape in shapes]
+    params = [rng.normal(scale=PARAMETER_SCALE, size=shape) for shape in shapes(spec, case, reference)[0]]
     return params, case.inputs(rng)
 
 
-def upstream_for(spec, output, rng):
+def upstream_for(spec, case, reference, rng):
     """The cotangent v fed to backward: random for layers, 1 for scalar losses."""
-    if np.ndim(output) == 0:
+    output_shape = shapes(spec, case, reference)[1]
+    if output_shape == ():
         return np.float64(1.0)
-    return rng.normal(size=np.shape(output))
+    return rng.normal(size=output_shape)
+
+
+def side_by_side(student_call, reference_call):
+    """Run both calls at once (two sandbox processes): (student's, reference's).
+
+    The reference's runs on a helper thread; an exception in either is
+    raised here, the student's first.
+    """
+    pending = _PAIR.submit(reference_call)
+    try:
+        got = student_call()
+    finally:
+        want = pending.result()
+    return got, want
 
 
 def max_step_for(case, x):
@@ -39,18 +71,20 @@ def max_step_for(case, x):
 def _witness_runs(spec, case, student, reference, rng):
     """Student's and reference's forward+backward on one fresh sample."""
     params, inputs = sample(spec, case, reference, rng)
-    want_forward = spec.driver.run(reference, case, params, inputs)
-    upstream = upstream_for(spec, want_forward.output, rng)
-    want = spec.driver.run(reference, case, params, inputs, upstream)
-    got = spec.driver.run(student, case, params, inputs, upstream)
+    upstream = upstream_for(spec, case, reference, rng)
+    run = spec.driver.run
+    got, want = side_by_side(
+        lambda: run(student, case, params, inputs, upstream), lambda: run(reference, case, params, inputs, upstream)
+    )
     return params, inputs, upstream, got, want
 
 
 def check_forward(spec, case, student, reference, rng):
     driver = spec.driver
     params, inputs = sample(spec, case, reference, rng)
-    want = driver.run(reference, case, params, inputs).output
-    got = driver.run(student, case, params, inputs).output
+    got, want = side_by_side(
+        lambda: driver.run(student, case, params, inputs).output, lambda: driver.run(reference, case, params, inputs).output
+    )
     snippet = driver.snippet(case, params, inputs)
     what = f"{driver.class_name}.{driver.forward_method} output"
     expect_close(got, want, what, batch_size=_batch(inputs), case=case.label, snippet=snippet, method=f"{driver.class_name}.{driver.forward_method}")
@@ -160,7 +194,7 @@ def check_inputs_untouched(spec, case, student, reference, rng):
     """Forward and backward must not write into the arrays they are given."""
     driver = spec.driver
     params, inputs = sample(spec, case, reference, rng)
-    upstream = upstream_for(spec, driver.run(reference, case, params, inputs).output, rng)
+    upstream = upstream_for(spec, case, reference, rng)
     with student.batch() as batch:
         obj, _ = driver.build(batch, case, params)
         kept = [batch.call("numpy.array", x).keep() for x in inputs]
@@ -168,8 +202,6 @@ def check_inputs_untouched(spec, case, student, reference, rng):
         driver.forward(batch, obj, kept)
         driver.backward(batch, obj, kept, up)
         after = [batch.call("numpy.array", k) for k in kept + [up]]
-    from .drivers import raise_on_error
-
     raise_on_error(batch, driver, case, params, inputs, upstream)
     for name, before, now in zip([f"input {i}" for i in range(len(inputs))] + ["upstream gradient"], list(inputs) + [upstream], after):
         if not np.array_equal(np.asarray(now.value), before):

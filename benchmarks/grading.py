@@ -1,0 +1,106 @@
+"""What grading costs, as ratios to baselines measured in the same run.
+
+    python benchmarks/grading.py
+
+1. `python -m harness grade reference` (both assignments, then each alone)
+   against starting Python and importing numpy. Goal: at most 12x.
+2. One convolution gradient check, done as the judge does it (the layer in a
+   sandbox, forward + backward, then finite differences along a handful of
+   directions in one stacked request), against one forward + backward of the
+   layer, and against a full finite-difference Jacobian of it (2 forward
+   evaluations per input entry, in-process, no sandbox at all).
+   Goal: at least 100x cheaper than the full Jacobian.
+"""
+
+import pathlib
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "reference"))
+
+from bgd.layers import Convolutional2D  # noqa: E402
+
+from harness import gradcheck  # noqa: E402
+from harness.catalog.specs import Spec  # noqa: E402
+from harness.drivers import BgdLayer, Case  # noqa: E402
+from harness.sandbox import Sandbox  # noqa: E402
+
+
+def wall(command, repeat):
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        subprocess.run(command, check=False, capture_output=True, cwd=ROOT)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def grading_against_startup(repeat=5):
+    baseline = wall([sys.executable, "-c", "import numpy"], repeat)
+    print(f"python -c 'import numpy'             {baseline:7.3f} s   (baseline)")
+    with tempfile.TemporaryDirectory() as folder:
+        for extra in ([], ["--assignment", "beras"], ["--assignment", "bgd"]):
+            command = [sys.executable, "-m", "harness", "grade", "reference", "--results", f"{folder}/r.json", *extra]
+            seconds = wall(command, repeat)
+            label = " ".join(["grade reference", *extra])
+            print(f"{label:36} {seconds:7.3f} s   {seconds / baseline:5.1f}x baseline")
+
+
+def convolution_check_costs(shape=(8, 16, 16, 3), filters=8):
+    rng = np.random.default_rng(0)
+    case = Case(f"input {shape}, {filters} 3x3 filters", ((3, 3, shape[-1]), filters), shapes=(shape,))
+    spec = Spec(BgdLayer("bgd.layers.conv2d.Convolutional2D"), (case,), has_parameters=True)
+
+    layer = Convolutional2D((3, 3, shape[-1]), filters)
+    x = rng.normal(size=shape)
+    upstream = np.ones_like(layer.forward(x))
+
+    def forward_backward():
+        layer.forward(x)
+        layer.backward(upstream)
+
+    forward_backward()
+    start = time.perf_counter()
+    for _ in range(20):
+        forward_backward()
+    one_step = (time.perf_counter() - start) / 20
+
+    # Full Jacobian by central differences: 2 forward evaluations per input entry.
+    entries = x.size
+    start = time.perf_counter()
+    probe = x.copy()
+    for flat in range(entries):
+        index = np.unravel_index(flat, shape)
+        saved = probe[index]
+        probe[index] = saved + 1e-6
+        layer.forward(probe)
+        probe[index] = saved - 1e-6
+        layer.forward(probe)
+        probe[index] = saved
+    full_jacobian = time.perf_counter() - start
+
+    with Sandbox(ROOT / "reference") as student, Sandbox(ROOT / "reference") as reference:
+        gradcheck.check_input_gradient(spec, case, student, reference, rng, witness="fd")  # warm both workers
+        times = []
+        for _ in range(5):
+            start = time.perf_counter()
+            gradcheck.check_input_gradient(spec, case, student, reference, rng, witness="fd")
+            times.append(time.perf_counter() - start)
+    check = statistics.median(times)
+    print(f"\nConvolutional2D, {case.label} ({entries} input entries)")
+    print(f"one forward + backward, in-process        {one_step * 1e3:9.2f} ms   (baseline)")
+    print(f"one input-gradient check, via the sandbox {check * 1e3:9.2f} ms   {check / one_step:7.1f}x baseline")
+    print(f"full finite-difference Jacobian           {full_jacobian * 1e3:9.2f} ms   {full_jacobian / one_step:7.1f}x baseline")
+    print(f"the check is {full_jacobian / check:.0f}x cheaper than the full Jacobian")
+
+
+if __name__ == "__main__":
+    grading_against_startup()
+    convolution_check_costs()
