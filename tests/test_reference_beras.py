@@ -91,14 +91,31 @@ def test_layer_gradients_match_finite_differences(name):
     for w in layer.weights:
         w[...] = rng.normal(size=w.shape)
     x = away_from_zero(rng, shape)
+    x_before = x.copy()
     y_shape = layer.call(x).shape
     upstream = rng.normal(size=y_shape)
     expected = fd_vjp(layer, x, upstream)
+    np.testing.assert_array_equal(x, x_before)  # forward leaves its input alone
     for got in (vjp_by_composition(layer, x, upstream), vjp_through_tape(layer, x, upstream)):
         assert len(got) == len(expected)
         for g, e in zip(got, expected):
             assert np.shape(g) == e.shape
             assert rel_error(g, e) <= TOL
+
+
+def test_activations_match_their_closed_forms():
+    x = np.random.default_rng(5).normal(size=(3, 4)) * 3
+    e = np.exp(x - x.max(axis=1, keepdims=True))
+    expected = {
+        beras.ReLU(): np.maximum(x, 0),
+        beras.LeakyReLU(): np.where(x > 0, x, 0.3 * x),
+        beras.LeakyReLU(0.2): np.where(x > 0, x, 0.2 * x),
+        beras.Sigmoid(): 1 / (1 + np.exp(-x)),
+        beras.Tanh(): np.tanh(x),
+        beras.Softmax(): e / e.sum(axis=1, keepdims=True),
+    }
+    for layer, want in expected.items():
+        np.testing.assert_allclose(layer(x), want, rtol=1e-12, atol=1e-15)
 
 
 def test_dense_forward_is_the_affine_map():
@@ -242,13 +259,16 @@ def test_trainable_flags():
 
 
 def trajectory(optimizer, grads_per_step, start):
-    param = beras.Variable(start.copy())
+    """Parameters after each step; a second parameter rides along every step
+    (its own state must not disturb the first's: per-parameter state, one step count)."""
+    param, other = beras.Variable(start.copy()), beras.Variable(np.ones((2, 2)))
     same_object = param
     seen = []
-    for g in grads_per_step:
-        optimizer.apply_gradients([param], [g])
+    for step, g in enumerate(grads_per_step):
+        optimizer.apply_gradients([param, other], [g, np.full((2, 2), 0.1 * (step + 1))])
         seen.append(param.copy())
     assert param is same_object  # updated in place, never rebound
+    assert not np.array_equal(other, np.ones((2, 2)))
     return seen
 
 
