@@ -10,7 +10,6 @@ import subprocess
 import sys
 
 import pytest
-
 from mutants import MUTANTS, materialise, materialise_float32
 
 
