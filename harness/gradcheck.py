@@ -50,15 +50,15 @@ def upstream_for(spec, case, reference, rng):
     return rng.normal(size=output_shape)
 
 
-def side_by_side(student_call, reference_call):
-    """Run both calls at once (two sandbox processes): (student's, reference's).
+def side_by_side(function, student, reference, *args):
+    """(function(student, *args), function(reference, *args)), run at once.
 
-    The reference's runs on a helper thread; an exception in either is
-    raised here, the student's first.
+    The two engines are separate processes; the reference's call runs on a
+    helper thread. An exception in either is raised here, the student's first.
     """
-    pending = _PAIR.submit(reference_call)
+    pending = _PAIR.submit(function, reference, *args)
     try:
-        got = student_call()
+        got = function(student, *args)
     finally:
         want = pending.result()
     return got, want
@@ -73,18 +73,14 @@ def _witness_runs(spec, case, student, reference, rng):
     params, inputs = sample(spec, case, reference, rng)
     upstream = upstream_for(spec, case, reference, rng)
     run = spec.driver.run
-    got, want = side_by_side(
-        lambda: run(student, case, params, inputs, upstream), lambda: run(reference, case, params, inputs, upstream)
-    )
+    got, want = side_by_side(run, student, reference, case, params, inputs, upstream)
     return params, inputs, upstream, got, want
 
 
 def check_forward(spec, case, student, reference, rng):
     driver = spec.driver
     params, inputs = sample(spec, case, reference, rng)
-    got, want = side_by_side(
-        lambda: driver.run(student, case, params, inputs).output, lambda: driver.run(reference, case, params, inputs).output
-    )
+    got, want = (run.output for run in side_by_side(driver.run, student, reference, case, params, inputs))
     snippet = driver.snippet(case, params, inputs)
     what = f"{driver.class_name}.{driver.forward_method} output"
     expect_close(got, want, what, batch_size=_batch(inputs), case=case.label, snippet=snippet, method=f"{driver.class_name}.{driver.forward_method}")

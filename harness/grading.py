@@ -38,8 +38,20 @@ def run_checks(submission, assignments, run_seed, public_only=False, keyword=Non
         args += ["-k", keyword]
     if workers:
         args += ["-n", str(workers)]
+    if workers:
+        args += ["-p", "xdist"]
     start = time.perf_counter()
-    status = pytest.main(args, plugins=[collector])
+    # Only the plugins named above: whatever else is installed (and its
+    # import time) has no business in a grading run.
+    saved = os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
+    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    try:
+        status = pytest.main(args, plugins=[collector])
+    finally:
+        if saved is None:
+            del os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"]
+        else:
+            os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = saved
     elapsed = time.perf_counter() - start
     if collector.errors:
         raise HarnessError("\n".join(collector.errors))

@@ -40,7 +40,7 @@ def test_ties_go_to_the_first_maximum(student, reference, rng):
         x = tied_images(rng, case.shapes[0])
         out_shape = POOL.driver.run(reference, case, [], (x,)).output.shape
         error = rng.normal(size=out_shape)
-        got, want = side_by_side(lambda: pool_backward(student, case, x, error), lambda: pool_backward(reference, case, x, error))
+        got, want = side_by_side(pool_backward, student, reference, case, x, error)
         expect_close(
             got,
             want,

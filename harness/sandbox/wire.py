@@ -1,26 +1,27 @@
 """The judge's side of the wire format (the worker's side is in worker.py).
 
-A frame is ``b"SBX1" | json_len: u64 LE | npz_len: u64 LE | json | npz``.
-Everything here treats the worker's bytes as hostile: sizes are checked
-before anything is read, the npz is parsed by hand (stored members only,
-dtype whitelist, exact byte counts, never pickle), and decoded values are
-only plain Python data, numpy arrays and `Ref` handles.
+A frame is ``b"SBX2" | json_len: u64 LE | blob_len: u64 LE | json | blob``,
+and a blob of arrays is ``toc_len: u32 LE | toc JSON | raw bytes``: the table
+of contents lists ``[key, dtype string, shape]`` and the data follow in that
+order, C-contiguous. (A simpler and much faster container than npz: a
+request's replies carry many small arrays.) Everything here treats the
+worker's bytes as hostile: sizes are checked before anything is read, dtypes
+come from a whitelist of plain numeric type strings, byte counts must add up
+exactly, nothing is ever unpickled, and decoded values are only plain Python
+data, numpy arrays and `Ref` handles.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import struct
-import zipfile
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from numpy.lib import format as npy_format
 
-MAGIC = b"SBX1"
+MAGIC = b"SBX2"
 HEADER = struct.Struct("<4sQQ")
 NUMERIC_KINDS = frozenset("biuf")  # bool, int, uint, float
 MAX_DEPTH = 64
@@ -36,13 +37,28 @@ class ProtocolError(Exception):
 # ------------------------------------------------------------------ frames
 
 
+TOC = struct.Struct("<I")
+# Plain numeric dtypes only (bool, integers, floats), either byte order.
+ALLOWED_DTYPES = frozenset(
+    order + code
+    for code in ("i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8", "f2", "f4", "f8")
+    for order in "<>|"
+) | {"|b1"}
+
+
+def pack_arrays(arrays: dict[str, np.ndarray]) -> bytes:
+    parts, toc = [], []
+    for key, array in arrays.items():
+        array = np.asarray(array)  # tobytes() writes C order, whatever the layout
+        toc.append([key, array.dtype.str, list(array.shape)])
+        parts.append(array.tobytes())
+    head = json.dumps(toc, separators=(",", ":")).encode()
+    return TOC.pack(len(head)) + head + b"".join(parts)
+
+
 def pack_frame(message: Any, arrays: dict[str, np.ndarray] | None = None) -> bytes:
     body = json.dumps(message, separators=(",", ":"), allow_nan=True).encode()
-    blob = b""
-    if arrays:
-        buffer = io.BytesIO()
-        np.savez(buffer, allow_pickle=False, **arrays)
-        blob = buffer.getvalue()
+    blob = pack_arrays(arrays) if arrays else b""
     return HEADER.pack(MAGIC, len(body), len(blob)) + body + blob
 
 
@@ -66,55 +82,44 @@ def load_json(body: bytes) -> Any:
 
 
 def load_arrays(blob: bytes) -> dict[str, np.ndarray]:
-    """The arrays of an npz from the worker: numeric dtypes only, never pickle."""
+    """The arrays of a blob from the worker: numeric dtypes only, never pickle."""
     if not blob:
         return {}
-    try:
-        archive = zipfile.ZipFile(io.BytesIO(blob))
-        members = archive.infolist()
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
-        raise ProtocolError(f"reply arrays are not a valid npz: {exc}") from None
-    if len(members) > MAX_ARRAYS:
-        raise ProtocolError(f"reply holds {len(members)} arrays")
+    if len(blob) < TOC.size:
+        raise ProtocolError("reply arrays are truncated")
+    (head_len,) = TOC.unpack_from(blob)
+    offset = TOC.size + head_len
+    if offset > len(blob):
+        raise ProtocolError("reply arrays announce more than they hold")
+    toc = load_json(blob[TOC.size : offset])
+    if not isinstance(toc, list) or len(toc) > MAX_ARRAYS:
+        raise ProtocolError("reply arrays have a malformed table of contents")
     arrays = {}
-    for member in members:
-        name = member.filename
-        if member.compress_type != zipfile.ZIP_STORED:
-            raise ProtocolError(f"reply array {name!r} is compressed")
-        if not name.endswith(".npy") or "/" in name:
-            raise ProtocolError(f"unexpected member {name!r} in the reply npz")
-        if member.file_size > len(blob):
-            raise ProtocolError(f"reply array {name!r} is larger than its message")
-        try:
-            with archive.open(member) as stream:
-                arrays[name[:-4]] = _read_npy(stream, member.file_size, name)
-        except ProtocolError:
-            raise
-        except Exception as exc:  # zipfile/numpy header errors of every kind
-            raise ProtocolError(f"reply array {name!r} is malformed: {exc}") from None
+    for entry in toc:
+        key, dtype, shape = _toc_entry(entry)
+        nbytes = dtype.itemsize * math.prod(shape)
+        if offset + nbytes > len(blob):
+            raise ProtocolError(f"reply array {key!r} claims more data than the reply holds")
+        array = np.frombuffer(blob, dtype, math.prod(shape), offset).reshape(shape)
+        arrays[key] = array.astype(dtype.newbyteorder("="), copy=True)  # native, writable, owned
+        offset += nbytes
+    if offset != len(blob):
+        raise ProtocolError(f"reply arrays hold {len(blob) - offset} bytes nobody claims")
     return arrays
 
 
-def _read_npy(stream, size: int, name: str) -> np.ndarray:
-    version = npy_format.read_magic(stream)
-    if version == (1, 0):
-        shape, fortran, dtype = npy_format.read_array_header_1_0(stream)
-    elif version == (2, 0):
-        shape, fortran, dtype = npy_format.read_array_header_2_0(stream)
-    else:
-        raise ProtocolError(f"reply array {name!r} uses npy version {version}")
-    if dtype.kind not in NUMERIC_KINDS or dtype.fields is not None or dtype.hasobject:
-        raise ProtocolError(f"reply array {name!r} has dtype {dtype}, which is not allowed")
-    if len(shape) > MAX_NDIM or any(not isinstance(n, int) or n < 0 for n in shape):
-        raise ProtocolError(f"reply array {name!r} has shape {shape}")
-    nbytes = math.prod(shape) * dtype.itemsize
-    if nbytes > size:
-        raise ProtocolError(f"reply array {name!r} claims more data than it holds")
-    data = stream.read(nbytes + 1)
-    if len(data) != nbytes:
-        raise ProtocolError(f"reply array {name!r} holds {len(data)} bytes, expected {nbytes}")
-    array = np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran else "C")
-    return array.astype(dtype.newbyteorder("="), copy=True)  # native, writable, owned
+def _toc_entry(entry) -> tuple[str, np.dtype, tuple]:
+    if not (isinstance(entry, list) and len(entry) == 3 and isinstance(entry[0], str) and isinstance(entry[2], list)):
+        raise ProtocolError(f"malformed array entry {str(entry)[:80]!r}")
+    key, dtype, shape = entry
+    if dtype not in ALLOWED_DTYPES:
+        raise ProtocolError(
+            f"reply array {key!r} has dtype {str(dtype)[:40]!r}: only plain numeric arrays may cross "
+            "(object, text and structured arrays are refused)"
+        )
+    if len(shape) > MAX_NDIM or not all(type(n) is int and n >= 0 for n in shape):
+        raise ProtocolError(f"reply array {key!r} has shape {str(shape)[:80]}")
+    return key, np.dtype(dtype), tuple(shape)
 
 
 # ------------------------------------------------------------------ values
