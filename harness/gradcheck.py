@@ -50,18 +50,19 @@ def upstream_for(spec, case, reference, rng):
     return rng.normal(size=output_shape)
 
 
-def side_by_side(function, student, reference, *args):
-    """(function(student, *args), function(reference, *args)), run at once.
+def side_by_side(function, student, reference, *args, **kwargs):
+    """(function(student, ...), function(reference, ...)), run at once.
 
     The two engines are separate processes; the reference's call runs on a
     helper thread. An exception in either is raised here, the student's first.
     """
-    pending = _PAIR.submit(function, reference, *args)
+    pending = _PAIR.submit(function, reference, *args, **kwargs)
     try:
-        got = function(student, *args)
-    finally:
-        want = pending.result()
-    return got, want
+        got = function(student, *args, **kwargs)
+    except BaseException:
+        concurrent.futures.wait([pending])  # never leave the reference mid-request
+        raise
+    return got, pending.result()
 
 
 def max_step_for(case, x):

@@ -30,6 +30,7 @@ import numpy as np
 from harness import numerics
 from harness.checks import HIDDEN, CheckFailure, check, expect_close, fail, floating_dtype
 from harness.drivers import array_source
+from harness.gradcheck import side_by_side
 from harness.sandbox import ErrorInfo, Item, Pending, Ref
 
 PARAMETER_SCALE = 0.5  # weights drawn N(0, 0.5²): nothing saturates
@@ -122,6 +123,15 @@ def play(engine, build, *args, student, case="", tape=False, **kwargs):
             summary = f"{label}: {info.message} ({info.kind})"
         fail(summary, method=label, case=case, traceback=info.traceback or "", snippet=snippet_of(batch, upto=index))
     return Played(batch, _values(wanted))
+
+
+def play_both(student, reference, build, *args, **kwargs):
+    """`play` on both engines at once: (the student's, the reference's)."""
+
+    def on(engine):
+        return play(engine, build, *args, student=engine is student, **kwargs)
+
+    return side_by_side(on, student, reference)
 
 
 def first_error(batch, optional):
@@ -448,8 +458,7 @@ def _check_trajectory(cls, kwargs, student, reference, rng, n_steps=5):
     label = _describe_optimizer(cls, kwargs)
     case = f"{label}, {n_steps} steps on parameters of shapes {list(OPTIMIZER_SHAPES)}, a new gradient each step"
     method = f"{cls}.apply_gradients"
-    got = play(student, optimizer_build, cls, kwargs, params, steps, student=True, case=case)
-    want = play(reference, optimizer_build, cls, kwargs, params, steps, student=False, case=case)
+    got, want = play_both(student, reference, optimizer_build, cls, kwargs, params, steps, case=case)
     snippet = got.snippet(notes=[f"after step t, v<...> copies hold each parameter; compare with a correct {cls}"])
     if all(_same_arrays(a, p) for step in got["after"] for a, p in zip(step, params)):
         fail(
@@ -671,8 +680,7 @@ def _judge_gradient(method, name, g, w, v, dtype, case, snippet, hint=""):
 def _check_tape_gradients(graph, student, reference, rng, hint=""):
     weights, x, y = tape_case(rng, graph)
     case = GRAPHS[graph]
-    got = play(student, tape_build, graph, weights, x, y, student=True, case=case, tape=True)
-    want = play(reference, tape_build, graph, weights, x, y, student=False, case=case, tape=True)
+    got, want = play_both(student, reference, tape_build, graph, weights, x, y, case=case, tape=True)
     method = "GradientTape.gradient"
     snippet = got.snippet()
     grads, expected = got["grads"], want["grads"]
@@ -748,8 +756,7 @@ def test_tape_lifecycle(student, reference, rng):
     weights = _params(rng, [(3, 2), (1, 2)])
     x, y = rng.normal(size=(4, 3)), rng.normal(size=(4, 2))
     case = "with GradientTape() as tape: loss = MeanSquaredError()(Dense(3, 2)(x), y)"
-    got = play(student, tape_lifecycle_build, weights, x, y, student=True, case=case, tape=True)
-    want = play(reference, tape_lifecycle_build, weights, x, y, student=False, case=case, tape=True)
+    got, want = play_both(student, reference, tape_lifecycle_build, weights, x, y, case=case, tape=True)
     snippet = got.snippet()
     checks = [
         ("returns_self", "GradientTape.__enter__", "must return the tape itself (`with GradientTape() as tape`)"),
@@ -812,8 +819,7 @@ def tensor_build(batch, x):
 def test_tensor(student, reference, rng):
     x = rng.normal(size=(3, 4))
     case = "Tensor(x), then views and ufuncs of a Tensor whose trainable is False"
-    got = play(student, tensor_build, x, student=True, case=case)
-    want = play(reference, tensor_build, x, student=False, case=case)
+    got, want = play_both(student, reference, tensor_build, x, case=case)
     snippet = got.snippet()
     for key, what in [("tensor_type", "the type of Tensor(x)"), ("variable_type", "the type of Variable(x)")]:
         if got[key] != want[key]:
@@ -855,8 +861,7 @@ def weighted_build(batch):
 @check("beras.core.Weighted", "trainable, its setter, trainable_variables and non_trainable_variables (on a Dense)", points=1)
 def test_weighted(student, reference, rng):
     case = "layer = Dense(3, 2); layer.trainable = False; layer.weights[1].trainable = True"
-    got = play(student, weighted_build, student=True, case=case)
-    want = play(reference, weighted_build, student=False, case=case)
+    got, want = play_both(student, reference, weighted_build, case=case)
     snippet = got.snippet()
     labels = {
         "trainable_0": "a new Dense's trainable",
@@ -911,8 +916,7 @@ def test_diffable_records(student, reference, rng):
     x, x2 = rng.normal(size=(4, 3)), rng.normal(size=(2, 3))
     case = ("Diffable.gradient_tape = GradientTape(); a = Tanh()(Dense(3, 4)(x)); Diffable.gradient_tape = None; "
             "then the Dense called on x2")
-    got = play(student, recording_build, x, x2, student=True, case=case, tape=True)
-    want = play(reference, recording_build, x, x2, student=False, case=case, tape=True)
+    got, want = play_both(student, reference, recording_build, x, x2, case=case, tape=True)
     snippet = got.snippet()
     labels = {
         "dense_recorded": "tape.previous_layers[id(dense_output)] is the Dense",
@@ -968,8 +972,7 @@ def test_diffable_composition(student, reference, rng):
         "compose_weight_gradients, per-sample x[:, :, None] (B, in, 1) and ones (1, out)",
     ]
     case = f"Dense({n_in}, {n_out}) with inputs = [x] (batch {batch_size}) and get_*_gradients replaced by given arrays"
-    got = play(student, composition_build, x, u, cases, student=True, case=case)
-    want = play(reference, composition_build, x, u, cases, student=False, case=case)
+    got, want = play_both(student, reference, composition_build, x, u, cases, case=case)
     snippet = got.snippet()
     for label, (kind, _, _), g, w in zip(labels, cases, got["results"], want["results"]):
         method = f"Diffable.compose_{kind}_gradients"
@@ -996,8 +999,7 @@ def dense_weights_build(batch):
 @check("beras.layers.Dense", "weights is [w (in, out), b (1, out)], both trainable Variables", points=1)
 def test_dense_weights(student, reference, rng):
     case = "Dense(5, 3).weights"
-    got = play(student, dense_weights_build, student=True, case=case)
-    want = play(reference, dense_weights_build, student=False, case=case)
+    got, want = play_both(student, reference, dense_weights_build, case=case)
     snippet = got.snippet()
     weights = got["weights"]
     if not isinstance(weights, (list, tuple)) or len(weights) != 2:
@@ -1042,8 +1044,7 @@ def initializer_build(batch, n_in, n_out):
 def test_dense_initializers(student, reference, rng):
     n_in, n_out = 200, 100
     case = f"Dense({n_in}, {n_out}, initializer=...) for {', '.join(INITIALIZERS)}, then 'no such initializer'"
-    got = play(student, initializer_build, n_in, n_out, student=True, case=case)
-    want = play(reference, initializer_build, n_in, n_out, student=False, case=case)
+    got, want = play_both(student, reference, initializer_build, n_in, n_out, case=case)
     snippet = got.snippet()
     method = "Dense._initialize_weight"
     for name in INITIALIZERS:
@@ -1186,8 +1187,7 @@ MODEL_CASE = "SequentialModel([Dense(4, 5), LeakyReLU(0.2), Dense(5, 3), Softmax
 
 def _play_model(student, reference, weights, optimizer, steps, case, frozen=(), witness=None, data=None, witness_batch=None):
     args = (MODEL_LAYERS, weights, optimizer, steps, frozen, witness, data, witness_batch)
-    got = play(student, model_build, *args, student=True, case=case, tape=True)
-    want = play(reference, model_build, *args, student=False, case=case, tape=True)
+    got, want = play_both(student, reference, model_build, *args, case=case, tape=True)
     return got, want
 
 
@@ -1343,8 +1343,7 @@ def test_model_trains(student, reference, rng):
     optimizer = ("BasicOptimizer", (0.5,))
     case = (f"SequentialModel([Dense(2, 8), Tanh(), Dense(8, 3), Softmax()]), BasicOptimizer(0.5), "
             f"fit(x, y, {epochs}, 8) on 48 points of 3 clusters")
-    got = play(student, model_build, TOY_LAYERS, weights, optimizer, steps, student=True, case=case, tape=True)
-    want = play(reference, model_build, TOY_LAYERS, weights, optimizer, steps, student=False, case=case, tape=True)
+    got, want = play_both(student, reference, model_build, TOY_LAYERS, weights, optimizer, steps, case=case, tape=True)
     snippet = got.snippet()
     method = "SequentialModel.fit"
     _check_float_dict(got["results"][0], ("loss", "acc"), method, "fit(...)", snippet, case, per_epoch=epochs)
@@ -1383,8 +1382,7 @@ def _check_onehot(student, reference, rng, classes, strings):
     if strings:
         fit_labels, labels = [str(v) for v in fit_labels], [str(v) for v in labels]
     case = f"fit({list(np.asarray(fit_labels).tolist())}), then encode {list(np.asarray(labels).tolist())} and decode one-hot rows"
-    got = play(student, onehot_build, fit_labels, labels, one_hot, strings, student=True, case=case)
-    want = play(reference, onehot_build, fit_labels, labels, one_hot, strings, student=False, case=case)
+    got, want = play_both(student, reference, onehot_build, fit_labels, labels, one_hot, strings, case=case)
     snippet = got.snippet()
     encoded = got["encoded"]
     if numerics.as_numeric(encoded) is None or np.shape(encoded) != np.shape(want["encoded"]):
@@ -1440,8 +1438,7 @@ def test_categorical_accuracy(student, reference, rng):
         labels[miss] = np.roll(labels[miss], 1, axis=1)
         cases.append((probs, labels))
     case = "CategoricalAccuracy()(probs, labels) for shapes " + ", ".join(str(p.shape) for p, _ in cases)
-    got = play(student, accuracy_build, cases, student=True, case=case)
-    want = play(reference, accuracy_build, cases, student=False, case=case)
+    got, want = play_both(student, reference, accuracy_build, cases, case=case)
     snippet = got.snippet()
     for (probs, _), g, w in zip(cases, got["values"], want["values"]):
         close_or_fail(g, w, f"accuracy for probabilities of shape {probs.shape}", method="CategoricalAccuracy.call",

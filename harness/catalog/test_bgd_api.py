@@ -28,6 +28,7 @@ import pytest
 
 from harness import numerics
 from harness.checks import HIDDEN, check, expect_close, fail, floating_dtype
+from harness.gradcheck import side_by_side
 from harness.sandbox import Item, Pending
 
 LAYER = "bgd.layers.layer.Layer"
@@ -241,9 +242,8 @@ def test_update_parameters_in_place(layer, student, reference, rng):
     steps = [[rng.normal(scale=0.3, size=np.shape(p)) for p in params] for _ in range(3)]
     X = rng.normal(size=layer.input_shape)
     case = f"{layer.constructor()}, 3 calls of update_parameters"
-    got = update_scenario(student, layer, params, steps, X)
+    got, want = side_by_side(update_scenario, student, reference, layer, params, steps, X)
     raise_student_error(got[0], case)
-    want = update_scenario(reference, layer, params, steps, X)
     require_reference(want[0])
     method = f"{layer.class_name}.update_parameters"
     for step, (got_values, want_values) in enumerate(zip(got[1], want[1]), 1):
@@ -288,9 +288,8 @@ def recording_scenario(engine, objs, params, inputs):
 def test_forward_records(student, reference, rng):
     params = draw_parameters(rng, reference, *RECORDING)
     inputs = [numerics.distinct(rng, obj.input_shape, min_gap=0.05) for obj in RECORDING]
-    got_batch, got = recording_scenario(student, RECORDING, params, inputs)
+    (got_batch, got), (want_batch, want) = side_by_side(recording_scenario, student, reference, RECORDING, params, inputs)
     raise_student_error(got_batch)
-    want_batch, want = recording_scenario(reference, RECORDING, params, inputs)
     require_reference(want_batch)
     for obj, g, w in zip(RECORDING, got, want):
         case = f"{obj.constructor()}.forward(X), X of shape {obj.input_shape}"
@@ -339,9 +338,8 @@ def test_propagation_without_parameters(student, reference, rng):
         outputs = [obj.new(batch).forward(X) for obj, X in zip(NO_PARAMETERS, inputs)]
     require_reference(batch)
     errors = [rng.normal(size=np.shape(out.value)) for out in outputs]
-    got_batch, got = propagation_scenario(student, NO_PARAMETERS, inputs, errors)
+    (got_batch, got), (want_batch, want) = side_by_side(propagation_scenario, student, reference, NO_PARAMETERS, inputs, errors)
     raise_student_error(got_batch)
-    want_batch, want = propagation_scenario(reference, NO_PARAMETERS, inputs, errors)
     require_reference(want_batch)
     for obj, g, w in zip(NO_PARAMETERS, got, want):
         case = f"{obj.constructor()}, X of shape {obj.input_shape}"
@@ -381,10 +379,9 @@ def test_learnable_propagation_off(layer, student, reference, rng):
             on = obj.backward(E)
         return batch, off, on
 
-    got_batch, got_off, got_on = scenario(student)
+    (got_batch, got_off, got_on), (want_batch, want_off, want_on) = side_by_side(scenario, student, reference)
     case = f"{layer.constructor()}, X of shape {layer.input_shape}"
     raise_student_error(got_batch, case)
-    want_batch, want_off, want_on = scenario(reference)
     require_reference(want_batch)
     method = f"{layer.class_name}.backward"
     off, on = pair(got_off.value, method, case), pair(got_on.value, method, case)
@@ -519,10 +516,9 @@ def test_dropout_deactivate(student, reference, rng):
             second = layer.forward(X).seed(seeds[1])
         return batch, out, back, first, second
 
-    got = scenario(student)
+    got, want = side_by_side(scenario, student, reference)
     case = f"Dropout(0.5), X of shape {X.shape} without zeros"
     raise_student_error(got[0], case)
-    want = scenario(reference)
     require_reference(want[0])
     out = numeric(got[1].value, "Dropout.forward output after deactivate()", "Dropout.forward", case, X.shape)
     expect_close(out, want[1].value, "after deactivate(), Dropout.forward is not the identity",
@@ -648,9 +644,8 @@ def _trajectory(optimizer, student, reference, rng):
     params, steps = optimizer_inputs(rng, reference, 5)
     case = (f"{optimizer}; layers: {', '.join(obj.label for obj in OPTIMIZED)}; each update gets fresh gradients "
             "for every layer")
-    got = optimizer_scenario(student, optimizer, params, steps)
+    got, want = side_by_side(optimizer_scenario, student, reference, optimizer, params, steps)
     raise_student_error(got[0], case)
-    want = optimizer_scenario(reference, optimizer, params, steps)
     require_reference(want[0])
     compare_trajectories(optimizer, got, want, params, case)
 
@@ -758,9 +753,8 @@ def test_stack_eval(student, reference, rng):
         return batch, out, chained
 
     case = "NeuralStack with " + " -> ".join(obj.label for obj in EVAL_LAYERS) + " (an MSE and an optimizer added in between)"
-    got = scenario(student)
+    got, want = side_by_side(scenario, student, reference)
     raise_student_error(got[0], case)
-    want = scenario(reference)
     require_reference(want[0])
     out = numeric(got[1].value, "NeuralStack.eval output", "NeuralStack.eval", case, np.shape(want[1].value))
     comparison = numerics.compare(out, want[1].value)
@@ -797,9 +791,8 @@ def test_stack_eval_dropout(student, reference, rng):
         return batch, out, after
 
     case = "NeuralStack with " + " -> ".join(obj.label for obj in DROPOUT_STACK)
-    got = scenario(student)
+    got, want = side_by_side(scenario, student, reference)
     raise_student_error(got[0], case)
-    want = scenario(reference)
     require_reference(want[0])
     out = numeric(got[1].value, "NeuralStack.eval output", "NeuralStack.eval", case, np.shape(want[1].value))
     expect_close(out, want[1].value, "NeuralStack.eval output differs from the reference's, where Dropout is the "
@@ -862,9 +855,8 @@ def test_stack_train_returns_losses(student, reference, rng):
     seed, epochs = _seed(rng), 3
     case = ("NeuralStack with " + " -> ".join(obj.label for obj in TRAIN_LAYERS) + ", MSE, MomentumOptimizer(); "
             f"train(X, y, epochs={epochs}, batch_size=6), 20 samples")
-    got = training_scenario(student, TRAIN_LAYERS, params, extras, X, y, epochs, 6, seed)
+    got, want = side_by_side(training_scenario, student, reference, TRAIN_LAYERS, params, extras, X, y, epochs, 6, seed)
     raise_student_error(got[0], case)
-    want = training_scenario(reference, TRAIN_LAYERS, params, extras, X, y, epochs, 6, seed)
     require_reference(want[0])
     losses_of(got[1].value, (len(want[1].value), epochs), case)
 
@@ -886,9 +878,8 @@ def test_stack_full_batch_training(student, reference, rng):
     # mean cost nor its gradient, so training is deterministic however it shuffles.
     case = ("NeuralStack with " + " -> ".join(obj.label for obj in FULL_BATCH_LAYERS) + ", MSE, "
             f"MomentumOptimizer(learning_rate=0.1, momentum=0.9); train(X, y, epochs={epochs}, batch_size=16), 16 samples")
-    got = training_scenario(student, FULL_BATCH_LAYERS, params, extras, X, y, epochs, 16, seed, read_parameters=True)
+    got, want = side_by_side(training_scenario, student, reference, FULL_BATCH_LAYERS, params, extras, X, y, epochs, 16, seed, read_parameters=True)
     raise_student_error(got[0], case)
-    want = training_scenario(reference, FULL_BATCH_LAYERS, params, extras, X, y, epochs, 16, seed, read_parameters=True)
     require_reference(want[0])
     method = "NeuralStack.train"
     losses = losses_of(got[1].value, (epochs, epochs), case)
@@ -1006,9 +997,8 @@ def check_training(objs, make_data, problem, student, reference, rng, epochs=15,
     seed = _seed(rng)
     case = (f"{problem}: NeuralStack with " + " -> ".join(obj.label for obj in objs) +
             f", CrossEntropy, {ADAM_005.label}; train(X, y, epochs={epochs}, batch_size={batch_size}), {len(X)} samples")
-    got = training_scenario(student, objs, params, extras, X, y, epochs, batch_size, seed, costs=True)
+    got, want = side_by_side(training_scenario, student, reference, objs, params, extras, X, y, epochs, batch_size, seed, costs=True)
     raise_student_error(got[0], case)
-    want = training_scenario(reference, objs, params, extras, X, y, epochs, batch_size, seed, costs=True)
     require_reference(want[0])
     want_losses = epoch_means(want[1].value, epochs)
     # The loss must halve (the reference's falls far more: over 2400 draws, its
