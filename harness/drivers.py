@@ -186,7 +186,25 @@ def array_source(name, value):
     return f"{name} = np.array({value.tolist()!r})"
 
 
-class BerasLayer(Driver):
+class LayerDriver(Driver):
+    """A layer of either API: one input, parameters set through `snippet_parameter`."""
+
+    snippet_parameter = ""  # how to reach parameter i, e.g. "layer.weights[{i}]"
+    snippet_call = ("", "")  # (input name, the line that runs the forward)
+    snippet_backward = ("", "")  # (upstream name, the lines that run the backward)
+
+    def snippet_lines(self, case, params, inputs, upstream):
+        lines = [f"layer = {self.constructor(case)}"]
+        lines += [array_source(self.snippet_parameter.format(i=i) + "[...]", p) for i, p in enumerate(params or ())]
+        name, call = self.snippet_call
+        lines += [array_source(name, inputs[0]), call]
+        if upstream is not None:
+            name, backward = self.snippet_backward
+            lines += [array_source(name, upstream), *backward.splitlines()]
+        return lines
+
+
+class BerasLayer(LayerDriver):
     """A beras Diffable with one input: `layer(x)`, then compose_* with J=[upstream]."""
 
     api = "beras"
@@ -209,17 +227,12 @@ class BerasLayer(Driver):
     def backward(self, batch, obj, inputs, upstream):
         return [obj.compose_input_gradients([upstream]).pick(0), obj.compose_weight_gradients([upstream])]
 
-    def snippet_lines(self, case, params, inputs, upstream):
-        lines = [f"layer = {self.constructor(case)}"]
-        for i, p in enumerate(params or ()):
-            lines.append(array_source(f"layer.weights[{i}][...]", p))
-        lines.append(array_source("x", inputs[0]))
-        lines.append("out = layer(x)")
-        if upstream is not None:
-            lines.append(array_source("upstream", upstream))
-            lines.append("input_grad = layer.compose_input_gradients([upstream])[0]")
-            lines.append("weight_grads = layer.compose_weight_gradients([upstream])")
-        return lines
+    snippet_parameter = "layer.weights[{i}]"
+    snippet_call = ("x", "out = layer(x)")
+    snippet_backward = (
+        "upstream",
+        "input_grad = layer.compose_input_gradients([upstream])[0]\nweight_grads = layer.compose_weight_gradients([upstream])",
+    )
 
 
 class BerasLoss(Driver):
@@ -248,7 +261,7 @@ class BerasLoss(Driver):
         ]
 
 
-class BgdLayer(Driver):
+class BgdLayer(LayerDriver):
     """A bgd Layer: forward(X), backward(error) -> (signal, parameter gradients)."""
 
     api = "bgd"
@@ -280,16 +293,9 @@ class BgdLayer(Driver):
             )
         return returned[0], returned[1]
 
-    def snippet_lines(self, case, params, inputs, upstream):
-        lines = [f"layer = {self.constructor(case)}"]
-        for i, p in enumerate(params or ()):
-            lines.append(array_source(f"layer.get_parameters()[{i}][...]", p))
-        lines.append(array_source("X", inputs[0]))
-        lines.append("out = layer.forward(X)")
-        if upstream is not None:
-            lines.append(array_source("error", upstream))
-            lines.append("signal, gradients = layer.backward(error)")
-        return lines
+    snippet_parameter = "layer.get_parameters()[{i}]"
+    snippet_call = ("X", "out = layer.forward(X)")
+    snippet_backward = ("error", "signal, gradients = layer.backward(error)")
 
 
 class BgdCost(Driver):

@@ -637,39 +637,6 @@ BGD_MUTANTS = [
 
 MUTANTS = BERAS_MUTANTS + BGD_MUTANTS
 
-# Every class of both assignments (SPEC sections 2 and 3): each must be the
-# target of at least one mutant.
-CLASSES = (
-    "beras.core.Tensor",
-    "beras.core.Diffable",
-    "beras.layers.Dense",
-    "beras.activations.LeakyReLU",
-    "beras.activations.ReLU",
-    "beras.activations.Sigmoid",
-    "beras.activations.Tanh",
-    "beras.activations.Softmax",
-    "beras.losses.MeanSquaredError",
-    "beras.losses.CategoricalCrossentropy",
-    "beras.metrics.CategoricalAccuracy",
-    "beras.onehot.OneHotEncoder",
-    "beras.optimizers.BasicOptimizer",
-    "beras.optimizers.RMSProp",
-    "beras.optimizers.Adam",
-    "beras.gradient_tape.GradientTape",
-    "beras.model.SequentialModel",
-    "bgd.layers.layer.Layer",
-    "bgd.layers.fc.FullyConnected",
-    "bgd.layers.activation.Activation",
-    "bgd.layers.conv2d.Convolutional2D",
-    "bgd.layers.max_pooling2d.MaxPooling2D",
-    "bgd.layers.dropout.Dropout",
-    "bgd.layers.flatten.Flatten",
-    "bgd.cost.MSE",
-    "bgd.cost.CrossEntropy",
-    "bgd.optimizers.MomentumOptimizer",
-    "bgd.optimizers.AdamOptimizer",
-    "bgd.nn.NeuralStack",
-)
 
 MUTANTS_BY_ID = {m.id: m for m in MUTANTS}
 
