@@ -16,6 +16,7 @@ import dataclasses
 import numpy as np
 
 from .checks import fail
+from .ops import failure_summary, first_failure
 from .sandbox import Over
 
 
@@ -153,29 +154,14 @@ class Driver:
 
 def raise_on_error(batch, driver, case, params=None, inputs=None, upstream=None):
     """Turn the first failed op of a request into a check failure."""
-    for op, result in zip(batch._ops, batch.results):
-        if result.ok:
-            continue
-        error = result.error
-        if error.kind == "skipped":
-            continue
-        what = _describe_op(op, driver)
-        summary = f"{what} raised {error.type}: {error.message}"
-        if error.kind in ("timeout", "cpu", "memory", "crash", "protocol"):
-            summary = f"{what}: {error.message} ({error.kind})"
-        # A snippet helps to reproduce a crash, not a method still to be written.
-        wanted = inputs is not None and error.type != "NotImplementedError"
-        snippet = driver.snippet(case, params, inputs, upstream) if wanted else ""
-        fail(summary, method=what, case=case.label, snippet=snippet, traceback=error.traceback or "")
-
-
-def _describe_op(op, driver):
-    if op["op"] == "new":
-        return f"{driver.class_name}.__init__"
-    if op["op"] == "assign":
-        return f"setting the parameters of {driver.class_name} (the arrays its parameters return)"
-    name = op.get("method") or op.get("name") or "__call__"
-    return f"{driver.class_name}.{name}"
+    failure = first_failure(batch)
+    if failure is None:
+        return
+    _, label, error = failure
+    # A snippet helps to reproduce a crash, not a method still to be written.
+    wanted = inputs is not None and error.type != "NotImplementedError"
+    snippet = driver.snippet(case, params, inputs, upstream) if wanted else ""
+    fail(failure_summary(label, error), method=label, case=case.label, snippet=snippet, traceback=error.traceback or "")
 
 
 def array_source(name, value):

@@ -31,6 +31,7 @@ from harness import numerics
 from harness.checks import HIDDEN, CheckFailure, check, expect_close, fail, floating_dtype
 from harness.drivers import array_source
 from harness.gradcheck import side_by_side
+from harness.ops import failure_summary, first_failure
 from harness.sandbox import ErrorInfo, Item, Pending, Ref
 
 PARAMETER_SCALE = 0.5  # weights drawn N(0, 0.5²): nothing saturates
@@ -110,7 +111,7 @@ def play(engine, build, *args, student, case="", tape=False, **kwargs):
     with engine.batch() as batch:
         wanted = build(batch, *args, **kwargs)
     optional = wanted.pop(OPTIONAL, len(batch._ops))
-    error = first_error(batch, optional)
+    error = first_failure(batch, optional)
     if tape and not all(result.ok for result in batch.results):
         with engine.batch() as cleanup:
             reset_tape(cleanup)
@@ -118,9 +119,7 @@ def play(engine, build, *args, student, case="", tape=False, **kwargs):
         index, label, info = error
         if not student:
             raise ReferenceBroken(f"the reference failed on {label}: {info} ({case})")
-        summary = f"{label} raised {info.type}: {info.message}"
-        if info.kind not in ("exception", "memory"):
-            summary = f"{label}: {info.message} ({info.kind})"
+        summary = failure_summary(label, info)
         fail(summary, method=label, case=case, traceback=info.traceback or "", snippet=snippet_of(batch, upto=index))
     return Played(batch, _values(wanted))
 
@@ -132,15 +131,6 @@ def play_both(student, reference, build, *args, **kwargs):
         return play(engine, build, *args, student=engine is student, **kwargs)
 
     return side_by_side(on, student, reference)
-
-
-def first_error(batch, optional):
-    """(op index, label, ErrorInfo) of the first failed op before `optional`, or None."""
-    for index, (op, result) in enumerate(zip(batch._ops[:optional], batch.results)):
-        if result.ok or result.error.kind == "skipped":
-            continue
-        return index, op_label(op), result.error
-    return None
 
 
 def failed(value):
@@ -162,50 +152,6 @@ def _values(node):
 
 
 # ------------------------------------------------------------ naming ops
-
-
-def _short(dotted):
-    return dotted.rsplit(".", 1)[-1]
-
-
-def name_of(node):
-    """What an op target stands for: "Dense", "SequentialModel.weights[0]"."""
-    if isinstance(node, Item):
-        return name_of(node._base) + "".join(f"[{step!r}]" for step in node._path)
-    if isinstance(node, Ref):
-        return _short(node.type)
-    if isinstance(node, Pending):
-        result = node.result if node._batch.results is not None else None
-        if result is not None and result.ok and isinstance(result.value, Ref):
-            return _short(result.value.type)
-        op = node._op
-        if op["op"] == "new":
-            return _short(op["class"])
-        if op["op"] == "getattr":
-            return f"{name_of(op['target'])}.{op['name']}"
-        if op["op"] == "call":
-            return f"{op_label(op)}(...)"
-    return "an object"
-
-
-def op_label(op):
-    """The method an op runs, for messages: "Dense.__init__", "Adam.apply_gradients"."""
-    kind = op["op"]
-    if kind == "new":
-        return f"{_short(op['class'])}.__init__"
-    if kind in ("call", "map"):
-        if op.get("target") is None:
-            if op["function"] == "importlib.import_module":
-                return f"import {op['args'][0]}"
-            return op["function"]
-        return f"{name_of(op['target'])}.{op.get('method') or 'call'}"
-    if kind == "getattr":
-        return f"{name_of(op['target'])}.{op['name']}"
-    if kind == "setattr":
-        return f"setting {name_of(op['target'])}.{op['name']}"
-    if kind == "assign":
-        return f"writing into {name_of(op['target'])} (the arrays `weights` returns)"
-    return kind
 
 
 # ------------------------------------------------------------ snippets

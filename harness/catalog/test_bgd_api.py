@@ -29,7 +29,8 @@ import pytest
 from harness import numerics
 from harness.checks import HIDDEN, check, expect_close, fail, floating_dtype
 from harness.gradcheck import side_by_side
-from harness.sandbox import Item, Pending
+from harness.ops import failure_summary, first_failure
+from harness.sandbox import Pending
 
 LAYER = "bgd.layers.layer.Layer"
 FC = "bgd.layers.fc.FullyConnected"
@@ -132,57 +133,20 @@ def copy_of(batch, ref):
 # ---------------------------------------------------------------- failures
 
 
-def _class_of(node, batch, depth=0):
-    """The class name of the object an op argument/target stands for, if known."""
-    if isinstance(node, Item):
-        node = node._base
-    if not isinstance(node, Pending) or node._batch is not batch or depth > 8:
-        return None
-    op = batch._ops[node._index]
-    if op["op"] == "new":
-        return _name(op["class"])
-    if op["op"] in ("call", "getattr") and op.get("target") is not None:
-        return _class_of(op["target"], batch, depth + 1)
-    return None
-
-
-def describe_op(op, batch):
-    """"FullyConnected.update_parameters", "Dropout.__init__", ..."""
-    kind = op["op"]
-    cls = _class_of(op.get("target"), batch) or "the object"
-    if kind == "new":
-        return f"{_name(op['class'])}.__init__"
-    if kind == "assign":
-        return f"setting the parameters of {cls} (writing into the arrays its get_parameters() returned)"
-    if kind == "getattr":
-        return f"reading {cls}.{op['name']}"
-    if kind in ("call", "map"):
-        if op.get("method"):
-            return f"{cls}.{op['method']}"
-        if op.get("function"):
-            return f"reading back a value ({op['function']})"
-        return f"calling {cls}"
-    return kind
-
-
 def raise_student_error(batch, case=""):
     """Fail naming the method of the first op of the student's request that failed."""
-    for op, result in zip(batch._ops, batch.results):
-        if result.ok or result.error.kind == "skipped":
-            continue
-        error = result.error
-        what = describe_op(op, batch)
-        summary = f"{what} raised {error.type}: {error.message}"
-        if error.kind in ("timeout", "cpu", "memory", "crash", "protocol", "result"):
-            summary = f"{what}: {error.message} ({error.kind})"
-        fail(summary, method=what, case=case, traceback=error.traceback or "")
+    failure = first_failure(batch)
+    if failure is not None:
+        _, label, error = failure
+        fail(failure_summary(label, error), method=label, case=case, traceback=error.traceback or "")
 
 
 def require_reference(batch):
     """The reference must not fail: if it does, the check itself is wrong."""
-    for op, result in zip(batch._ops, batch.results):
-        if not result.ok and result.error.kind != "skipped":
-            raise RuntimeError(f"the reference failed at {describe_op(op, batch)}: {result.error}")
+    failure = first_failure(batch)
+    if failure is not None:
+        _, label, error = failure
+        raise RuntimeError(f"the reference failed at {label}: {error}")
 
 
 def numeric(value, what, method="", case="", shape=None):
