@@ -178,3 +178,22 @@ def test_submission_cannot_forge_results(tmp_path):
     assert run.returncode == 1
     assert document["score"] == 0 and document["tests"]
     assert not (pathlib.Path.home() / "results.json").exists() or os.environ.get("HOME") is None
+
+
+def test_the_reproduction_snippet_reproduces_the_reported_values(tmp_path):
+    copy = broken_copy(tmp_path, "beras/layers.py", "return [self.w]", "return [self.w * 1.01]")
+    run = harness("check", copy, "--assignment", "beras", "-k", "Dense and input_gradient_reference")
+    assert run.returncode == 1
+    report = run.stdout.splitlines()
+    first_error = report[report.index("    largest errors (index: got vs expected):") + 1]
+    index, got = first_error.strip().split(": ")[0], float(first_error.split(": ")[1].split(" vs ")[0])
+    start = report.index("    reproduce with:") + 1
+    snippet = []
+    for line in report[start:]:
+        if not line.startswith("      ") and line.strip():
+            break
+        snippet.append(line[6:])
+    script = "\n".join(snippet) + f"\nprint(repr(float(input_grad{index})))\n"
+    replay = subprocess.run([sys.executable, "-c", script], cwd=copy, capture_output=True, text=True, timeout=60)
+    assert replay.returncode == 0, replay.stderr
+    assert float(replay.stdout) == pytest.approx(got, rel=1e-5)
