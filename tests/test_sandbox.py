@@ -532,6 +532,19 @@ def test_runs_unprivileged_without_network(sb):
     assert sb.call("pkg.evil.connect") != "connected"
 
 
+@pytest.mark.skipif(not IS_ROOT, reason="the project is hidden in a mount namespace, which needs root")
+def test_the_project_is_hidden_even_from_an_explicit_path(sb):
+    """Not only `import harness`: no read of the reference solutions at all."""
+    project = Path(__file__).resolve().parents[1]
+    assert sb.worker_info["paths_hidden"]
+    assert sb.call("os.listdir", str(project)) == []
+    [read] = sb.run([{"op": "call", "function": "io.open", "args": [str(project / "reference" / "nnmath.py")]}])
+    assert not read.ok and read.error.type == "FileNotFoundError"
+    sb.call("sys.path.append", str(project))
+    [imported] = sb.run([{"op": "import", "module": "harness.numerics"}])
+    assert not imported.ok and imported.error.type == "ModuleNotFoundError"
+
+
 def test_student_results_json_stays_in_the_sandbox(tmp_path, monkeypatch):
     judge_dir = tmp_path / "judge"
     judge_dir.mkdir()

@@ -569,6 +569,11 @@ class _Resources:
 # ------------------------------------------------------------------ sandbox
 
 
+# The project (the harness and the reference solutions) is hidden from the
+# worker where the system allows it (see worker.hide_paths).
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
 def _widen_pipe(fd: int) -> None:
     """Ask for a 1 MiB pipe buffer (Linux; 64 KiB by default): a stack of
     perturbed inputs then crosses in a few writes instead of dozens of
@@ -628,7 +633,7 @@ class Sandbox:
 
     @property
     def worker_info(self) -> dict:
-        """What the worker reported at startup (pid, uid, python, numpy, network_isolated)."""
+        """What the worker reported at startup (pid, uid, python, numpy, network_isolated, paths_hidden)."""
         worker = self._resources.worker
         return dict(worker.info) if worker is not None else {}
 
@@ -688,6 +693,7 @@ class Sandbox:
             "uid": self.identity.uid,
             "gid": self.identity.gid,
             "judge_pid": os.getpid(),
+            "hide": [str(PROJECT_ROOT)],
             "nproc": nproc,
             "limits": limits.to_wire(),
         }

@@ -113,6 +113,26 @@ def leave_network():
         return False
 
 
+def hide_paths(paths, keep):
+    """A private mount namespace in which each of `paths` shows an empty,
+    read-only tmpfs: the project (reference solutions, the harness) cannot be
+    read, nor imported by adding it to sys.path. Needs root. A path that holds
+    something the worker needs (`keep`) is left alone."""
+    CLONE_NEWNS = 0x00020000
+    MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 0x1, 0x2, 0x4, 0x8, 0x4000, 0x40000
+    paths = [p for p in paths if os.path.isdir(p) and not any(k == p or k.startswith(p.rstrip("/") + "/") for k in keep)]
+    if not paths or os.getuid() != 0:
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.unshare(CLONE_NEWNS) != 0 or libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None) != 0:
+            return False
+        flags = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC
+        return all(libc.mount(b"tmpfs", p.encode(), b"tmpfs", flags, b"size=4k") == 0 for p in paths)
+    except (OSError, AttributeError):
+        return False
+
+
 def drop_privileges(uid, gid):
     if uid is None or os.getuid() != 0:
         return
@@ -144,6 +164,8 @@ def bootstrap(config):
     os.umask(0o077)
     apply_limits(config)
     isolated = False if config["limits"]["network"] else leave_network()
+    keep = [config["workdir"], config["sitedir"], os.path.realpath(sys.executable)]
+    hidden = hide_paths(config.get("hide", []), keep)
     drop_privileges(config["uid"], config["gid"])
     PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS = 36, 38
     libc_call("prctl", PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
@@ -168,6 +190,7 @@ def bootstrap(config):
             "python": sys.version.split()[0],
             "numpy": numpy.__version__,
             "network_isolated": isolated,
+            "paths_hidden": hidden,
         }
     )
     return worker
