@@ -31,7 +31,9 @@ def pytest_addoption(parser):
     group.addoption("--run-seed", type=int, default=0, help="seed of this run's hidden checks")
     group.addoption("--assignments", default="beras,bgd", help="comma-separated packages to check")
     group.addoption("--public-only", action="store_true", help="only the public checks")
-    group.addoption("--call-timeout", type=float, default=20.0, help="seconds per sandbox request")
+    # A request of a correct submission takes milliseconds; a hung one costs
+    # this much for every check that reaches the hung method.
+    group.addoption("--call-timeout", type=float, default=5.0, help="seconds per sandbox request")
 
 
 def pytest_configure(config):

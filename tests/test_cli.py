@@ -197,3 +197,14 @@ def test_the_reproduction_snippet_reproduces_the_reported_values(tmp_path):
     replay = subprocess.run([sys.executable, "-c", script], cwd=copy, capture_output=True, text=True, timeout=60)
     assert replay.returncode == 0, replay.stderr
     assert float(replay.stdout) == pytest.approx(got, rel=1e-5)
+
+
+def test_a_hanging_method_fails_its_checks_and_the_run_finishes(tmp_path):
+    copy = broken_copy(tmp_path, "beras/activations.py", "        return np.tanh(x)\n", "        while True:\n            pass\n")
+    run, document = grade(tmp_path, copy, "--assignment", "beras")
+    assert run.returncode == 1
+    failed = [t for t in document["tests"] if t["status"] == "failed"]
+    assert failed and all("no result within" in t["output"] for t in failed)
+    assert any(t["name"].startswith("beras.activations.Tanh: ") for t in failed)
+    passed = [t for t in document["tests"] if t["status"] == "passed"]
+    assert any(t["name"].startswith("beras.layers.Dense: ") for t in passed)  # the rest is graded as usual
