@@ -16,7 +16,7 @@ import dataclasses
 import numpy as np
 
 from .checks import fail
-from .ops import failure_summary, first_failure
+from .ops import array_source, failure_summary, first_failure
 from .sandbox import Over
 
 
@@ -162,14 +162,6 @@ def raise_on_error(batch, driver, case, params=None, inputs=None, upstream=None)
     wanted = inputs is not None and error.type != "NotImplementedError"
     snippet = driver.snippet(case, params, inputs, upstream) if wanted else ""
     fail(failure_summary(label, error), method=label, case=case.label, snippet=snippet, traceback=error.traceback or "")
-
-
-def array_source(name, value):
-    """`name = np.array(...)` reproducing `value` exactly (floats repr exactly)."""
-    value = np.asarray(value)
-    if value.size > 2000:
-        return f"{name} = ...  # {value.shape} array: too large to print here"
-    return f"{name} = np.array({value.tolist()!r})"
 
 
 class LayerDriver(Driver):

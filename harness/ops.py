@@ -1,9 +1,14 @@
-"""Naming the ops of a sandbox request, so a failure names the student's method.
+"""Naming and replaying the ops of a sandbox request, for failure messages.
 
 `op_label(op)` gives "Dense.__init__", "FullyConnected.backward",
-"writing into FullyConnected.get_parameters(...)[0] in place", ...; and
-`first_failure(batch)` finds the op of a request that went wrong.
+"writing into FullyConnected.get_parameters(...)[0] in place", ...;
+`first_failure(batch)` finds the op of a request that went wrong; and
+`snippet_of(batch)` writes the Python that replays a request, for the student.
 """
+
+import re
+
+import numpy as np
 
 from .sandbox import Item, Pending, Ref
 
@@ -55,6 +60,14 @@ def op_label(op):
     return kind
 
 
+def array_source(name, value):
+    """`name = np.array(...)` reproducing `value` exactly (floats repr exactly)."""
+    value = np.asarray(value)
+    if value.size > 2000:
+        return f"{name} = ...  # {value.shape} array: too large to print here"
+    return f"{name} = np.array({value.tolist()!r})"
+
+
 def first_failure(batch, upto=None):
     """(op index, label, ErrorInfo) of the first op before `upto` that failed, or None."""
     for index, (op, result) in enumerate(zip(batch._ops[:upto], batch.results)):
@@ -68,3 +81,108 @@ def failure_summary(label, error):
     if error.kind in LIMIT_KINDS:
         return f"{label}: {error.message} ({error.kind})"
     return f"{label} raised {error.type}: {error.message}"
+
+
+def snippet_of(batch, upto=None, notes=()):
+    """Python that replays a scenario's ops (up to op `upto`, marked when it raised)."""
+    ops = batch._ops if upto is None else batch._ops[: upto + 1]
+    hidden = getattr(batch, "hidden_ops", set())
+    comments = getattr(batch, "comments", {})
+    names, imports, lines, taken = {}, set(), [], set()
+    for index, op in enumerate(ops):
+        if index in comments:
+            lines.append(f"# {comments[index]}")
+        if index in hidden:
+            if op["op"] == "call" and op.get("function") == "importlib.import_module":
+                names[index] = op["args"][0]
+                imports.add(f"import {op['args'][0]}")
+            continue
+        if op.get("seed") is not None:
+            lines.append(f"np.random.seed({op['seed']})")
+        statement, name = _op_source(op, index, names, imports, taken)
+        if name:
+            names[index] = name
+            statement = f"{name} = {statement}"
+        result = batch.results[index] if batch.results is not None else None
+        if result is not None and not result.ok and result.error.kind != "skipped":
+            statement += f"  # raises {result.error.type}"
+        lines.append(statement)
+    head = ["import numpy as np"] + sorted(imports)
+    return "\n".join(head + [""] + lines + [f"# {note}" for note in notes])
+
+
+def _op_source(op, index, names, imports, taken):
+    """(source of the op, the name its value gets or None)."""
+
+    def arg(value):
+        return _source(value, names)
+
+    def call_args():
+        parts = [arg(a) for a in op.get("args", [])]
+        parts += [f"{k}={arg(v)}" for k, v in op.get("kwargs", {}).items()]
+        return ", ".join(parts)
+
+    kind = op["op"]
+    if kind == "new":
+        module, _, cls = op["class"].rpartition(".")
+        imports.add(f"from {module} import {cls}")
+        return f"{cls}({call_args()})", _unique(_snake(cls), taken)
+    if kind == "call":
+        if op.get("target") is None:
+            function = op["function"]
+            module, _, fn = function.rpartition(".")
+            if function == "numpy.array" and len(op["args"]) == 1 and isinstance(op["args"][0], np.ndarray):
+                return arg(op["args"][0]), f"v{index}"
+            if module == "numpy":
+                return f"np.{fn}({call_args()})", f"v{index}"
+            if function == "operator.is_":
+                left, right = (arg(a) for a in op["args"])
+                return f"{left} is {right}", f"v{index}"
+            if module == "builtins":
+                return f"{fn}({call_args()})", f"v{index}"
+            imports.add(f"from {module} import {fn}")
+            return f"{fn}({call_args()})", f"v{index}"
+        method = f".{op['method']}" if op.get("method") else ""
+        return f"{arg(op['target'])}{method}({call_args()})", f"v{index}"
+    if kind == "getattr":
+        return f"{arg(op['target'])}.{op['name']}", f"v{index}"
+    if kind == "setattr":
+        return f"{arg(op['target'])}.{op['name']} = {arg(op.get('value'))}", None
+    if kind == "assign":
+        return f"{arg(op['target'])}[...] = {arg(op['value'])}", None
+    return f"# ({kind} op)", None
+
+
+def _source(value, names):
+    if isinstance(value, Item):
+        return _source(value._base, names) + "".join(f"[{step!r}]" for step in value._path)
+    if isinstance(value, Pending):
+        return names.get(value._index, f"v{value._index}")
+    if isinstance(value, Ref):
+        return "<an object from an earlier request>"
+    if isinstance(value, np.ndarray):
+        if value.size > 400:
+            return f"np.zeros({value.shape})  # (a {value.shape} array, too large to print)"
+        return array_source("x", value)[len("x = "):]
+    if isinstance(value, np.generic):
+        return repr(value.item())
+    if isinstance(value, list):
+        return "[" + ", ".join(_source(v, names) for v in value) + "]"
+    if isinstance(value, tuple):
+        return "(" + ", ".join(_source(v, names) for v in value) + ("," if len(value) == 1 else "") + ")"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k!r}: {_source(v, names)}" for k, v in value.items()) + "}"
+    return repr(value)
+
+
+def _snake(cls):
+    """"LeakyReLU" -> "leaky_relu"."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", cls).lower()
+
+
+def _unique(name, taken):
+    candidate, n = name, 2
+    while candidate in taken:
+        candidate, n = f"{name}_{n}", n + 1
+    taken.add(candidate)
+    return candidate

@@ -23,16 +23,14 @@ rest of the request, `__exit__` included), so one broken tape cannot make
 later checks fail with "Cannot nest gradient tapes".
 """
 
-import re
 
 import numpy as np
 
 from harness import numerics
 from harness.checks import HIDDEN, CheckFailure, check, expect_close, fail, floating_dtype
-from harness.drivers import array_source
 from harness.gradcheck import side_by_side
-from harness.ops import failure_summary, first_failure
-from harness.sandbox import ErrorInfo, Item, Pending, Ref
+from harness.ops import failure_summary, first_failure, snippet_of
+from harness.sandbox import ErrorInfo, Pending
 
 PARAMETER_SCALE = 0.5  # weights drawn N(0, 0.5²): nothing saturates
 
@@ -155,111 +153,6 @@ def _values(node):
 
 
 # ------------------------------------------------------------ snippets
-
-
-def snippet_of(batch, upto=None, notes=()):
-    """Python that replays a scenario's ops (up to op `upto`, marked when it raised)."""
-    ops = batch._ops if upto is None else batch._ops[: upto + 1]
-    hidden = getattr(batch, "hidden_ops", set())
-    comments = getattr(batch, "comments", {})
-    names, imports, lines, taken = {}, set(), [], set()
-    for index, op in enumerate(ops):
-        if index in comments:
-            lines.append(f"# {comments[index]}")
-        if index in hidden:
-            if op["op"] == "call" and op.get("function") == "importlib.import_module":
-                names[index] = op["args"][0]
-                imports.add(f"import {op['args'][0]}")
-            continue
-        if op.get("seed") is not None:
-            lines.append(f"np.random.seed({op['seed']})")
-        statement, name = _op_source(op, index, names, imports, taken)
-        if name:
-            names[index] = name
-            statement = f"{name} = {statement}"
-        result = batch.results[index] if batch.results is not None else None
-        if result is not None and not result.ok and result.error.kind != "skipped":
-            statement += f"  # raises {result.error.type}"
-        lines.append(statement)
-    head = ["import numpy as np"] + sorted(imports)
-    return "\n".join(head + [""] + lines + [f"# {note}" for note in notes])
-
-
-def _op_source(op, index, names, imports, taken):
-    """(source of the op, the name its value gets or None)."""
-
-    def arg(value):
-        return _source(value, names)
-
-    def call_args():
-        parts = [arg(a) for a in op.get("args", [])]
-        parts += [f"{k}={arg(v)}" for k, v in op.get("kwargs", {}).items()]
-        return ", ".join(parts)
-
-    kind = op["op"]
-    if kind == "new":
-        module, _, cls = op["class"].rpartition(".")
-        imports.add(f"from {module} import {cls}")
-        return f"{cls}({call_args()})", _fresh(_snake(cls), taken)
-    if kind == "call":
-        if op.get("target") is None:
-            function = op["function"]
-            module, _, fn = function.rpartition(".")
-            if function == "numpy.array" and len(op["args"]) == 1 and isinstance(op["args"][0], np.ndarray):
-                return arg(op["args"][0]), f"v{index}"
-            if module == "numpy":
-                return f"np.{fn}({call_args()})", f"v{index}"
-            if function == "operator.is_":
-                left, right = (arg(a) for a in op["args"])
-                return f"{left} is {right}", f"v{index}"
-            if module == "builtins":
-                return f"{fn}({call_args()})", f"v{index}"
-            imports.add(f"from {module} import {fn}")
-            return f"{fn}({call_args()})", f"v{index}"
-        method = f".{op['method']}" if op.get("method") else ""
-        return f"{arg(op['target'])}{method}({call_args()})", f"v{index}"
-    if kind == "getattr":
-        return f"{arg(op['target'])}.{op['name']}", f"v{index}"
-    if kind == "setattr":
-        return f"{arg(op['target'])}.{op['name']} = {arg(op.get('value'))}", None
-    if kind == "assign":
-        return f"{arg(op['target'])}[...] = {arg(op['value'])}", None
-    return f"# ({kind} op)", None
-
-
-def _source(value, names):
-    if isinstance(value, Item):
-        return _source(value._base, names) + "".join(f"[{step!r}]" for step in value._path)
-    if isinstance(value, Pending):
-        return names.get(value._index, f"v{value._index}")
-    if isinstance(value, Ref):
-        return "<an object from an earlier request>"
-    if isinstance(value, np.ndarray):
-        if value.size > 400:
-            return f"np.zeros({value.shape})  # (a {value.shape} array, too large to print)"
-        return array_source("x", value)[len("x = "):]
-    if isinstance(value, np.generic):
-        return repr(value.item())
-    if isinstance(value, list):
-        return "[" + ", ".join(_source(v, names) for v in value) + "]"
-    if isinstance(value, tuple):
-        return "(" + ", ".join(_source(v, names) for v in value) + ("," if len(value) == 1 else "") + ")"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{k!r}: {_source(v, names)}" for k, v in value.items()) + "}"
-    return repr(value)
-
-
-def _snake(cls):
-    """"LeakyReLU" -> "leaky_relu"."""
-    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", cls).lower()
-
-
-def _fresh(name, taken):
-    candidate, n = name, 2
-    while candidate in taken:
-        candidate, n = f"{name}_{n}", n + 1
-    taken.add(candidate)
-    return candidate
 
 
 # ------------------------------------------------------------ small helpers

@@ -29,7 +29,7 @@ import pytest
 from harness import numerics
 from harness.checks import HIDDEN, check, expect_close, fail, floating_dtype
 from harness.gradcheck import side_by_side
-from harness.ops import failure_summary, first_failure
+from harness.ops import failure_summary, first_failure, snippet_of
 from harness.sandbox import Pending
 
 LAYER = "bgd.layers.layer.Layer"
@@ -137,8 +137,10 @@ def raise_student_error(batch, case=""):
     """Fail naming the method of the first op of the student's request that failed."""
     failure = first_failure(batch)
     if failure is not None:
-        _, label, error = failure
-        fail(failure_summary(label, error), method=label, case=case, traceback=error.traceback or "")
+        index, label, error = failure
+        # A snippet helps to reproduce a crash, not a method still to be written.
+        snippet = "" if error.type == "NotImplementedError" else snippet_of(batch, upto=index)
+        fail(failure_summary(label, error), method=label, case=case, traceback=error.traceback or "", snippet=snippet)
 
 
 def require_reference(batch):
