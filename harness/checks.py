@@ -74,6 +74,24 @@ class CheckFailure(AssertionError):
         self.diagnosis = diagnosis
 
 
+_replay = None  # the running check's fallback snippet (see replay_with)
+
+
+def replay_with(snippet):
+    """Let failures of the running check that bring no snippet of their own
+    carry `snippet()`: e.g. the Python that replays the student's request."""
+    global _replay
+    _replay = snippet
+
+
+def fallback_snippet():
+    """The snippet registered by the running check, or ""; the plugin resets it per check."""
+    try:
+        return _replay() if _replay is not None else ""
+    except Exception:  # explaining must never break the report
+        return ""
+
+
 def fail(summary, **details):
     raise CheckFailure(Diagnosis(summary=summary, **details))
 

@@ -15,6 +15,7 @@ import zlib
 import numpy as np
 import pytest
 
+from . import checks
 from .checks import HIDDEN, PUBLIC, CheckFailure, Diagnosis
 from .results import CheckOutcome
 from .sandbox import Limits, Sandbox
@@ -148,12 +149,19 @@ def rng(seed):
     return np.random.default_rng(seed)
 
 
+def pytest_runtest_setup(item):
+    checks.replay_with(None)
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
     if call.excinfo is not None and isinstance(call.excinfo.value, CheckFailure):
-        report.user_properties.append(("diagnosis", dataclasses.asdict(call.excinfo.value.diagnosis)))
+        diagnosis = call.excinfo.value.diagnosis
+        if not diagnosis.snippet:
+            diagnosis.snippet = checks.fallback_snippet()
+        report.user_properties.append(("diagnosis", dataclasses.asdict(diagnosis)))
 
 
 class Collector:
