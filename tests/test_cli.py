@@ -208,3 +208,16 @@ def test_a_hanging_method_fails_its_checks_and_the_run_finishes(tmp_path):
     assert any(t["name"].startswith("beras.activations.Tanh: ") for t in failed)
     passed = [t for t in document["tests"] if t["status"] == "passed"]
     assert any(t["name"].startswith("beras.layers.Dense: ") for t in passed)  # the rest is graded as usual
+
+
+def test_a_package_that_fails_to_import_fails_every_check_of_it(tmp_path):
+    """Python keeps the submodules a failed package import loaded: no check may pass through them."""
+    copy = tmp_path / "submission"
+    shutil.copytree(REFERENCE, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    with open(copy / "beras" / "__init__.py", "a") as init:
+        init.write('\nraise RuntimeError("the package is broken")\n')
+    run, document = grade(tmp_path, copy)
+    assert run.returncode == 1
+    beras = [t for t in document["tests"] if t["name"].startswith("beras.")]
+    assert beras and all(t["status"] == "failed" and "the package is broken" in t["output"] for t in beras)
+    assert all(t["status"] == "passed" for t in document["tests"] if t["name"].startswith("bgd."))

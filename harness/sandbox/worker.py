@@ -299,6 +299,11 @@ def follow(value, path):
 def resolve(dotted):
     """The object named "package.module.Name[.attr...]", importing as needed."""
     parts = dotted.split(".")
+    # A package whose __init__ raises is broken for every use, although the
+    # submodules its first attempt imported stay in sys.modules (where a later
+    # import of them would find them): import the package itself each time,
+    # which costs nothing once it has succeeded.
+    importlib.import_module(parts[0])
     first_error = None
     for split in range(len(parts) - 1, 0, -1):
         module_name = ".".join(parts[:split])
