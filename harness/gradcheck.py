@@ -136,6 +136,7 @@ def check_input_gradient(spec, case, student, reference, rng, witness):
     problem = _gradient_shape_problem(name, got.input_grad, want.input_grad)
     if problem:
         fail(problem, method=f"{driver.class_name}.{driver.backward_method}", case=case.label, snippet=snippet)
+    _refuse_vacuous(got.input_grad, want.input_grad, name, driver, case, snippet)
     x = inputs[driver.differentiated]
     if witness == "reference":
         comparison = numerics.compare(got.input_grad, want.input_grad, dtype=floating_dtype(got.output, got.input_grad))
@@ -180,6 +181,7 @@ def check_parameter_gradients(spec, case, student, reference, rng, witness):
             expect_close(g, w, f"{label} differs from the reference", dtype=dtype, batch_size=_batch(inputs),
                          case=case.label, snippet=snippet, method=f"{driver.class_name}.{driver.backward_method}")
             continue
+        _refuse_vacuous(g, w, label, driver, case, snippet)
         f_stack = driver.f_stack_param(student, case, params, inputs, index)
         result = numerics.check_vjp(f_stack, params[index], upstream, g, w, rng=rng, dtype=dtype)
         if not result.own_forward_agrees:
@@ -207,6 +209,18 @@ def check_inputs_untouched(spec, case, student, reference, rng):
                 case=case.label,
                 snippet=driver.snippet(case, params, inputs, upstream),
             )
+
+
+def _refuse_vacuous(got, want, name, driver, case, snippet):
+    """All zeros where the true gradient is not: consistent with a forward that
+    ignores its input, but no evidence of a working backward."""
+    if not np.any(numerics.as_numeric(got)) and np.any(np.asarray(want)):
+        fail(
+            f"{name} is all zeros, and the true gradient is not (does your forward depend on it at all?)",
+            method=f"{driver.class_name}.{driver.backward_method}",
+            case=case.label,
+            snippet=snippet,
+        )
 
 
 def _culprit_text(spec, result):

@@ -221,3 +221,15 @@ def test_a_package_that_fails_to_import_fails_every_check_of_it(tmp_path):
     beras = [t for t in document["tests"] if t["name"].startswith("beras.")]
     assert beras and all(t["status"] == "failed" and "the package is broken" in t["output"] for t in beras)
     assert all(t["status"] == "passed" for t in document["tests"] if t["name"].startswith("bgd."))
+
+
+def test_a_forward_and_backward_of_zeros_earns_no_gradient_points(tmp_path):
+    """All-zero gradients agree with the finite differences of an all-zero forward: not a pass."""
+    copy = broken_copy(tmp_path, "beras/activations.py", "        return np.tanh(x)\n", "        return np.zeros_like(x)\n")
+    path = copy / "beras" / "activations.py"
+    old = "return [nnmath.tanh_derivative_from_output(np.asarray(self.outputs[0]))]"
+    path.write_text(path.read_text().replace(old, "return [np.zeros_like(np.asarray(self.outputs[0]))]"))
+    run, document = grade(tmp_path, copy, "--assignment", "beras")
+    status = {t["name"]: t["status"] for t in document["tests"]}
+    assert status["beras.activations.Tanh: input gradient matches finite differences of its own forward"] == "failed"
+    assert status["beras.activations.Tanh: input gradient matches the reference"] == "failed"
