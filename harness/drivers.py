@@ -53,11 +53,24 @@ class Driver:
     api = ""
     parameter_word = "parameter"  # what the API calls them: beras "weight", bgd "parameter"
     differentiated = 0  # which input the gradient is taken for
-    forward_method = backward_method = ""
+    forward_method = ""  # the student's methods, for messages
+    input_gradient_method = parameter_gradient_method = ""
 
     def __init__(self, target):
         self.target = target
         self.class_name = target.rsplit(".", 1)[-1]
+
+    @property
+    def forward_name(self):
+        return f"{self.class_name}.{self.forward_method}"
+
+    @property
+    def input_gradient_name(self):
+        return f"{self.class_name}.{self.input_gradient_method}"
+
+    @property
+    def parameter_gradient_name(self):
+        return f"{self.class_name}.{self.parameter_gradient_method}"
 
     # -- what subclasses provide
     def parameters(self, batch, obj):
@@ -188,7 +201,9 @@ class BerasLayer(LayerDriver):
     api = "beras"
     parameter_word = "weight"
     forward_method = "call"
-    backward_method = "compose_input_gradients"
+    # What the student writes; Diffable.compose_* (given) turns it into the VJPs we check.
+    input_gradient_method = "get_input_gradients"
+    parameter_gradient_method = "get_weight_gradients"
 
     def parameters(self, batch, obj):
         return batch.getattr(obj, "weights")
@@ -218,7 +233,7 @@ class BerasLoss(Driver):
 
     api = "beras"
     forward_method = "call"
-    backward_method = "get_input_gradients"
+    input_gradient_method = "get_input_gradients"
 
     def forward(self, batch, obj, inputs):
         return batch.call(obj, *inputs)
@@ -243,8 +258,9 @@ class BgdLayer(LayerDriver):
     """A bgd Layer: forward(X), backward(error) -> (signal, parameter gradients)."""
 
     api = "bgd"
-    forward_method = "forward"
-    backward_method = "backward"
+    # The methods a student writes; the given Layer.forward/backward call them.
+    forward_method = "_forward"
+    input_gradient_method = parameter_gradient_method = "_backward"
 
     def parameters(self, batch, obj):
         return obj.get_parameters()
@@ -266,7 +282,7 @@ class BgdLayer(LayerDriver):
         if not isinstance(returned, (tuple, list)) or len(returned) != 2:
             fail(
                 f"{self.class_name}.backward must return (signal, gradients), got {type(returned).__name__}",
-                method=f"{self.class_name}.backward",
+                method=self.input_gradient_name,
                 case=case.label,
             )
         return returned[0], returned[1]
@@ -282,7 +298,7 @@ class BgdCost(Driver):
     api = "bgd"
     differentiated = 1
     forward_method = "eval"
-    backward_method = "grad"
+    input_gradient_method = "grad"
 
     def forward(self, batch, obj, inputs):
         return obj.eval(*inputs)

@@ -83,8 +83,8 @@ def check_forward(spec, case, student, reference, rng):
     params, inputs = sample(spec, case, reference, rng)
     got, want = (run.output for run in side_by_side(driver.run, student, reference, case, params, inputs))
     snippet = driver.snippet(case, params, inputs)
-    what = f"{driver.class_name}.{driver.forward_method} output"
-    expect_close(got, want, what, batch_size=_batch(inputs), case=case.label, snippet=snippet, method=f"{driver.class_name}.{driver.forward_method}")
+    what = f"{driver.forward_name} output"
+    expect_close(got, want, what, batch_size=_batch(inputs), case=case.label, snippet=snippet, method=driver.forward_name)
     if case.extreme and not np.all(np.isfinite(np.asarray(got, dtype=np.float64))):
         fail(f"{what} has NaN or inf for {case.label}", case=case.label, snippet=snippet)
 
@@ -98,10 +98,9 @@ def _gradient_shape_problem(name, got, want):
     return None
 
 
-def _vjp_failure(spec, case, which, result, entries, snippet):
+def _vjp_failure(spec, case, which, method, result, entries, snippet, hints=()):
     """Explain a failed gradient check: the two witnesses and the wrong entries."""
     driver = spec.driver
-    method = f"{driver.class_name}.{driver.backward_method}"
     worst = [(e.index, e.student, e.fd) for e in entries if e.wrong][:5]
     lines = []
     if result.message:
@@ -113,9 +112,9 @@ def _vjp_failure(spec, case, which, result, entries, snippet):
     if result.reference is not None:
         lines.append("it " + ("matches" if result.reference.passed else "does not match") + " the reference")
     culprit = {
-        "forward": f"{driver.class_name}.{driver.forward_method} (the forward): your gradient is right for the forward you were asked to write, or consistent with a wrong one",
+        "forward": f"{driver.forward_name} (the forward): your gradient is right for the forward you were asked to write, or consistent with a wrong one",
         "backward": f"{method} (the backward)",
-        "forward and backward": f"both {driver.class_name}.{driver.forward_method} and {method}",
+        "forward and backward": f"both {driver.forward_name} and {method}",
     }.get(result.culprit, "")
     fail(
         f"{method}: {which} is wrong ({'; '.join(lines)})",
@@ -124,6 +123,7 @@ def _vjp_failure(spec, case, which, result, entries, snippet):
         worst=worst,
         culprit=culprit,
         snippet=snippet,
+        hints=list(hints),
     )
 
 
@@ -132,11 +132,12 @@ def check_input_gradient(spec, case, student, reference, rng, witness):
     driver = spec.driver
     params, inputs, upstream, got, want = _witness_runs(spec, case, student, reference, rng)
     snippet = driver.snippet(case, params, inputs, upstream)
-    name = f"{driver.class_name}.{driver.backward_method} input gradient"
+    method = driver.input_gradient_name
+    name = f"{method}: the input gradient"
     problem = _gradient_shape_problem(name, got.input_grad, want.input_grad)
     if problem:
-        fail(problem, method=f"{driver.class_name}.{driver.backward_method}", case=case.label, snippet=snippet)
-    _refuse_vacuous(got.input_grad, want.input_grad, name, driver, case, snippet)
+        fail(problem, method=method, case=case.label, snippet=snippet)
+    _refuse_vacuous(got.input_grad, want.input_grad, name, method, case, snippet)
     x = inputs[driver.differentiated]
     if witness == "reference":
         comparison = numerics.compare(got.input_grad, want.input_grad, dtype=floating_dtype(got.output, got.input_grad))
@@ -151,22 +152,25 @@ def check_input_gradient(spec, case, student, reference, rng, witness):
     agrees = result.own_forward_agrees if witness == "fd" else result.reference.passed
     if agrees:
         return
+    mistakes = spec.mistakes(inputs, want.output, upstream) if spec.mistakes else None
     if witness == "reference":
         expect_close(
             got.input_grad, want.input_grad, f"{name} differs from the reference", dtype=dtype,
-            batch_size=_batch(inputs), case=case.label, snippet=snippet,
-            culprit=_culprit_text(spec, result), method=f"{driver.class_name}.{driver.backward_method}",
+            batch_size=_batch(inputs), candidates=mistakes, case=case.label, snippet=snippet,
+            culprit=_culprit_text(spec, result), method=method,
         )
-    candidates = numerics.suspects(got.input_grad, want.input_grad)
-    entries = numerics.localise(f_stack, x, upstream, got.input_grad, candidates, dtype=dtype, max_step=max_step)
-    _vjp_failure(spec, case, "the input gradient", result, entries, snippet)
+    suspects = numerics.suspects(got.input_grad, want.input_grad)
+    entries = numerics.localise(f_stack, x, upstream, got.input_grad, suspects, dtype=dtype, max_step=max_step)
+    hints = numerics.diagnose(got.input_grad, want.input_grad, batch_size=_batch(inputs), candidates=mistakes)
+    _vjp_failure(spec, case, "the input gradient", method, result, entries, snippet, hints)
 
 
 def check_parameter_gradients(spec, case, student, reference, rng, witness):
     driver = spec.driver
     params, inputs, upstream, got, want = _witness_runs(spec, case, student, reference, rng)
     snippet = driver.snippet(case, params, inputs, upstream)
-    name = f"{driver.class_name}.{driver.backward_method} parameter gradients"
+    method = driver.parameter_gradient_name
+    name = f"{method}: the {driver.parameter_word} gradients"
     grads = got.param_grads
     if grads is None or len(grads) != len(want.param_grads):
         count = "nothing" if grads is None else f"{len(grads)} arrays"
@@ -176,17 +180,17 @@ def check_parameter_gradients(spec, case, student, reference, rng, witness):
         label = f"{name} [{index}] (parameter {index}, shape {np.shape(w)})"
         problem = _gradient_shape_problem(label, g, w)
         if problem:
-            fail(problem, case=case.label, snippet=snippet, method=f"{driver.class_name}.{driver.backward_method}")
+            fail(problem, case=case.label, snippet=snippet, method=method)
         if witness == "reference":
             expect_close(g, w, f"{label} differs from the reference", dtype=dtype, batch_size=_batch(inputs),
-                         case=case.label, snippet=snippet, method=f"{driver.class_name}.{driver.backward_method}")
+                         case=case.label, snippet=snippet, method=method)
             continue
-        _refuse_vacuous(g, w, label, driver, case, snippet)
+        _refuse_vacuous(g, w, label, method, case, snippet)
         f_stack = driver.f_stack_param(student, case, params, inputs, index)
         result = numerics.check_vjp(f_stack, params[index], upstream, g, w, rng=rng, dtype=dtype)
         if not result.own_forward_agrees:
             entries = numerics.localise(f_stack, params[index], upstream, g, numerics.suspects(g, w), dtype=dtype)
-            _vjp_failure(spec, case, f"the gradient of parameter {index}", result, entries, snippet)
+            _vjp_failure(spec, case, f"the gradient of {driver.parameter_word} {index}", method, result, entries, snippet)
 
 
 def check_inputs_untouched(spec, case, student, reference, rng):
@@ -211,13 +215,13 @@ def check_inputs_untouched(spec, case, student, reference, rng):
             )
 
 
-def _refuse_vacuous(got, want, name, driver, case, snippet):
+def _refuse_vacuous(got, want, name, method, case, snippet):
     """All zeros where the true gradient is not: consistent with a forward that
     ignores its input, but no evidence of a working backward."""
     if not np.any(numerics.as_numeric(got)) and np.any(np.asarray(want)):
         fail(
             f"{name} is all zeros, and the true gradient is not (does your forward depend on it at all?)",
-            method=f"{driver.class_name}.{driver.backward_method}",
+            method=method,
             case=case.label,
             snippet=snippet,
         )
@@ -226,7 +230,7 @@ def _refuse_vacuous(got, want, name, driver, case, snippet):
 def _culprit_text(spec, result):
     driver = spec.driver
     if result.own_forward_agrees:
-        return f"{driver.class_name}.{driver.forward_method}: your gradient agrees with your own forward, so the forward differs from the one asked for"
+        return f"{driver.forward_name}: your gradient agrees with your own forward, so the forward differs from the one asked for"
     return ""
 
 

@@ -144,7 +144,7 @@ def test_check_runs_public_checks_and_prints_a_table(tmp_path):
     assert any(line.startswith("ok") and "beras.layers.Dense: forward matches the reference" in line for line in lines)
     failing = [line for line in lines if line.startswith("FAIL  beras.layers.Dense: input gradient")]
     assert failing
-    assert "Dense.compose_input_gradients" in run.stdout and "largest errors" in run.stdout
+    assert "Dense.get_input_gradients" in run.stdout and "largest errors" in run.stdout
     assert "reproduce with:" in run.stdout and "from beras.layers import Dense" in run.stdout
     assert "hidden" not in run.stdout.lower()
     everything = harness("check", REFERENCE, "--assignment", "beras")

@@ -21,6 +21,9 @@ class Spec:
     cases: tuple
     label: str = ""  # a variant of the class, e.g. "softmax"
     has_parameters: bool = False
+    # mistakes(inputs, output, upstream) -> {"what the student did": the input
+    # gradient it gives}: named in a failure's hints when the student's matches.
+    mistakes: object = None
 
     @property
     def target(self):
@@ -72,6 +75,11 @@ def extreme_probabilities(rng, shape, index):
     return numerics.one_hot(rng, shape[0], shape[1])
 
 
+def softmax_mistakes(inputs, output, upstream):
+    s = np.asarray(output, dtype=np.float64)
+    return {"only the diagonal of each row's softmax Jacobian was used (s * (1 - s) * upstream)": s * (1 - s) * upstream}
+
+
 def relative_step(fraction):
     """max_step for probabilities: no entry moves by more than `fraction` of itself."""
     return lambda inputs: fraction * np.abs(inputs)
@@ -111,6 +119,7 @@ BERAS_LAYERS = [
             Case("batch 1, 3 classes", (), shapes=((1, 3),)),
             Case("logits of +-1000", (), shapes=((3, 4),), sample=huge_logits, extreme=True),
         ),
+        mistakes=softmax_mistakes,
     ),
     Spec(
         BerasLoss("beras.losses.MeanSquaredError"),
@@ -145,6 +154,7 @@ BGD_LAYERS = [
             )
             + ((Case("inputs of +-1000", (function,), shapes=((2, 4),), sample=huge_logits, extreme=True),) if function in ("sigmoid", "softmax") else ()),
             label=function,
+            mistakes=softmax_mistakes if function == "softmax" else None,
         )
         for function in ("sigmoid", "tanh", "relu", "softmax")
     ],
