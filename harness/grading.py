@@ -16,16 +16,19 @@ class HarnessError(Exception):
     """The catalog could not run (a bug or a broken installation): exit 2."""
 
 
-def run_checks(submission, assignments, run_seed, public_only=False, keyword=None, workers=0, reference=REFERENCE_DIR):
-    """Outcomes of the selected checks, in catalog order, and the seconds taken."""
+def run_checks(
+    submission, assignments, run_seed, public_only=False, keyword=None, workers=0, reference=REFERENCE_DIR,
+    catalog=CATALOG_DIR,
+):
+    """Outcomes of the selected checks of `catalog`, in its order, and the seconds taken."""
     collector = Collector()
     args = [
-        str(CATALOG_DIR),
+        str(catalog),
         "-p", "harness.plugin",
         "-p", "no:cacheprovider",
         "-p", "no:randomly",
         "-c", os.devnull,  # none of the project's pytest settings
-        "--rootdir", str(CATALOG_DIR),
+        "--rootdir", str(catalog),
         "-p", "no:terminal",
         "--assert=plain",  # checks explain failures themselves; rewriting costs ~0.2 s
         f"--submission={submission}",

@@ -17,8 +17,9 @@ import pytest
 
 from . import checks
 from .checks import HIDDEN, PUBLIC, CheckFailure, Diagnosis
+from .ops import failure_summary, op_label
 from .results import CheckOutcome
-from .sandbox import Limits, Sandbox
+from .sandbox import Limits, RemoteError, Sandbox
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 REFERENCE_DIR = ROOT / "reference"
@@ -41,15 +42,26 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "check(target, title, points, visibility, tags): a graded check")
 
 
+def _refuse(config, message):
+    """Stop the run: the catalog itself is wrong (the Collector reports why)."""
+    for plugin in config.pluginmanager.get_plugins():
+        if isinstance(plugin, Collector):
+            plugin.errors.append(message)
+    raise pytest.UsageError(message)
+
+
 def check_info(item):
     """{name, target, points, visibility, tags} of a collected check."""
     marker = item.get_closest_marker("check")
     if marker is None:
-        raise pytest.UsageError(f"{item.nodeid}: a catalog test needs @check(...) (harness.checks.check)")
+        _refuse(item.config, f"{item.nodeid}: a catalog test needs @check(...) (harness.checks.check)")
     params = getattr(getattr(item, "callspec", None), "params", {})
     fields = marker.kwargs
-    target = fields["target"].format(**params)
-    title = fields["title"].format(**params)
+    try:
+        target = fields["target"].format(**params)
+        title = fields["title"].format(**params)
+    except (KeyError, AttributeError, IndexError) as error:
+        _refuse(item.config, f"{item.nodeid}: the check's name uses {error}, which is not one of its parameters")
     return {
         "name": f"{target}: {title}",
         "target": target,
@@ -66,7 +78,7 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         info = check_info(item)
         if info["name"] in names:
-            raise pytest.UsageError(f"two checks are named {info['name']!r}: {names[info['name']]} and {item.nodeid}")
+            _refuse(config, f"two checks are named {info['name']!r}: {names[info['name']]} and {item.nodeid}")
         names[info["name"]] = item.nodeid
         wanted = info["target"].split(".")[0] in assignments and not (public_only and info["visibility"] != PUBLIC)
         if wanted:
@@ -157,11 +169,19 @@ def pytest_runtest_setup(item):
 def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
-    if call.excinfo is not None and isinstance(call.excinfo.value, CheckFailure):
-        diagnosis = call.excinfo.value.diagnosis
-        if not diagnosis.snippet:
-            diagnosis.snippet = checks.fallback_snippet()
-        report.user_properties.append(("diagnosis", dataclasses.asdict(diagnosis)))
+    exception = call.excinfo.value if call.excinfo is not None else None
+    if isinstance(exception, RemoteError):
+        # A check read the value of an op that failed: the student's code raised.
+        label = op_label(exception.op) if exception.op else "the student's code"
+        error = exception.error
+        diagnosis = Diagnosis(failure_summary(label, error), method=label, traceback=error.traceback or "")
+    elif isinstance(exception, CheckFailure):
+        diagnosis = exception.diagnosis
+    else:
+        return
+    if not diagnosis.snippet:
+        diagnosis.snippet = checks.fallback_snippet()
+    report.user_properties.append(("diagnosis", dataclasses.asdict(diagnosis)))
 
 
 class Collector:

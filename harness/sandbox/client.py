@@ -50,9 +50,10 @@ class StaleRefError(SandboxError):
 class RemoteError(Exception):
     """An op failed in the sandbox; `.result` has the details."""
 
-    def __init__(self, result: Result):
+    def __init__(self, result: Result, op: dict | None = None):
         self.result = result
         self.error = result.error
+        self.op = op  # the op that failed, when known
         super().__init__(str(result.error))
 
 
@@ -256,7 +257,15 @@ class Pending:
 
     @property
     def value(self) -> Any:
-        return self.result.unwrap()
+        """The value, or RemoteError for the op that failed: this one, or the
+        earlier op of the batch whose failure made this one skipped."""
+        result = self.result
+        if result.skipped:
+            failed = next((r for r in self._batch.results if not r.ok and not r.skipped), result)
+            raise RemoteError(failed, op=self._batch._ops[self._batch.results.index(failed)])
+        if not result.ok:
+            raise RemoteError(result, op=self._op)
+        return result.value
 
     def __getitem__(self, step: int | str) -> Item:
         return Item(self, (step,))
