@@ -106,11 +106,6 @@ def expect_close(actual, expected, what, dtype=None, batch_size=None, candidates
     fail(f"{what}: {comparison.message}", worst=worst, hints=hints, **details)
 
 
-def expect_true(condition, summary, **details):
-    if not condition:
-        fail(summary, **details)
-
-
 def floating_dtype(*arrays):
     """The precision the student computes in, judged from what they returned."""
     return numerics.precision(*[np.asarray(a) for a in arrays if a is not None])

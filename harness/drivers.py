@@ -31,7 +31,6 @@ class Case:
     sample: object = None  # sample(rng, shape, index) -> array; default normal
     extreme: bool = False  # forward only: values where finite differences mean nothing
     max_step: object = None  # how far finite differences may move an entry (kinks, ties)
-    batch_size: int = None
 
     def inputs(self, rng):
         draw = self.sample or (lambda rng, shape, index: rng.normal(size=shape))
