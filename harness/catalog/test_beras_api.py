@@ -28,11 +28,9 @@ import numpy as np
 
 from harness import numerics
 from harness.checks import HIDDEN, CheckFailure, check, expect_close, fail, floating_dtype
-from harness.gradcheck import side_by_side
+from harness.gradcheck import PARAMETER_SCALE, side_by_side
 from harness.ops import failure_summary, first_failure, snippet_of
 from harness.sandbox import ErrorInfo, Pending
-
-PARAMETER_SCALE = 0.5  # weights drawn N(0, 0.5²): nothing saturates
 
 
 def __tracebackhide__(excinfo):

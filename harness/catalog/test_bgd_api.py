@@ -28,7 +28,7 @@ import pytest
 
 from harness import numerics
 from harness.checks import HIDDEN, check, expect_close, fail, floating_dtype, replay_with
-from harness.gradcheck import side_by_side
+from harness.gradcheck import PARAMETER_SCALE, side_by_side
 from harness.ops import failure_summary, first_failure, snippet_of
 from harness.sandbox import Pending
 
@@ -45,7 +45,6 @@ STACK = "bgd.nn.NeuralStack"
 MSE = "bgd.cost.MSE"
 CROSS_ENTROPY = "bgd.cost.CrossEntropy"
 
-PARAMETER_SCALE = 0.5  # parameters drawn N(0, 0.5²), as in the generic checks
 SIGMAS = 6.0  # statistical tests of dropout: correct code fails once in ~5e8 runs
 
 
