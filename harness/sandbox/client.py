@@ -921,6 +921,8 @@ class Sandbox:
         for stream, span in enumerate((out, err)):
             if not (isinstance(span, list) and len(span) == 2 and all(type(n) is int for n in span)):
                 raise wire.ProtocolError("malformed output range in a reply")
+            if span[1] <= max(span[0], offsets[stream]):  # the op printed nothing here
+                continue
             fd = self._resources.capture_fds[stream]
             size = os.fstat(fd).st_size
             start = min(max(span[0], offsets[stream]), size)
