@@ -20,6 +20,7 @@ from .checks import HIDDEN, PUBLIC, CheckFailure, Diagnosis
 from .ops import failure_summary, op_label
 from .results import CheckOutcome
 from .sandbox import Limits, RemoteError, Sandbox
+from .submission import ASSIGNMENTS
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 REFERENCE_DIR = ROOT / "reference"
@@ -62,6 +63,8 @@ def check_info(item):
         title = fields["title"].format(**params)
     except (KeyError, AttributeError, IndexError) as error:
         _refuse(item.config, f"{item.nodeid}: the check's name uses {error}, which is not one of its parameters")
+    if target.split(".")[0] not in ASSIGNMENTS or "." not in target:
+        _refuse(item.config, f"{item.nodeid}: a check's target is a class of {' or '.join(ASSIGNMENTS)}, not {target!r}")
     return {
         "name": f"{target}: {title}",
         "target": target,

@@ -75,3 +75,5 @@ def test_a_check_without_the_marker_or_with_a_taken_name_is_refused(tmp_path):
     twice = NEW_CHECK + NEW_CHECK.replace("def test_fc_parameter_count", "def test_again").split("@pytest.mark.parametrize")[0]
     duplicate = run_catalog(tmp_path / "b", twice, ROOT / "reference")
     assert "two checks are named" in duplicate["error"]
+    elsewhere = run_catalog(tmp_path / "c", NEW_CHECK.replace('"bgd.layers.fc.FullyConnected", "has', '"keras.Dense", "has'), ROOT / "reference")
+    assert "not 'keras.Dense'" in elsewhere["error"]
