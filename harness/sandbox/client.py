@@ -588,7 +588,7 @@ def _widen_pipe(fd: int) -> None:
     perturbed inputs then crosses in a few writes instead of dozens of
     64 KiB rounds between the two processes. Best effort."""
     try:
-        fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), 1 << 20)
+        fcntl.fcntl(fd, F_SETPIPE_SZ, 1 << 20)
     except OSError:
         pass
 
@@ -730,11 +730,6 @@ class Sandbox:
         os.close(reply_w)
         os.set_blocking(request_w, False)
         os.set_blocking(reply_r, False)
-        for fd in (request_w, reply_r):
-            try:
-                fcntl.fcntl(fd, F_SETPIPE_SZ, 1 << 20)  # fewer wake-ups for big arrays
-            except OSError:
-                pass
         worker = _Worker(popen, request_w, reply_r, limits.message_bytes)
         self._resources.worker = worker
         self.generation += 1
