@@ -595,6 +595,22 @@ def test_infinite_loop_times_out_and_the_next_request_works(tmp_path):
             layer.forward(np.ones((1, 2)))
 
 
+def test_a_crash_is_blamed_on_the_op_that_was_running(tmp_path):
+    """Replies travel together at the end of a request; a worker that dies
+    mid-request still names the op it died in (the progress file)."""
+    with small_sandbox(tmp_path, timeout=1.0) as sandbox:
+        results = sandbox.run(
+            [
+                {"op": "call", "function": "pkg.layers.say", "args": ["first"]},
+                {"op": "call", "function": "pkg.layers.say", "args": ["second"]},
+                {"op": "call", "function": "pkg.evil.spin"},
+                {"op": "call", "function": "pkg.layers.say", "args": ["never"]},
+            ]
+        )
+    assert [r.error.kind for r in results] == ["skipped", "skipped", "timeout", "skipped"]
+    assert "lost" in results[0].error.message and "op 2" in results[0].error.message
+
+
 @pytest.mark.parametrize(
     "function, pid_file", [("fork_and_hang", "child.pid"), ("escape_and_hang", "grandchild.pid")]
 )

@@ -13,6 +13,7 @@ import os
 import select
 import shutil
 import signal
+import struct
 import subprocess
 import time
 import weakref
@@ -558,6 +559,7 @@ class _Resources:
         self.grace = grace
         self.worker: _Worker | None = None
         self.capture_fds: tuple[int, ...] = ()
+        self.progress_fd: int | None = None  # the worker writes (request id, op index) here
 
     def stop_worker(self) -> None:
         worker, self.worker = self.worker, None
@@ -566,12 +568,13 @@ class _Resources:
 
     def close(self) -> None:
         self.stop_worker()
-        for fd in self.capture_fds:
+        for fd in (*self.capture_fds, self.progress_fd):
             try:
-                os.close(fd)
+                if fd is not None:
+                    os.close(fd)
             except OSError:
                 pass
-        self.capture_fds = ()
+        self.capture_fds, self.progress_fd = (), None
         shutil.rmtree(self.root, ignore_errors=True)
 
 
@@ -623,6 +626,9 @@ class Sandbox:
         flags = os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND | os.O_CLOEXEC
         self._resources.capture_fds = tuple(
             os.open(self._layout.out / name, flags, 0o600) for name in ("stdout", "stderr")
+        )
+        self._resources.progress_fd = os.open(
+            self._layout.out / "progress", os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600
         )
         self.generation = 0  # increases with every worker started
         self.startup_time: float | None = None  # seconds the last worker took to start
@@ -697,6 +703,7 @@ class Sandbox:
         config = {
             "fd_in": request_r,
             "fd_out": reply_w,
+            "fd_progress": self._resources.progress_fd,
             "workdir": str(self._layout.work),
             "sitedir": str(self._layout.site),
             "uid": self.identity.uid,
@@ -717,7 +724,7 @@ class Sandbox:
                 stdin=subprocess.DEVNULL,
                 stdout=stdout_fd,
                 stderr=stderr_fd,
-                pass_fds=(request_r, reply_w),
+                pass_fds=(request_r, reply_w, self._resources.progress_fd),
                 cwd=self._layout.work,
                 env=self._environment(),
                 start_new_session=True,
@@ -819,6 +826,12 @@ class Sandbox:
             return results
         error = self._failure(failure, detail, worker, timeout)
         self._resources.stop_worker()
+        # The worker sends a request's replies together at its end; the op it
+        # was running when it died is in the progress file. The ops before it
+        # finished, but their replies were lost with the worker.
+        running = self._running_op(count)
+        lost = ErrorInfo("Lost", f"finished, but its reply was lost when the worker died in op {running}", kind="skipped")
+        results += [Result(ok=False, error=lost) for _ in range(len(results), running)]
         if len(results) < count:
             failed = self._result_for_failure(error, offsets, time.monotonic() - last_arrival)
             results.append(failed)
@@ -827,6 +840,14 @@ class Sandbox:
         )
         results += [Result(ok=False, error=skipped) for _ in range(count - len(results))]
         return results
+
+    def _running_op(self, count: int) -> int:
+        """The index of the op the worker last started in this request (0 if unknown)."""
+        try:
+            request_id, index = struct.unpack("<QQ", os.pread(self._resources.progress_fd, 16, 0))
+        except (OSError, struct.error):
+            return 0
+        return index if request_id == self._request_id and 0 <= index < count else 0
 
     def _result_for_failure(self, error: ErrorInfo, offsets: list[int], elapsed: float) -> Result:
         result = Result(ok=False, error=error, elapsed=elapsed)

@@ -16,9 +16,12 @@ Life of a worker
      (submission copy, stdlib, private site dir with numpy only), import
      numpy, send "ready".
   2. Worker.serve(): read a request (a list of ops), run the ops in order,
-     send one reply frame per op as soon as it finishes. Student code runs
-     only here; any exception, even SystemExit or KeyboardInterrupt, fails
-     the op it happened in and the remaining ops are reported skipped.
+     and send their reply frames (one per op) together when the request
+     ends; before each op, write (request id, op index) to the progress
+     file, so that the judge can name the op a dead worker was running.
+     Student code runs only here; any exception, even SystemExit or
+     KeyboardInterrupt, fails the op it happened in and the remaining ops
+     are reported skipped.
   3. Exit when the judge closes the request pipe. On a timeout the judge
      kills our whole process tree; we never have to cooperate.
 
@@ -160,6 +163,7 @@ def watch_judge(judge_pid):
 def bootstrap(config):
     global np
     fd_in, fd_out = low_fd(config["fd_in"]), low_fd(config["fd_out"])
+    fd_progress = low_fd(config["fd_progress"])
     saved_stdout, saved_stderr = low_fd(os.dup(1)), low_fd(os.dup(2))
     os.umask(0o077)
     apply_limits(config)
@@ -181,7 +185,7 @@ def bootstrap(config):
     # Student code first; numpy is already imported, so a stray numpy.py in
     # the submission cannot shadow it.
     sys.path[:] = [config["workdir"]] + stdlib + [config["sitedir"]]
-    worker = Worker(config, Channel(fd_in, fd_out), saved_stdout, saved_stderr)
+    worker = Worker(config, Channel(fd_in, fd_out), saved_stdout, saved_stderr, fd_progress)
     worker.channel.send(
         {
             "ready": True,
@@ -430,8 +434,9 @@ def describe_error(exc, workdir, kind=None):
 
 
 class Worker:
-    def __init__(self, config, channel, saved_stdout, saved_stderr):
+    def __init__(self, config, channel, saved_stdout, saved_stderr, fd_progress):
         self.channel = channel
+        self.fd_progress = fd_progress
         self.workdir = config["workdir"]
         self.limits = config["limits"]
         self.message_bytes = int(self.limits["message_bytes"])
@@ -679,7 +684,15 @@ class Worker:
         ops = message["ops"]
         scope = {}  # names bound by "as", for this request only
         failed = None
+        # Replies go out together at the end (one wake-up of the judge per
+        # request, not per op); should this process die, the progress file
+        # tells the judge which op was running.
+        self.replies = []
         for index, op in enumerate(ops):
+            try:
+                os.pwrite(self.fd_progress, struct.pack("<QQ", self.request_id, index), 0)
+            except OSError:
+                pass
             out_start, err_start = self.output_sizes()
             started = time.perf_counter()
             frame = {"id": self.request_id, "index": index}
@@ -706,9 +719,10 @@ class Worker:
             out_end, err_end = self.output_sizes()
             frame["stdout"] = [out_start, out_end]
             frame["stderr"] = [err_start, err_end]
-            self.send_frame(frame, values)
+            self.queue_reply(frame, values)
+        self.channel.send_parts([b"".join(self.replies)])
 
-    def send_frame(self, frame, values):
+    def queue_reply(self, frame, values):
         try:
             parts = self.channel.pack(frame, values)
             if len(parts[1]) + len(parts[2]) > self.message_bytes:
@@ -718,7 +732,7 @@ class Worker:
             frame["ok"] = False
             frame["error"] = self.describe(exc, kind="result")
             parts = self.channel.pack(frame)
-        self.channel.send_parts(parts)
+        self.replies.extend(parts)
 
     def describe(self, exc, kind=None):
         try:
