@@ -47,6 +47,8 @@ ALLOWED_DTYPES = frozenset(
 
 
 def pack_arrays(arrays: dict[str, np.ndarray]) -> bytes:
+    # worker.pack_arrays is this function's twin on purpose: the worker runs
+    # with the standard library and numpy only and cannot import harness.
     parts, toc = [], []
     for key, array in arrays.items():
         array = np.asarray(array)  # tobytes() writes C order, whatever the layout
