@@ -49,7 +49,6 @@ class Run:
 class Driver:
     """Common machinery; subclasses say how their API is called."""
 
-    api = ""
     parameter_word = "parameter"  # what the API calls them: beras "weight", bgd "parameter"
     differentiated = 0  # which input the gradient is taken for
     forward_method = ""  # the student's methods, for messages
@@ -129,29 +128,21 @@ class Driver:
             return Run(output.value)
         return Run(output.value, *self.split_backward([g.value for g in grads], case))
 
-    def f_stack_input(self, engine, case, params, inputs):
-        """xs -> outputs for stacked values of the differentiated input."""
+    def f_stack(self, engine, case, params, inputs, parameter=None):
+        """stack -> outputs, for `numerics`: each slice of the stack replaces the
+        differentiated input, or parameter number `parameter` when one is given."""
 
-        def f_stack(stack):
-            with engine.batch() as batch:
-                obj, _ = self.build(batch, case, params)
-                out = self.forward_map(batch, obj, inputs, stack)
-            raise_on_error(batch, self, case, params, inputs)
-            return np.asarray(out.value, dtype=np.float64)
-
-        return f_stack
-
-    def f_stack_param(self, engine, case, params, inputs, index):
-        """ws -> outputs for stacked values of parameter `index`."""
-
-        def f_stack(stack):
+        def evaluate(stack):
             with engine.batch() as batch:
                 obj, refs = self.build(batch, case, params)
-                out = self.forward_map_param(batch, obj, inputs, refs[index], stack)
+                if parameter is None:
+                    out = self.forward_map(batch, obj, inputs, stack)
+                else:
+                    out = self.forward_map_param(batch, obj, inputs, refs[parameter], stack)
             raise_on_error(batch, self, case, params, inputs)
             return np.asarray(out.value, dtype=np.float64)
 
-        return f_stack
+        return evaluate
 
     def snippet(self, case, params, inputs, upstream=None):
         module, _, name = self.target.rpartition(".")
@@ -197,7 +188,6 @@ class LayerDriver(Driver):
 class BerasLayer(LayerDriver):
     """A beras Diffable with one input: `layer(x)`, then compose_* with J=[upstream]."""
 
-    api = "beras"
     parameter_word = "weight"
     forward_method = "call"
     # What the student writes; Diffable.compose_* (given) turns it into the VJPs we check.
@@ -230,7 +220,6 @@ class BerasLayer(LayerDriver):
 class BerasLoss(Driver):
     """A beras loss: `loss(y_pred, y_true)` is a scalar; get_input_gradients()[0]."""
 
-    api = "beras"
     forward_method = "call"
     input_gradient_method = "get_input_gradients"
 
@@ -256,7 +245,6 @@ class BerasLoss(Driver):
 class BgdLayer(LayerDriver):
     """A bgd Layer: forward(X), backward(error) -> (signal, parameter gradients)."""
 
-    api = "bgd"
     # The methods a student writes; the given Layer.forward/backward call them.
     forward_method = "_forward"
     input_gradient_method = parameter_gradient_method = "_backward"
@@ -294,7 +282,6 @@ class BgdLayer(LayerDriver):
 class BgdCost(Driver):
     """A bgd cost: eval(y, y_hat) is a scalar, grad(y, y_hat) its gradient in y_hat."""
 
-    api = "bgd"
     differentiated = 1
     forward_method = "eval"
     input_gradient_method = "grad"

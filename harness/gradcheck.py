@@ -139,12 +139,10 @@ def check_input_gradient(spec, case, student, reference, rng, witness):
         fail(problem, method=method, case=case.label, snippet=snippet)
     _refuse_vacuous(got.input_grad, want.input_grad, name, method, case, snippet)
     x = inputs[driver.differentiated]
-    if witness == "reference":
-        comparison = numerics.compare(got.input_grad, want.input_grad, dtype=floating_dtype(got.output, got.input_grad))
-        if comparison.passed:
-            return
-    f_stack = driver.f_stack_input(student, case, params, inputs)
     dtype = floating_dtype(got.output, got.input_grad)
+    if witness == "reference" and numerics.compare(got.input_grad, want.input_grad, dtype=dtype).passed:
+        return
+    f_stack = driver.f_stack(student, case, params, inputs)
     max_step = max_step_for(case, x)
     result = numerics.check_vjp(
         f_stack, x, upstream, got.input_grad, want.input_grad, rng=rng, dtype=dtype, max_step=max_step
@@ -186,7 +184,7 @@ def check_parameter_gradients(spec, case, student, reference, rng, witness):
                          case=case.label, snippet=snippet, method=method)
             continue
         _refuse_vacuous(g, w, label, method, case, snippet)
-        f_stack = driver.f_stack_param(student, case, params, inputs, index)
+        f_stack = driver.f_stack(student, case, params, inputs, parameter=index)
         result = numerics.check_vjp(f_stack, params[index], upstream, g, w, rng=rng, dtype=dtype)
         if not result.own_forward_agrees:
             entries = numerics.localise(f_stack, params[index], upstream, g, numerics.suspects(g, w), dtype=dtype)

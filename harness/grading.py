@@ -41,9 +41,7 @@ def run_checks(
     if keyword:
         args += ["-k", keyword]
     if workers:
-        args += ["-n", str(workers)]
-    if workers:
-        args += ["-p", "xdist"]
+        args += ["-p", "xdist", "-n", str(workers)]
     start = time.perf_counter()
     # Only the plugins named above: whatever else is installed (and its
     # import time) has no business in a grading run.
