@@ -25,6 +25,8 @@ from .submission import ASSIGNMENTS
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 REFERENCE_DIR = ROOT / "reference"
 CATALOG_DIR = pathlib.Path(__file__).resolve().parent / "catalog"
+# The harness's own code that runs in the worker (probes, scenarios), and its import name there.
+SCENARIOS = ((pathlib.Path(__file__).resolve().parent / "scenarios", "gradecheck_scenarios"),)
 
 
 def pytest_addoption(parser):
@@ -103,7 +105,10 @@ def _engines(config):
         if not folder:
             raise pytest.UsageError("--submission is required")
         limits = Limits(timeout=config.getoption("call_timeout"))
-        engines = {"student": Sandbox(folder, limits), "reference": Sandbox(config.getoption("reference"), limits)}
+        engines = {
+            name: Sandbox(path, limits, graded=ASSIGNMENTS, shipped=SCENARIOS)
+            for name, path in (("student", folder), ("reference", config.getoption("reference")))
+        }
         config._harness_engines = engines
         config._harness_starting = [threading.Thread(target=_start_quietly, args=(e,), daemon=True) for e in engines.values()]
         for thread in config._harness_starting:

@@ -64,6 +64,7 @@ class ErrorInfo:
     message: str
     traceback: str = ""  # frames inside the submission only
     kind: str = "exception"  # one of ERROR_KINDS
+    where: str = ""  # "beras.layers:Dense.call": the submission's innermost function in the traceback
 
     def __str__(self) -> str:
         return f"{self.type}: {self.message}" if self.message else self.type
@@ -611,7 +612,13 @@ class Sandbox:
         *,
         packages: tuple[str, ...] = ("numpy",),
         user: str | int | None = "nobody",
+        graded: tuple[str, ...] | None = None,
+        shipped: tuple[tuple[str | os.PathLike, str], ...] = (),
     ):
+        """`packages`: installed packages the worker may import (numpy);
+        `graded`: the submission's top-level packages to copy (with the modules
+        they import; None copies everything); `shipped`: (folder, import name)
+        of the harness's own code to run in the worker (see harness/scenarios)."""
         self.limits = limits or Limits()
         self.identity = runtime.Identity.lookup(user)
         self._interpreter = runtime.prepare_interpreter(tuple(packages), self.identity)
@@ -620,6 +627,8 @@ class Sandbox:
             self._interpreter,
             self.identity,
             self.limits.submission_bytes,
+            graded,
+            tuple((Path(folder), name) for folder, name in shipped),
         )
         self._resources = _Resources(self._layout.root, self.limits.kill_grace)
         self._finalizer = weakref.finalize(self, self._resources.close)
@@ -930,6 +939,7 @@ class Sandbox:
             message=wire.clean_text(node.get("message", "")),
             traceback=wire.clean_text(node.get("traceback", "")),
             kind=kind if kind in ERROR_KINDS else "exception",
+            where=wire.clean_text(node.get("where", ""), limit=300),
         )
 
     def _attach_output(self, result: Result, out: Any, err: Any, offsets: list[int]) -> None:

@@ -4,8 +4,10 @@ Layout of one sandbox (root-owned unless said otherwise):
 
     harness-sandbox-XXXX/       0711  (the worker can enter it, not list it)
         worker.py               0644  copy of harness/sandbox/worker.py
-        site/                   0755  symlinks to the allowed packages only
-        work/                   0700  copy of the submission, owned by the worker's uid; its cwd
+        site/                   0755  symlinks to the allowed packages only, and copies
+                                      of the harness's own in-sandbox code (scenarios, probes)
+        work/                   0700  copy of the graded packages (and the modules they import),
+                                      owned by the worker's uid; its cwd
         tmp/                    0700  HOME and TMPDIR, owned by the worker's uid
         out/                    0700  stdout/stderr capture files (the judge's; the
                                       worker only holds file descriptors)
@@ -21,6 +23,7 @@ access to /root's directories and cost ~0.1 s the first time.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import importlib.util
 import os
@@ -246,21 +249,29 @@ class SandboxDir:
     out: Path
 
 
-def copy_submission(source: Path, target: Path, max_bytes: int, identity: Identity) -> None:
-    """Copy regular files and directories only: no symlinks, fifos or devices, no caches."""
-    total = 0
+def _copy_tree(source: Path, target: Path, budget: list[int], identity: Identity) -> None:
+    """Copy regular files and directories only: no symlinks, fifos or devices, no caches.
+
+    `budget` is a one-item list of the bytes still allowed; SandboxError when exhausted.
+    """
 
     def own(path: Path) -> None:
         if identity.switches:
             os.chown(path, identity.uid, identity.gid)
 
-    for directory, dirnames, filenames in os.walk(source):
+    if source.is_file():
+        walk = [(str(source.parent), [], [source.name])]
+        base = source.parent
+    else:
+        walk = os.walk(source)
+        base = source.parent
+    for directory, dirnames, filenames in walk:
         here = Path(directory)
         dirnames[:] = sorted(
             d for d in dirnames if d not in SKIP_IN_SUBMISSION and not (here / d).is_symlink()
         )
-        destination = target / here.relative_to(source)
-        destination.mkdir(mode=0o755, exist_ok=True)
+        destination = target / here.relative_to(base)
+        destination.mkdir(mode=0o755, exist_ok=True, parents=True)
         own(destination)
         for name in filenames:
             if name.endswith((".pyc", ".pyo")):
@@ -273,17 +284,75 @@ def copy_submission(source: Path, target: Path, max_bytes: int, identity: Identi
                 info = os.fstat(fd)
                 if not stat.S_ISREG(info.st_mode):
                     continue
-                total += info.st_size
-                if total > max_bytes:
-                    raise SandboxError(f"the submission is larger than {max_bytes} bytes; not copied")
+                budget[0] -= info.st_size
+                if budget[0] < 0:
+                    raise SandboxError("the submission is larger than the sandbox allows; not copied")
                 with open(destination / name, "wb") as copy:
                     shutil.copyfileobj(stream, copy)
             own(destination / name)
 
 
+def imported_top_level_names(path: Path) -> set[str]:
+    """The top-level module names that the .py file(s) at `path` import (read, never run)."""
+    names: set[str] = set()
+    for file in sorted(path.rglob("*.py")) if path.is_dir() else [path]:
+        try:
+            tree = ast.parse(file.read_bytes())
+        except (SyntaxError, ValueError, OSError, RecursionError):
+            continue  # importing it in the worker reports the error to the student
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names.add(node.module.split(".")[0])
+    return names
+
+
+def submission_entries(source: Path, packages: tuple[str, ...] | None) -> list[Path]:
+    """The top-level files and folders of `source` that the worker gets.
+
+    Only the graded `packages` belong on the worker's import path, so that a
+    scratch `random.py` beside them cannot shadow anything; a top-level module
+    that graded code itself imports (a helper module, SPEC 4) comes along,
+    found by reading import statements, transitively. None: everything.
+    """
+    def usable(entry: Path) -> bool:
+        return not entry.is_symlink() and entry.name not in SKIP_IN_SUBMISSION and (entry.is_dir() or entry.is_file())
+
+    if packages is None:
+        return [Path(e.path) for e in sorted(os.scandir(source), key=lambda e: e.name) if usable(Path(e.path))]
+    chosen: list[Path] = []
+    todo = [source / name for name in packages]
+    while todo:
+        entry = todo.pop(0)
+        if entry in chosen or not usable(entry) or (entry.is_file() and entry.suffix != ".py"):
+            continue
+        chosen.append(entry)
+        for name in sorted(imported_top_level_names(entry)):
+            todo += [source / name, source / f"{name}.py"]
+    return chosen
+
+
+def copy_submission(
+    source: Path, target: Path, max_bytes: int, identity: Identity, packages: tuple[str, ...] | None = None
+) -> None:
+    """Copy `submission_entries(source, packages)` into `target`."""
+    budget = [max_bytes]
+    for entry in submission_entries(source, packages):
+        _copy_tree(entry, target, budget, identity)
+
+
 def create_sandbox_dir(
-    submission: Path, interpreter: Interpreter, identity: Identity, max_bytes: int
+    submission: Path,
+    interpreter: Interpreter,
+    identity: Identity,
+    max_bytes: int,
+    packages: tuple[str, ...] | None = None,
+    shipped: tuple[tuple[Path, str], ...] = (),
 ) -> SandboxDir:
+    """A fresh sandbox folder (layout in the module docstring). `packages`: see
+    `submission_entries`; `shipped`: (folder, name) pairs of the harness's own
+    packages that the worker may import (copied read-only into site/ as `name`)."""
     if not submission.is_dir():
         raise SandboxError(f"submission {submission} is not a directory")
     root = Path(tempfile.mkdtemp(prefix="harness-sandbox-"))
@@ -302,12 +371,16 @@ def create_sandbox_dir(
         layout.site.mkdir(mode=0o755)
         for package in interpreter.packages:
             os.symlink(package, layout.site / Path(package).name)
+        for folder, name in shipped:
+            shutil.copytree(folder, layout.site / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+            for path in [layout.site / name, *(layout.site / name).rglob("*")]:
+                path.chmod(0o755 if path.is_dir() else 0o644)
         layout.out.mkdir(mode=0o700)
         for private in (layout.work, layout.tmp):
             private.mkdir(mode=0o700)
             if identity.switches:
                 os.chown(private, identity.uid, identity.gid)
-        copy_submission(submission, layout.work, max_bytes, identity)
+        copy_submission(submission, layout.work, max_bytes, identity, packages)
         layout.work.chmod(0o700)
         return layout
     except BaseException:

@@ -13,7 +13,8 @@ Life of a worker
      root privileges (setgroups/setgid/setuid to `nobody`), forbid regaining
      them, become a child subreaper (so orphans of student processes stay in
      our process tree, where the judge finds and kills them), build sys.path
-     (submission copy, stdlib, private site dir with numpy only), import
+     (stdlib, private site dir with numpy and the harness's in-sandbox
+     code, then the graded packages), import
      numpy, send "ready".
   2. Worker.serve(): read a request (a list of ops), run the ops in order,
      and send their reply frames (one per op) together when the request
@@ -182,9 +183,9 @@ def bootstrap(config):
     import numpy
 
     np = numpy
-    # Student code first; numpy is already imported, so a stray numpy.py in
-    # the submission cannot shadow it.
-    sys.path[:] = [config["workdir"]] + stdlib + [config["sitedir"]]
+    # The standard library and numpy first: a student's module can never
+    # shadow them (only the graded packages and what they import are copied).
+    sys.path[:] = stdlib + [config["sitedir"], config["workdir"]]
     worker = Worker(config, Channel(fd_in, fd_out), saved_stdout, saved_stderr, fd_progress)
     worker.channel.send(
         {
@@ -425,6 +426,7 @@ def describe_error(exc, workdir, kind=None):
     except BaseException:
         lines.append(f"{qualname(cls)}: {message}\n")
     text = "".join(lines)
+    where = innermost_submission_function(exc.__traceback__, prefix)
     if len(text) > TRACEBACK_CHARS:
         half = TRACEBACK_CHARS // 2
         text = text[:half] + "\n  [... traceback shortened ...]\n" + text[-half:]
@@ -433,7 +435,25 @@ def describe_error(exc, workdir, kind=None):
         "message": message[:MESSAGE_CHARS],
         "traceback": text,
         "kind": kind,
+        "where": where,
     }
+
+
+def innermost_submission_function(tb, prefix):
+    """"beras.layers:Dense.call": the submission's function where the exception arose
+    (its innermost frame in the submission), so the judge can tell which class is at fault."""
+    where = ""
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if code.co_filename.startswith(prefix):
+            module = code.co_filename[len(prefix):].removesuffix(".py").replace(os.sep, ".").removesuffix(".__init__")
+            name = getattr(code, "co_qualname", None)  # Python >= 3.11
+            if name is None:
+                owner = tb.tb_frame.f_locals.get("self")
+                name = f"{type(owner).__name__}.{code.co_name}" if owner is not None else code.co_name
+            where = f"{module}:{name}"
+        tb = tb.tb_next
+    return where
 
 
 # -------------------------------------------------------------------- ops
