@@ -1,0 +1,92 @@
+"""Playing a scenario: a function of `harness/scenarios/` run inside a sandbox.
+
+A check builds its scenario as a plain Python function in `harness/scenarios/`
+(the code a student would write to try their class: build it, call it, read
+what it did), and plays it on both engines:
+
+    got, want = play_both(student, reference, "beras_scenarios.tape_chain", weights, x, y,
+                          case="Dense -> Softmax -> loss", method="GradientTape.gradient")
+
+The function runs in the worker, where the package is importable as
+`gradecheck_scenarios`; it returns plain data (arrays, numbers, str, bool,
+None, and lists, tuples or dicts of them), which arrives here as untrusted
+data: a check validates types and shapes before it compares anything.
+
+If the student's code raises, the check fails naming the student's function
+where the exception arose (the innermost frame of the submission), with the
+student's traceback and a snippet that replays the scenario; if the
+reference's does, the check itself is broken (`ReferenceBroken`).
+"""
+
+import numpy as np
+
+from .checks import fail
+from .gradcheck import side_by_side
+from .ops import array_source
+
+IN_SANDBOX = "gradecheck_scenarios"  # the import name of harness/scenarios in the worker
+
+
+class ReferenceBroken(RuntimeError):
+    """The reference engine failed on a scenario: a bug of the check, not of the submission."""
+
+
+def run(engine, function, *args, calls=1, **kwargs):
+    """The sandbox `Result` of `function(*args, **kwargs)` ("module.name" in harness/scenarios).
+
+    `calls`: about how many calls into student code the scenario makes (a
+    training run makes many); the request's time limit grows with it.
+    """
+    timeout = engine.limits.timeout * max(1, calls) if engine.limits.timeout else None
+    with engine.batch(timeout=timeout) as batch:
+        pending = batch.call(f"{IN_SANDBOX}.{function}", *args, **kwargs)
+    return pending.result
+
+
+def method_of(error, default=""):
+    """"Dense.call" from an error that arose in beras.layers:Dense.call, else `default`."""
+    where = getattr(error, "where", "")
+    return where.partition(":")[2] or default
+
+
+def play(engine, function, *args, student=True, case="", method="", calls=1, **kwargs):
+    """The value `function` returned on `engine`; a CheckFailure (student) or
+    ReferenceBroken (reference) when it raised."""
+    result = run(engine, function, *args, calls=calls, **kwargs)
+    if result.ok:
+        return result.value
+    error = result.error
+    if not student:
+        raise ReferenceBroken(f"the reference failed in scenario {function}: {error} ({case})")
+    raised_in = method_of(error, method)
+    if error.kind == "exception":
+        summary = f"{raised_in or 'your code'} raised {error.type}: {error.message}"
+    else:
+        summary = f"{raised_in or function}: {error.message} ({error.kind})"
+    fail(summary, method=raised_in or method, case=case, traceback=error.traceback or "",
+         snippet=snippet(function, args, kwargs))
+
+
+def play_both(student, reference, function, *args, **kwargs):
+    """`play` on both engines at once: (the student's value, the reference's)."""
+
+    def on(engine):
+        return play(engine, function, *args, student=engine is student, **kwargs)
+
+    return side_by_side(on, student, reference)
+
+
+def snippet(function, args, kwargs=None):
+    """Python that replays the scenario on the student's own code (with the harness installed)."""
+    module, _, name = function.rpartition(".")
+    lines = ["import numpy as np", f"from harness.scenarios.{module} import {name}", ""]
+    names = []
+    for i, value in enumerate(args):
+        if isinstance(value, np.ndarray):
+            lines.append(array_source(f"arg{i}", value))
+            names.append(f"arg{i}")
+        else:
+            names.append(repr(value))
+    names += [f"{k}={v!r}" for k, v in (kwargs or {}).items()]
+    lines.append(f"print({name}({', '.join(names)}))")
+    return "\n".join(lines)
