@@ -301,16 +301,17 @@ def test_adam_trajectory(amsgrad):
         m = b1 * m + (1 - b1) * g
         v = b2 * v + (1 - b2) * g**2
         m_hat, v_hat = m / (1 - b1**t), v / (1 - b2**t)
-        if amsgrad:
-            v_max = np.maximum(v_max, v_hat)
-            v_hat = v_max
+        if amsgrad:  # SPEC: the running max of the RAW second moment, then bias-corrected
+            v_max = np.maximum(v_max, v)
+            v_hat = v_max / (1 - b2**t)
         p = p - lr * m_hat / (np.sqrt(v_hat) + eps)
         np.testing.assert_allclose(seen, p, rtol=1e-12)
 
 
 def test_amsgrad_differs_once_the_second_moment_shrinks():
-    plain = trajectory(beras.Adam(0.05), GRADS, START)
-    ams = trajectory(beras.Adam(0.05, amsgrad=True), GRADS, START)
+    # beta_2 = 0.5 forgets fast: the raw second moment shrinks after a large gradient
+    plain = trajectory(beras.Adam(0.05, beta_2=0.5), GRADS, START)
+    ams = trajectory(beras.Adam(0.05, beta_2=0.5, amsgrad=True), GRADS, START)
     assert not np.allclose(plain[-1], ams[-1])
 
 

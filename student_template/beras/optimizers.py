@@ -35,7 +35,8 @@ class RMSProp:
 class Adam:
     """Bias-corrected Adam: `p -= learning_rate m̂ / (sqrt(v̂) + epsilon)`.
 
-    With `amsgrad`, the denominator uses the largest v̂ seen so far.
+    With `amsgrad` (as Keras and PyTorch), v̂ is the largest RAW second moment
+    seen so far, bias-corrected: `v_max = max(v_max, v)`, `v̂ = v_max / (1 - beta_2^t)`.
     """
 
     def __init__(self, learning_rate, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False):
@@ -46,7 +47,7 @@ class Adam:
         self.epsilon = epsilon
         self.m = defaultdict(lambda: 0)  # first moment
         self.v = defaultdict(lambda: 0)  # second moment
-        self.v_hat = defaultdict(lambda: 0)  # largest bias-corrected v seen (amsgrad)
+        self.v_max = defaultdict(lambda: 0)  # largest raw second moment seen (amsgrad)
         self.t = 0  # steps taken
 
     def apply_gradients(self, trainable_params, grads):
