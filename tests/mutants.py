@@ -123,6 +123,50 @@ _ONEHOT_REPLACE = (
     '            raise ValueError("labels not seen by fit()") from None\n'
 )
 
+# CategoricalCrossentropy: a student clips in `call` and in
+# `get_input_gradients` alike, so the clipping mutants patch the text from
+# `call`'s computation to the gradient's.
+_CCE_FIND = (
+    "        loss, _, _ = nnmath.crossentropy_rows_mean(np.asarray(y_pred), np.asarray(y_true), 1e-8, 1 - 1e-8)\n"
+    "        return Tensor(loss)\n"
+    "        # END SOLUTION\n"
+    "\n"
+    "    def get_input_gradients(self) -> list:\n"
+    "        # SOLUTION: [dL/dy_pred, dL/dy_true] for the last call, each shaped like its input\n"
+    "        y_pred, y_true = (np.asarray(t) for t in self.inputs)\n"
+    "        _, grad_pred, grad_true = nnmath.crossentropy_rows_mean(y_pred, y_true, 1e-8, 1 - 1e-8)\n"
+)
+
+
+def _cce_clipped(lower, upper):
+    """`_CCE_FIND` with the clip bounds of both calls replaced."""
+    return _CCE_FIND.replace("1e-8, 1 - 1e-8)", f"{lower}, {upper})")
+
+
+_CCE_UNCLIPPED = (
+    "        y_pred, y_true = np.asarray(y_pred), np.asarray(y_true)\n"
+    "        return Tensor(-np.sum(y_true * np.log(y_pred)) / len(y_pred))\n"
+    "        # END SOLUTION\n"
+    "\n"
+    "    def get_input_gradients(self) -> list:\n"
+    "        y_pred, y_true = (np.asarray(t) for t in self.inputs)\n"
+    "        grad_pred, grad_true = -y_true / y_pred / len(y_pred), -np.log(y_pred) / len(y_pred)\n"
+)
+
+_RMSPROP_FIND = (
+    "            self.v[i] = nnmath.rmsprop_step(\n"
+    "                param, np.asarray(grad), self.v[i], self.learning_rate, self.beta, self.epsilon\n"
+    "            )\n"
+)
+
+_MODEL_STEP_FIND = (
+    "        if training:\n"
+    "            params = self.trainable_variables\n"
+    "            grads = tape.gradient(loss, params)\n"
+    "            self.optimizer.apply_gradients(params, grads)\n"
+    "        acc = self.compiled_acc(predictions, y)\n"
+)
+
 BERAS_MUTANTS = [
     # ------------------------------------------------------------ Dense
     Mutant(
@@ -157,6 +201,17 @@ BERAS_MUTANTS = [
         "np.ones((1, self.b.shape[-1]), dtype=x.dtype) / len(x)]",
         "bias gradient divided by the batch size again (the loss already carries the 1/B)",
     ),
+    Mutant(
+        "dense_weight_grad_reshapes_input_in_place",
+        _DENSE,
+        "beras/layers.py",
+        "        x = np.asarray(self.inputs[0])\n"
+        "        return [x[:, :, np.newaxis], np.ones((1, self.b.shape[-1]), dtype=x.dtype)]\n",
+        "        x = self.inputs[0]\n"
+        "        x.shape = x.shape + (1,)\n"
+        "        return [x, np.ones((1, self.b.shape[-1]), dtype=x.dtype)]\n",
+        "get_weight_gradients reshapes the caller's input array in place (x.shape = ...) to get (B, in, 1)",
+    ),
     # ------------------------------------------------------------ LeakyReLU / ReLU
     Mutant(
         "leaky_relu_backward_ignores_alpha",
@@ -190,6 +245,19 @@ BERAS_MUTANTS = [
         "        super().__init__(alpha=0)\n\n    def call(self, x):\n        x[x < 0] = 0\n        return x\n",
         "ReLU.call zeroes the negative entries of the caller's input array in place (x[x < 0] = 0)",
     ),
+    Mutant(
+        "relu_backward_overwrites_input",
+        "beras.activations.ReLU",
+        _ACT,
+        "        super().__init__(alpha=0)\n",
+        "        super().__init__(alpha=0)\n\n"
+        "    def get_input_gradients(self):\n"
+        "        x = np.asarray(self.inputs[0])\n"
+        "        x[x <= 0] = 0\n"
+        "        x[x > 0] = 1\n"
+        "        return [x]\n",
+        "ReLU's derivative is computed by overwriting the saved input (the caller's array) with 0/1 in place",
+    ),
     # ------------------------------------------------------------ Sigmoid / Tanh
     Mutant(
         "sigmoid_derivative_from_input",
@@ -206,6 +274,48 @@ BERAS_MUTANTS = [
         "nnmath.tanh_derivative_from_output(np.asarray(self.outputs[0]))",
         "nnmath.tanh_derivative_from_output(np.asarray(self.inputs[0]))",
         "derivative 1 - t^2 evaluated on the input x instead of the output t",
+    ),
+    Mutant(
+        "sigmoid_forward_in_place",
+        "beras.activations.Sigmoid",
+        _ACT,
+        "        return nnmath.sigmoid(np.asarray(x))\n",
+        "        x = np.asarray(x)\n        x[...] = 1 / (1 + np.exp(-x))\n        return x\n",
+        "call writes the sigmoid into the caller's input array (x[...] = ...) and returns that array",
+    ),
+    Mutant(
+        "sigmoid_call_overwrites_inputs",
+        "beras.activations.Sigmoid",
+        _ACT,
+        "        return nnmath.sigmoid(np.asarray(x))\n",
+        "        self.inputs = x\n        return nnmath.sigmoid(np.asarray(x))\n",
+        "call stores self.inputs = x, replacing the list Diffable.__call__ set: the tape cannot reach x",
+    ),
+    Mutant(
+        "tanh_forward_in_place",
+        "beras.activations.Tanh",
+        _ACT,
+        "        return np.tanh(x)\n",
+        "        return np.tanh(x, out=x)\n",
+        "call computes np.tanh(x, out=x): the caller's input array is overwritten and returned",
+    ),
+    Mutant(
+        "tanh_call_overwrites_inputs",
+        "beras.activations.Tanh",
+        _ACT,
+        "        return np.tanh(x)\n",
+        "        self.inputs = x\n        return np.tanh(x)\n",
+        "call stores self.inputs = x, replacing the list Diffable.__call__ set: the tape cannot reach x",
+    ),
+    Mutant(
+        "tanh_caches_first_output",
+        "beras.activations.Tanh",
+        _ACT,
+        "        return np.tanh(x)\n",
+        '        if not hasattr(self, "cached_output"):\n'
+        "            self.cached_output = np.tanh(x)\n"
+        "        return self.cached_output\n",
+        "call memoises its first output and returns it for every later input",
     ),
     # ------------------------------------------------------------ Softmax
     Mutant(
@@ -234,6 +344,14 @@ BERAS_MUTANTS = [
         "        e = np.exp(x)\n        return e / e.sum(axis=-1, keepdims=True)\n",
         "subtracts the row max from the caller's input array in place (x -= x.max(...))",
     ),
+    Mutant(
+        "softmax_call_overwrites_inputs",
+        "beras.activations.Softmax",
+        _ACT,
+        "        return nnmath.softmax(np.asarray(x))\n",
+        "        self.inputs = x\n        return nnmath.softmax(np.asarray(x))\n",
+        "call stores self.inputs = x, replacing the list Diffable.__call__ set: the tape cannot reach x",
+    ),
     # ------------------------------------------------------------ losses
     Mutant(
         "mse_grad_divided_by_batch_only",
@@ -259,6 +377,98 @@ BERAS_MUTANTS = [
         "return [grad_pred * len(y_pred), grad_true * len(y_pred)]",
         "gradient of the batch mean misses the 1/B (×B too large)",
     ),
+    Mutant(
+        "mse_forward_subtracts_in_place",
+        "beras.losses.MeanSquaredError",
+        _LOSS,
+        "        loss, _ = nnmath.squared_error_mean(np.asarray(y_pred), np.asarray(y_true))\n"
+        "        return Tensor(loss)\n",
+        "        diff = np.asarray(y_pred)\n"
+        "        diff -= y_true\n"
+        "        return Tensor(np.mean(diff**2))\n",
+        "call computes y_pred - y_true in the caller's y_pred array (diff = y_pred; diff -= y_true)",
+    ),
+    Mutant(
+        "mse_true_grad_equals_pred_grad",
+        "beras.losses.MeanSquaredError",
+        _LOSS,
+        "return [grad, -grad]",
+        "return [grad, grad]",
+        "dL/dy_true returned with the sign of dL/dy_pred (the same array twice)",
+    ),
+    Mutant(
+        "mse_true_grad_zeros",
+        "beras.losses.MeanSquaredError",
+        _LOSS,
+        "return [grad, -grad]",
+        "return [grad, np.zeros_like(grad)]",
+        "dL/dy_true returned as zeros (the labels taken as constants)",
+    ),
+    Mutant(
+        "cce_true_grad_wrong_sign",
+        "beras.losses.CategoricalCrossentropy",
+        _LOSS,
+        "return [grad_pred, grad_true]",
+        "return [grad_pred, -grad_true]",
+        "dL/dy_true = +log(p)/B instead of -log(p)/B",
+    ),
+    Mutant(
+        "cce_true_grad_missing_batch_mean",
+        "beras.losses.CategoricalCrossentropy",
+        _LOSS,
+        "return [grad_pred, grad_true]",
+        "return [grad_pred, grad_true * len(y_pred)]",
+        "dL/dy_true misses the 1/B of the batch mean (-log(p) instead of -log(p)/B)",
+    ),
+    Mutant(
+        "cce_true_grad_zeros",
+        "beras.losses.CategoricalCrossentropy",
+        _LOSS,
+        "return [grad_pred, grad_true]",
+        "return [grad_pred, np.zeros_like(grad_true)]",
+        "dL/dy_true returned as zeros (the labels taken as constants)",
+    ),
+    Mutant(
+        "cce_true_grad_equals_pred_grad",
+        "beras.losses.CategoricalCrossentropy",
+        _LOSS,
+        "return [grad_pred, grad_true]",
+        "return [grad_pred, grad_pred]",
+        "dL/dy_true returned as dL/dy_pred",
+    ),
+    Mutant(
+        "cce_clips_at_1e_3",
+        "beras.losses.CategoricalCrossentropy",
+        _LOSS,
+        _CCE_FIND,
+        _cce_clipped("1e-3", "1 - 1e-3"),
+        "probabilities clipped to [1e-3, 1 - 1e-3] instead of [1e-8, 1 - 1e-8], in the loss and its gradient",
+    ),
+    Mutant(
+        "cce_clips_upper_side_only",
+        "beras.losses.CategoricalCrossentropy",
+        _LOSS,
+        _CCE_FIND,
+        _cce_clipped("None", "1 - 1e-8"),
+        "probabilities clipped at 1 - 1e-8 only, so a probability of 0 gives log(0)",
+    ),
+    Mutant(
+        "cce_without_clip",
+        "beras.losses.CategoricalCrossentropy",
+        _LOSS,
+        _CCE_FIND,
+        _CCE_UNCLIPPED,
+        "log(y_pred) and -y_true / y_pred without any clipping",
+    ),
+    Mutant(
+        "cce_clips_input_in_place",
+        "beras.losses.CategoricalCrossentropy",
+        _LOSS,
+        "        loss, _, _ = nnmath.crossentropy_rows_mean(np.asarray(y_pred), np.asarray(y_true), 1e-8, 1 - 1e-8)\n",
+        "        np.clip(y_pred, 1e-8, 1 - 1e-8, out=np.asarray(y_pred))\n"
+        "        loss, _, _ = nnmath.crossentropy_rows_mean(np.asarray(y_pred), np.asarray(y_true), 1e-8, 1 - 1e-8)\n",
+        "call clips the caller's y_pred array in place (np.clip(..., out=y_pred))",
+    ),
     # ------------------------------------------------------------ metric, encoder
     Mutant(
         "accuracy_argmax_wrong_axis",
@@ -275,6 +485,24 @@ BERAS_MUTANTS = [
         _ONEHOT_FIND,
         _ONEHOT_REPLACE,
         "classes numbered in order of first appearance instead of np.unique (sorted) order",
+    ),
+    Mutant(
+        "accuracy_one_hots_probs_in_place",
+        "beras.metrics.CategoricalAccuracy",
+        "beras/metrics.py",
+        "        return np.mean(np.argmax(probs, axis=-1) == np.argmax(labels, axis=-1))\n",
+        "        probs = np.asarray(probs)\n"
+        "        probs[...] = probs == probs.max(axis=-1, keepdims=True)\n"
+        "        return np.mean(np.all(probs == labels, axis=-1))\n",
+        "rounds the caller's probabilities to one-hot rows in place, then compares them with the labels",
+    ),
+    Mutant(
+        "onehot_fit_sorts_labels_in_place",
+        "beras.onehot.OneHotEncoder",
+        "beras/onehot.py",
+        "        self.uniq = np.unique(labels)\n",
+        "        labels.sort()\n        self.uniq = np.unique(labels)\n",
+        "fit sorts the caller's label array in place (labels.sort()) before taking its unique values",
     ),
     # ------------------------------------------------------------ optimizers
     Mutant(
@@ -308,6 +536,98 @@ BERAS_MUTANTS = [
         "        self.t += 1\n        for i, (param, grad) in enumerate(zip(trainable_params, grads)):\n",
         "        for i, (param, grad) in enumerate(zip(trainable_params, grads)):\n            self.t += 1\n",
         "increments the step counter once per parameter instead of once per apply_gradients call",
+    ),
+    Mutant(
+        "sgd_ascends",
+        "beras.optimizers.BasicOptimizer",
+        _OPT,
+        "            nnmath.sgd_step(param, np.asarray(grad), self.learning_rate)\n",
+        "            param += self.learning_rate * np.asarray(grad)\n",
+        "param += lr * g: steps up the gradient",
+    ),
+    Mutant(
+        "rmsprop_ascends",
+        "beras.optimizers.RMSProp",
+        _OPT,
+        _RMSPROP_FIND,
+        "            grad = np.asarray(grad)\n"
+        "            self.v[i] = self.beta * self.v[i] + (1 - self.beta) * grad**2\n"
+        "            param += self.learning_rate * grad / (np.sqrt(self.v[i]) + self.epsilon)\n",
+        "param += lr * g / (sqrt(v) + eps): steps up the gradient",
+    ),
+    Mutant(
+        "rmsprop_stores_new_param_in_list",
+        "beras.optimizers.RMSProp",
+        _OPT,
+        _RMSPROP_FIND,
+        "            grad = np.asarray(grad)\n"
+        "            self.v[i] = self.beta * self.v[i] + (1 - self.beta) * grad**2\n"
+        "            trainable_params[i] = param - self.learning_rate * grad / (np.sqrt(self.v[i]) + self.epsilon)\n",
+        "trainable_params[i] = param - ...: a new array replaces the list entry, the model's weights never change",
+    ),
+    Mutant(
+        "rmsprop_resets_state_every_call",
+        "beras.optimizers.RMSProp",
+        _OPT,
+        "        # SOLUTION: update the running mean of squared gradients",
+        "        self.v = defaultdict(lambda: 0)  # one running mean per parameter\n"
+        "        # SOLUTION: update the running mean of squared gradients",
+        "the running means are (re)created at the start of apply_gradients, so every step starts from v = 0",
+    ),
+    Mutant(
+        "adam_ascends",
+        "beras.optimizers.Adam",
+        _OPT,
+        "param -= nnmath.adam_delta(self.learning_rate, m_hat, v_hat, self.epsilon)",
+        "param += nnmath.adam_delta(self.learning_rate, m_hat, v_hat, self.epsilon)",
+        "param += lr * m_hat / (sqrt(v_hat) + eps): steps up the gradient",
+    ),
+    Mutant(
+        "adam_stores_new_param_in_list",
+        "beras.optimizers.Adam",
+        _OPT,
+        "param -= nnmath.adam_delta(self.learning_rate, m_hat, v_hat, self.epsilon)",
+        "trainable_params[i] = param - nnmath.adam_delta(self.learning_rate, m_hat, v_hat, self.epsilon)",
+        "trainable_params[i] = param - delta: a new array replaces the list entry, the model's weights never change",
+    ),
+    Mutant(
+        "adam_resets_moments_every_call",
+        "beras.optimizers.Adam",
+        _OPT,
+        "        # SOLUTION: count the step;",
+        "        self.m, self.v = defaultdict(lambda: 0), defaultdict(lambda: 0)  # the moments of each parameter\n"
+        "        # SOLUTION: count the step;",
+        "the moments are (re)created at the start of apply_gradients: every step starts from m = v = 0 (t still counts)",
+    ),
+    Mutant(
+        "adam_state_shared_by_shape",
+        "beras.optimizers.Adam",
+        _OPT,
+        "        for i, (param, grad) in enumerate(zip(trainable_params, grads)):\n"
+        "            self.m[i], self.v[i], m_hat, v_hat",
+        "        for param, grad in zip(trainable_params, grads):\n"
+        "            i = np.shape(param)  # the moments of a parameter, keyed by its shape\n"
+        "            self.m[i], self.v[i], m_hat, v_hat",
+        "moments keyed by the parameter's shape: two parameters of the same shape share m and v",
+    ),
+    # SPEC pins amsgrad as v_max = max(v_max, v) over the RAW second moment, then
+    # v_hat = v_max / (1 - b2^t). This mutant takes the max over the
+    # bias-corrected v_hat instead. NOTE: the reference currently implements
+    # exactly this bias-corrected variant (it is being changed to the SPEC's),
+    # so until then this mutant behaves like the reference; it is written
+    # against the stable `param -= ...` line and recomputes v_hat itself, so it
+    # stays valid once the reference follows the SPEC. See PENDING_REFERENCE in
+    # test_mutants_catalog.py.
+    Mutant(
+        "adam_amsgrad_max_of_bias_corrected",
+        "beras.optimizers.Adam",
+        _OPT,
+        "            param -= nnmath.adam_delta(self.learning_rate, m_hat, v_hat, self.epsilon)\n",
+        "            if self.amsgrad:  # the largest bias-corrected second moment seen so far\n"
+        '                v_max = vars(self).setdefault("v_hat_max", {})\n'
+        "                v_max[i] = v_hat = np.maximum(v_max.get(i, 0.0), self.v[i] / (1 - self.beta_2**self.t))\n"
+        "            param -= nnmath.adam_delta(self.learning_rate, m_hat, v_hat, self.epsilon)\n",
+        "amsgrad takes the max over the bias-corrected v_hat instead of over the raw v (SPEC: v_max = max(v_max, v))",
     ),
     # ------------------------------------------------------------ tape
     Mutant(
@@ -343,6 +663,41 @@ BERAS_MUTANTS = [
         "            predictions = self(x)\n",
         "batch_step calls self(x), so the tape records the model (not its layers) as the producer",
     ),
+    Mutant(
+        "model_eval_step_freezes_weights",
+        "beras.model.SequentialModel",
+        "beras/model.py",
+        "        if training:\n            params = self.trainable_variables\n",
+        "        if not training:\n"
+        "            self.trainable = False  # evaluation must not train\n"
+        "        if training:\n            params = self.trainable_variables\n",
+        "batch_step(training=False) sets the model's trainable flag False and leaves it: later fits train nothing",
+    ),
+    Mutant(
+        "model_step_toggles_layers_trainable",
+        "beras.model.SequentialModel",
+        "beras/model.py",
+        _MODEL_STEP_FIND,
+        "        for layer in self.layers:\n"
+        "            layer.trainable = training  # freeze the layers when evaluating\n"
+        + _MODEL_STEP_FIND
+        + "        for layer in self.layers:\n"
+        "            layer.trainable = True  # and unfreeze them afterwards\n",
+        "batch_step sets every layer's trainable to `training`, then to True: weights the user froze get trained",
+    ),
+    Mutant(
+        "model_fit_shuffles_data_in_place",
+        "beras.model.SequentialModel",
+        "beras/model.py",
+        "        for _ in range(epochs):\n            stats = self._run_batches(x, y, batch_size, training=True)\n",
+        "        for _ in range(epochs):\n"
+        "            state = np.random.get_state()\n"
+        "            np.random.shuffle(x)\n"
+        "            np.random.set_state(state)\n"
+        "            np.random.shuffle(y)\n"
+        "            stats = self._run_batches(x, y, batch_size, training=True)\n",
+        "fit shuffles the caller's x and y arrays in place each epoch (np.random.shuffle)",
+    ),
     # ------------------------------------------------------------ core (given code)
     Mutant(
         "diffable_input_vjp_untransposed",
@@ -368,6 +723,14 @@ BERAS_MUTANTS = [
         "        obj.trainable = False\n",
         "a new Tensor is created with trainable False, so no weight is ever trained",
     ),
+    Mutant(
+        "callable_returns_raw_result",
+        "beras.core.Callable",
+        "beras/core.py",
+        "        return Tensor(self.call(*args, **kwargs))\n",
+        "        return self.call(*args, **kwargs)\n",
+        "Callable.__call__ returns call's result as it is, not cast to Tensor",
+    ),
 ]
 
 # ============================================================================ bgd
@@ -378,6 +741,37 @@ _CONV = "bgd.layers.conv2d.Convolutional2D"
 _POOL = "bgd.layers.max_pooling2d.MaxPooling2D"
 _DROP = "bgd.layers.dropout.Dropout"
 _BGD_OPT = "bgd/optimizers.py"
+
+
+
+def _rebinding_update(*names):
+    """An `update_parameters` override that rebinds the layer's parameter
+    attributes to new arrays (`self.weights = self.weights - delta`)."""
+    first, second = names
+    return (
+        "\n"
+        "    def update_parameters(self, delta_fragments):\n"
+        f"        self.{first} = self.{first} - delta_fragments[0]\n"
+        "        if self.with_bias:\n"
+        f"            self.{second} = self.{second} - delta_fragments[1]\n"
+    )
+
+
+_BGD_CE_FIND = (
+    "        return float(nnmath.crossentropy_rows_mean(y_hat, y, self.epsilon)[0])\n"
+    "        # END SOLUTION\n"
+    "\n"
+    "    def grad(self, y, y_hat):\n"
+    "        # SOLUTION: the gradient of eval with respect to y_hat (not with respect to the logits), using the same epsilon bound, shaped like y_hat\n"
+    "        return nnmath.crossentropy_rows_mean(y_hat, y, self.epsilon)[1]\n"
+)
+_FC_PARAMETERS = (
+    "    def get_parameters(self):\n"
+    "        if self.with_bias:\n"
+    "            return (self.weights, self.biases)\n"
+    "        return (self.weights,)\n"
+)
+_CONV_PARAMETERS = _FC_PARAMETERS.replace("weights", "filters")
 
 BGD_MUTANTS = [
     # ------------------------------------------------------------ Layer (given code)
@@ -396,6 +790,14 @@ BGD_MUTANTS = [
         "        if self.propagate or self.learnable():\n",
         "        if True:\n",
         "backward computes and returns a signal even when propagation is deactivated",
+    ),
+    Mutant(
+        "layer_update_adds_deltas",
+        "bgd.layers.layer.Layer",
+        "bgd/layers/layer.py",
+        "            parameter -= delta\n",
+        "            parameter += delta\n",
+        "update_parameters adds the deltas instead of subtracting them",
     ),
     # ------------------------------------------------------------ FullyConnected
     Mutant(
@@ -430,6 +832,14 @@ BGD_MUTANTS = [
         "return (signal if self.propagate else None), gradients",
         "return signal, gradients",
         "returns the signal even when propagation is deactivated",
+    ),
+    Mutant(
+        "fc_update_rebinds_weights",
+        _FC,
+        "bgd/layers/fc.py",
+        _FC_PARAMETERS,
+        _FC_PARAMETERS + _rebinding_update("weights", "biases"),
+        "overrides update_parameters with self.weights = self.weights - delta: the arrays get_parameters() gave are stale",
     ),
     # ------------------------------------------------------------ Activation
     Mutant(
@@ -472,6 +882,52 @@ BGD_MUTANTS = [
         "        e = np.exp(X)\n        return e / e.sum(axis=-1, keepdims=True)\n",
         "softmax of the raw logits without subtracting the row max: overflows for large logits",
     ),
+    Mutant(
+        "activation_sigmoid_in_place",
+        _BGD_ACT,
+        "bgd/layers/activation.py",
+        "            return nnmath.sigmoid(X)\n",
+        "            X[...] = 1 / (1 + np.exp(-X))\n            return X\n",
+        "sigmoid forward writes its result into the caller's input array and returns it",
+    ),
+    Mutant(
+        "activation_tanh_in_place",
+        _BGD_ACT,
+        "bgd/layers/activation.py",
+        "            return np.tanh(X)\n",
+        "            return np.tanh(X, out=X)\n",
+        "tanh forward is np.tanh(X, out=X): the caller's input array is overwritten and returned",
+    ),
+    Mutant(
+        "activation_softmax_in_place",
+        _BGD_ACT,
+        "bgd/layers/activation.py",
+        "        return nnmath.softmax(X)\n",
+        "        X -= X.max(axis=-1, keepdims=True)\n"
+        "        np.exp(X, out=X)\n"
+        "        X /= X.sum(axis=-1, keepdims=True)\n"
+        "        return X\n",
+        "softmax forward computed in the caller's input array (X -= max; exp(out=X); X /= sum) and returned",
+    ),
+    Mutant(
+        "activation_relu_backward_overwrites_input",
+        _BGD_ACT,
+        "bgd/layers/activation.py",
+        "            return error * nnmath.leaky_relu_derivative(self.current_input, 0.0)\n",
+        "            X = self.current_input\n"
+        "            X[X <= 0] = 0\n"
+        "            X[X > 0] = 1\n"
+        "            return error * X\n",
+        "relu backward turns the saved input (the caller's array) into the 0/1 derivative in place (the original library's bug)",
+    ),
+    Mutant(
+        "activation_sigmoid_backward_scales_error_in_place",
+        _BGD_ACT,
+        "bgd/layers/activation.py",
+        "            return error * nnmath.sigmoid_derivative_from_output(self.current_output)\n",
+        "            error *= nnmath.sigmoid_derivative_from_output(self.current_output)\n            return error\n",
+        "sigmoid backward multiplies the upstream error array in place (error *= ...) and returns it",
+    ),
     # ------------------------------------------------------------ Convolutional2D
     Mutant(
         "conv_backward_ignores_strides",
@@ -507,6 +963,14 @@ BGD_MUTANTS = [
         "gradients = (grad_filters, error.mean(axis=(1, 2)).sum(axis=0))",
         "bias gradient averages over the output positions instead of summing",
     ),
+    Mutant(
+        "conv_update_rebinds_filters",
+        _CONV,
+        "bgd/layers/conv2d.py",
+        _CONV_PARAMETERS,
+        _CONV_PARAMETERS + _rebinding_update("filters", "biases"),
+        "overrides update_parameters with self.filters = self.filters - delta: the arrays get_parameters() gave are stale",
+    ),
     # ------------------------------------------------------------ MaxPooling2D
     Mutant(
         "pool_grad_to_every_window_element",
@@ -540,6 +1004,15 @@ BGD_MUTANTS = [
         "        signal[flat_index.ravel()] = error.ravel()\n",
         "signal[index] = error overwrites where windows overlap instead of adding the errors up",
     ),
+    Mutant(
+        "pool_keeps_first_argmax",
+        _POOL,
+        "bgd/layers/max_pooling2d.py",
+        "        self.argmax = flat.argmax(axis=-1)  # first maximum of each window\n",
+        '        if getattr(self, "argmax", None) is None or self.argmax.shape != flat.shape[:-1]:\n'
+        "            self.argmax = flat.argmax(axis=-1)  # computed once per input shape\n",
+        "the positions of the maxima are computed for the first input of each shape and reused for later inputs",
+    ),
     # ------------------------------------------------------------ Dropout
     Mutant(
         "dropout_without_rescale",
@@ -557,6 +1030,48 @@ BGD_MUTANTS = [
         "return error * (np.random.rand(*error.shape) < self.keep_proba) / self.keep_proba",
         "backward draws a fresh mask instead of reusing the forward one",
     ),
+    Mutant(
+        "dropout_forward_in_place",
+        _DROP,
+        "bgd/layers/dropout.py",
+        "        return X * self.mask / self.keep_proba\n",
+        "        X *= self.mask / self.keep_proba\n        return X\n",
+        "forward applies the mask to the caller's input array in place (X *= mask / keep_proba) and returns it",
+    ),
+    Mutant(
+        "dropout_backward_scales_error_in_place",
+        _DROP,
+        "bgd/layers/dropout.py",
+        "        return error * self.mask / self.keep_proba\n",
+        "        error *= self.mask / self.keep_proba\n        return error\n",
+        "backward applies the mask to the upstream error array in place and returns it",
+    ),
+    Mutant(
+        "dropout_reuses_first_mask",
+        _DROP,
+        "bgd/layers/dropout.py",
+        "        self.mask = np.random.rand(*X.shape) < self.keep_proba\n",
+        "        if self.mask is None or self.mask.shape != X.shape:\n"
+        "            self.mask = np.random.rand(*X.shape) < self.keep_proba\n",
+        "draws a mask only for the first batch of each shape and reuses it forever after",
+    ),
+    Mutant(
+        "dropout_mask_from_fixed_seed",
+        _DROP,
+        "bgd/layers/dropout.py",
+        "        self.mask = np.random.rand(*X.shape) < self.keep_proba\n",
+        "        self.mask = np.random.default_rng(0).random(X.shape) < self.keep_proba\n",
+        "the mask comes from a generator seeded with 0 in forward: the same mask every call and every run",
+    ),
+    Mutant(
+        "dropout_reseeds_global_generator",
+        _DROP,
+        "bgd/layers/dropout.py",
+        "        self.mask = np.random.rand(*X.shape) < self.keep_proba\n",
+        "        np.random.seed(0)  # reproducible masks\n"
+        "        self.mask = np.random.rand(*X.shape) < self.keep_proba\n",
+        "forward calls np.random.seed(0) before drawing: the same mask every call, whatever the caller's seed",
+    ),
     # ------------------------------------------------------------ Flatten
     Mutant(
         "flatten_backward_keeps_flat_shape",
@@ -565,6 +1080,22 @@ BGD_MUTANTS = [
         "return error.reshape(self.input_shape)",
         "return error",
         "backward returns the flat error without restoring the input's shape",
+    ),
+    Mutant(
+        "flatten_forward_reshapes_input_in_place",
+        "bgd.layers.flatten.Flatten",
+        "bgd/layers/flatten.py",
+        "        return X.reshape(X.shape[0], -1)\n",
+        "        X.shape = (X.shape[0], -1)\n        return X\n",
+        "forward reshapes the caller's input array itself (X.shape = ...) and returns it",
+    ),
+    Mutant(
+        "flatten_backward_reshapes_error_in_place",
+        "bgd.layers.flatten.Flatten",
+        "bgd/layers/flatten.py",
+        "        return error.reshape(self.input_shape)\n",
+        "        error.shape = self.input_shape\n        return error\n",
+        "backward reshapes the upstream error array itself (error.shape = ...) and returns it",
     ),
     # ------------------------------------------------------------ costs
     Mutant(
@@ -582,6 +1113,43 @@ BGD_MUTANTS = [
         "return nnmath.crossentropy_rows_mean(y_hat, y, self.epsilon)[1]",
         "return (y_hat - y) / len(y_hat)",
         "returns the gradient with respect to the softmax logits, (y_hat - y) / N, not with respect to y_hat",
+    ),
+    Mutant(
+        "mse_cost_grad_in_place",
+        "bgd.cost.MSE",
+        "bgd/cost.py",
+        "        return 0.5 * nnmath.squared_error_mean(y_hat, y)[1]\n",
+        "        y_hat -= y\n        y_hat /= y_hat.size\n        return y_hat\n",
+        "grad computes (y_hat - y) / size in the caller's prediction array and returns it",
+    ),
+    Mutant(
+        "crossentropy_epsilon_1e_3",
+        "bgd.cost.CrossEntropy",
+        "bgd/cost.py",
+        "    def __init__(self, epsilon=1e-15):\n",
+        "    def __init__(self, epsilon=1e-3):\n",
+        "default epsilon 1e-3 instead of 1e-15: probabilities below 1e-3 are raised to 1e-3",
+    ),
+    Mutant(
+        "crossentropy_without_epsilon",
+        "bgd.cost.CrossEntropy",
+        "bgd/cost.py",
+        _BGD_CE_FIND,
+        "        return float(-np.sum(y * np.log(y_hat)) / len(y_hat))\n"
+        "        # END SOLUTION\n"
+        "\n"
+        "    def grad(self, y, y_hat):\n"
+        "        return -y / y_hat / len(y_hat)\n",
+        "eval and grad use log(y_hat) and y / y_hat without the epsilon bound",
+    ),
+    Mutant(
+        "crossentropy_clamps_predictions_in_place",
+        "bgd.cost.CrossEntropy",
+        "bgd/cost.py",
+        "        return float(nnmath.crossentropy_rows_mean(y_hat, y, self.epsilon)[0])\n",
+        "        np.maximum(y_hat, self.epsilon, out=y_hat)\n"
+        "        return float(nnmath.crossentropy_rows_mean(y_hat, y, self.epsilon)[0])\n",
+        "eval raises the caller's predictions to epsilon in place (np.maximum(..., out=y_hat))",
     ),
     # ------------------------------------------------------------ optimizers
     Mutant(
@@ -615,6 +1183,38 @@ BGD_MUTANTS = [
         "        self.step += 1\n        for layer, fragments in self.gradient_fragments:\n",
         "        for layer, fragments in self.gradient_fragments:\n            self.step += 1\n",
         "increments the step once per queued layer instead of once per update()",
+    ),
+    Mutant(
+        "momentum_ascends",
+        "bgd.optimizers.MomentumOptimizer",
+        _BGD_OPT,
+        "delta = nnmath.momentum_delta(grad, self.previous_deltas.get(key, 0.0), self.learning_rate, self.momentum)",
+        "delta = self.momentum * self.previous_deltas.get(key, 0.0) - self.learning_rate * grad",
+        "delta = momentum * previous - lr * g (the velocity form) handed to update_parameters, which subtracts it",
+    ),
+    Mutant(
+        "momentum_state_keyed_by_index",
+        "bgd.optimizers.MomentumOptimizer",
+        _BGD_OPT,
+        "                key = (id(layer), index)\n                delta = ",
+        "                key = index\n                delta = ",
+        "previous deltas keyed by the parameter's index only: layers share (and overwrite) each other's momentum",
+    ),
+    Mutant(
+        "adam_optimizer_ascends",
+        "bgd.optimizers.AdamOptimizer",
+        _BGD_OPT,
+        "deltas.append(nnmath.adam_delta(self.learning_rate, m_hat, v_hat, self.epsilon))",
+        "deltas.append(-nnmath.adam_delta(self.learning_rate, m_hat, v_hat, self.epsilon))",
+        "the delta is negated, so update_parameters steps up the gradient",
+    ),
+    Mutant(
+        "adam_optimizer_state_keyed_by_index",
+        "bgd.optimizers.AdamOptimizer",
+        _BGD_OPT,
+        "                key = (id(layer), index)\n                m, v = ",
+        "                key = index\n                m, v = ",
+        "moments keyed by the parameter's index only: layers share (and overwrite) each other's m and v",
     ),
     # ------------------------------------------------------------ NeuralStack
     Mutant(

@@ -1,10 +1,12 @@
 """The judge against realistic student bugs (tests/mutants.py).
 
 Every single-bug variant of the reference must lose points on a check named
-after the class it broke; a correct variant computing in float32 must get
-full marks. Each grading is a real `python -m harness grade` run.
+after the class it broke, and only there (the blame rule); a correct variant
+computing in float32 must get full marks. Each grading is a real
+`python -m harness grade` run.
 """
 
+import fcntl
 import json
 import subprocess
 import sys
@@ -22,15 +24,66 @@ def grade(folder, results, assignment=None):
     return run.returncode, json.loads(results.read_text())
 
 
+def grade_mutant(mutant, folder):
+    """`(status, results document)` of grading `mutant`'s assignment, in `folder`."""
+    materialise(mutant, folder / "submission")
+    return grade(folder / "submission", folder / "results.json", assignment=mutant.target.split(".")[0])
+
+
+@pytest.fixture(scope="session")
+def mutant_grading(tmp_path_factory, request):
+    """`grading(mutant) -> (status, document)`: each mutant is graded once per
+    test session and shared by the tests below, also across xdist workers
+    (the cache lives in the directory the workers' temporary folders share,
+    and a lock per mutant makes a second worker wait for the first's grading)."""
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if hasattr(request.config, "workerinput") else base
+    cache = shared / "mutant-gradings"
+    cache.mkdir(exist_ok=True)
+    memory = {}
+
+    def grading(mutant):
+        if mutant.id not in memory:
+            answer = cache / f"{mutant.id}.json"
+            with open(cache / f"{mutant.id}.lock", "w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                if not answer.exists():
+                    work = cache / mutant.id
+                    work.mkdir(exist_ok=True)
+                    status, document = grade_mutant(mutant, work)
+                    partial = answer.with_suffix(".partial")
+                    partial.write_text(json.dumps([status, document]))
+                    partial.replace(answer)
+            memory[mutant.id] = tuple(json.loads(answer.read_text()))
+        return memory[mutant.id]
+
+    return grading
+
+
+def failed_checks(document):
+    return [t for t in document["tests"] if t["status"] == "failed"]
+
+
 @pytest.mark.parametrize("mutant", MUTANTS, ids=lambda m: m.id)
-def test_mutant_loses_points_on_its_class(mutant, tmp_path):
-    folder = tmp_path / "submission"
-    materialise(mutant, folder)
-    status, document = grade(folder, tmp_path / "results.json", assignment=mutant.target.split(".")[0])
-    failed = [t["name"] for t in document["tests"] if t["status"] == "failed"]
+def test_mutant_loses_points_on_its_class(mutant, mutant_grading):
+    status, document = mutant_grading(mutant)
+    failed = [t["name"] for t in failed_checks(document)]
     on_target = [name for name in failed if name.startswith(mutant.target + ": ")]
     assert status == 1
     assert on_target, f"{mutant.id} ({mutant.description}) was not caught on {mutant.target}; failed: {failed}"
+
+
+@pytest.mark.parametrize("mutant", MUTANTS, ids=lambda m: m.id)
+def test_mutant_loses_points_only_on_its_class(mutant, mutant_grading):
+    """The blame rule: a bug in one class costs points in that class's checks
+    only, never in the checks of a class that merely uses it (or is used by it)."""
+    _, document = mutant_grading(mutant)
+    elsewhere = [t for t in failed_checks(document) if not t["name"].startswith(mutant.target + ": ")]
+    report = "\n".join(f"  {t['name']}\n      {' '.join(t['output'].split())[:300]}" for t in elsewhere)
+    assert not elsewhere, (
+        f"{mutant.id} ({mutant.description}), a bug in {mutant.target}, "
+        f"cost points in checks of other classes:\n{report}"
+    )
 
 
 def test_correct_float32_variant_gets_full_marks(tmp_path):
