@@ -610,23 +610,13 @@ BERAS_MUTANTS = [
         "            self.m[i], self.v[i], m_hat, v_hat",
         "moments keyed by the parameter's shape: two parameters of the same shape share m and v",
     ),
-    # SPEC pins amsgrad as v_max = max(v_max, v) over the RAW second moment, then
-    # v_hat = v_max / (1 - b2^t). This mutant takes the max over the
-    # bias-corrected v_hat instead. NOTE: the reference currently implements
-    # exactly this bias-corrected variant (it is being changed to the SPEC's),
-    # so until then this mutant behaves like the reference; it is written
-    # against the stable `param -= ...` line and recomputes v_hat itself, so it
-    # stays valid once the reference follows the SPEC. See PENDING_REFERENCE in
-    # test_mutants_catalog.py.
     Mutant(
         "adam_amsgrad_max_of_bias_corrected",
         "beras.optimizers.Adam",
         _OPT,
-        "            param -= nnmath.adam_delta(self.learning_rate, m_hat, v_hat, self.epsilon)\n",
-        "            if self.amsgrad:  # the largest bias-corrected second moment seen so far\n"
-        '                v_max = vars(self).setdefault("v_hat_max", {})\n'
-        "                v_max[i] = v_hat = np.maximum(v_max.get(i, 0.0), self.v[i] / (1 - self.beta_2**self.t))\n"
-        "            param -= nnmath.adam_delta(self.learning_rate, m_hat, v_hat, self.epsilon)\n",
+        "                self.v_max[i] = np.maximum(self.v_max[i], self.v[i])\n"
+        "                v_hat = self.v_max[i] / (1.0 - self.beta_2**self.t)\n",
+        "                self.v_max[i] = v_hat = np.maximum(self.v_max[i], v_hat)\n",
         "amsgrad takes the max over the bias-corrected v_hat instead of over the raw v (SPEC: v_max = max(v_max, v))",
     ),
     # ------------------------------------------------------------ tape

@@ -5,9 +5,7 @@ Observable means: the reference's own tests (`test_reference_beras.py` /
 the mutant copy first on `sys.path`) fail on the mutant, or, for the mutants
 those tests do not catch (listed in `PROBES`, each a hole in our reference
 tests), a small probe prints something else on the mutant than on the
-reference. A mutant in `PENDING_REFERENCE` (the reference itself still has its
-behaviour, pending a SPEC change) is excused until the reference follows SPEC.
-Everything runs in subprocesses, a few at a time.
+reference. Everything runs in subprocesses, a few at a time.
 """
 
 import json
@@ -180,7 +178,6 @@ y_hat = np.array([[0.0, 1.0], [0.4, 0.6]])
 CrossEntropy().eval(np.array([[0.0, 1.0], [1.0, 0.0]]), y_hat)
 print(y_hat.tolist())
 """,
-    # See PENDING_REFERENCE: identical to the reference until it follows SPEC.
     "adam_amsgrad_max_of_bias_corrected": """
 import numpy as np, beras
 opt = beras.Adam(0.1, beta_1=0.5, beta_2=0.6, amsgrad=True)
@@ -188,38 +185,6 @@ p = beras.Variable(np.array([[1.0, -2.0]]))
 for g in ([[3.0, -1.0]], [[0.1, 0.2]], [[0.1, 0.2]], [[2.0, 0.01]], [[0.3, 0.3]]):
     opt.apply_gradients([p], [np.array(g)])
 print(p.tolist())
-""",
-}
-
-# Mutants that the reference cannot tell apart yet because the reference
-# itself still has the mutant's behaviour (a SPEC change another engineer is
-# making). Each maps to a probe run on the reference that prints "pending"
-# while the reference has the old behaviour and "spec" once it follows SPEC;
-# from then on the mutant must be observable like any other.
-PENDING_REFERENCE = {
-    "adam_amsgrad_max_of_bias_corrected": """
-import numpy as np, beras
-b1, b2, lr, eps = 0.5, 0.6, 0.1, 1e-7
-grads = [np.array([[3.0, -1.0]]), np.array([[0.1, 0.2]]), np.array([[0.1, 0.2]]), np.array([[2.0, 0.01]]), np.array([[0.3, 0.3]])]
-opt = beras.Adam(lr, beta_1=b1, beta_2=b2, epsilon=eps, amsgrad=True)
-p = beras.Variable(np.array([[1.0, -2.0]]))
-for g in grads:
-    opt.apply_gradients([p], [g])
-
-
-def trajectory(raw_max):
-    q, m, v, v_max = np.array([[1.0, -2.0]]), 0.0, 0.0, 0.0
-    for t, g in enumerate(grads, start=1):
-        m, v = b1 * m + (1 - b1) * g, b2 * v + (1 - b2) * g * g
-        v_max = np.maximum(v_max, v if raw_max else v / (1 - b2**t))
-        v_hat = v_max / (1 - b2**t) if raw_max else v_max
-        q = q - lr * (m / (1 - b1**t)) / (np.sqrt(v_hat) + eps)
-    return q
-
-
-spec, old = trajectory(True), trajectory(False)
-assert not np.allclose(spec, old)
-print("spec" if np.allclose(p, spec, rtol=1e-10) else "pending" if np.allclose(p, old, rtol=1e-10) else "neither")
 """,
 }
 
@@ -535,11 +500,6 @@ def test_reference_tests_pass_on_an_unmodified_copy(suite, copies):
     assert result.returncode == 0, tail(result.stdout + result.stderr, 30)
 
 
-def test_pending_mutants_have_probes():
-    for mutant_id in PENDING_REFERENCE:
-        assert mutant_id in mutants.MUTANTS_BY_ID and mutant_id in PROBES, mutant_id
-
-
 def test_probes_are_deterministic_on_the_reference(copies):
     for mutant_id, probe in PROBES.items():
         assert mutant_id in mutants.MUTANTS_BY_ID, f"probe for an unknown mutant {mutant_id}"
@@ -550,17 +510,12 @@ def test_probes_are_deterministic_on_the_reference(copies):
 
 def test_each_mutant_changes_observable_behaviour(copies, reference_tests_runner):
     reference_probe_output = {i: run_python(p, copies["<reference>"]).stdout for i, p in PROBES.items()}
-    reference_pending = {i: run_python(p, copies["<reference>"]).stdout.strip() for i, p in PENDING_REFERENCE.items()}
-    odd = {i: state for i, state in reference_pending.items() if state not in ("pending", "spec")}
-    assert not odd, f"the reference follows neither the old behaviour nor SPEC: {odd}"
 
     def check(mutant):
         root = copies[mutant.id]
         if mutant.id in PROBES:
             result = run_python(PROBES[mutant.id], root)
             if result.returncode == 0 and result.stdout == reference_probe_output[mutant.id]:
-                if reference_pending.get(mutant.id) == "pending":
-                    return None  # the reference still behaves like this mutant: see PENDING_REFERENCE
                 return f"{mutant.id}: its probe prints the same on the mutant as on the reference"
             return None
         status, output = reference_tests_runner(mutant.id, root, [suite_file_for(mutant)])
