@@ -1,0 +1,59 @@
+"""Fully connected (dense) layer."""
+
+import numpy as np
+
+from ..utils import debug
+from .layer import Layer
+
+
+class FullyConnected(Layer):
+    """`output = X @ weights + biases` for a batch `X` of shape (N, n_in).
+
+    Args:
+        n_in (int): number of input units.
+        n_out (int): number of output units.
+        with_bias (bool): whether to add a bias to each output unit.
+        copy (bool): see `Layer`.
+        dtype: floating type of the weights and biases.
+
+    Attributes:
+        weights (np.ndarray): shape (n_in, n_out), normal with standard
+            deviation sqrt(2 / n_in).
+        biases (np.ndarray or None): shape (1, n_out), zeros; None when
+            `with_bias` is False.
+    """
+
+    def __init__(self, n_in, n_out, with_bias=True, copy=False, dtype=np.float64):
+        Layer.__init__(self, copy=copy)
+        self.n_in = n_in
+        self.n_out = n_out
+        self.with_bias = with_bias
+        self.dtype = dtype
+        scale = np.sqrt(2.0 / n_in)
+        self.weights = (np.random.randn(n_in, n_out) * scale).astype(dtype)
+        self.biases = np.zeros((1, n_out), dtype=dtype) if with_bias else None
+
+    def n_parameters(self):
+        """An extra method."""
+        return sum(p.size for p in self.get_parameters())
+
+    def __repr__(self):
+        return f"FullyConnected({self.n_in}, {self.n_out})"
+
+    def get_parameters(self):
+        if self.with_bias:
+            return (self.weights, self.biases)
+        return (self.weights,)
+
+    def _forward(self, X):
+        debug("FullyConnected.forward", X.shape)
+        self.n_forward = getattr(self, "n_forward", 0) + 1  # an extra attribute
+        out = X @ self.weights
+        return out + self.biases if self.with_bias else out
+
+    def _backward(self, error):
+        debug("FullyConnected.backward", error.shape, "propagate" if self.propagate else "no signal")
+        gradients = [self.current_input.T @ error]
+        if self.with_bias:
+            gradients.append(error.sum(axis=0, keepdims=True))
+        return (error @ self.weights.T if self.propagate else None), tuple(gradients)

@@ -1,0 +1,61 @@
+"""2-D max pooling on NHWC images."""
+
+import numpy as np
+
+from ..utils import col2im, debug, im2col
+from .layer import Layer
+
+
+class MaxPooling2D(Layer):
+    """The maximum of each `(PH, PW)` window, channel by channel.
+
+    The output has shape `(N, 1 + (H - PH) // S0, 1 + (W - PW) // S1, C)`.
+    Backward sends each output's error to the first maximum of its window
+    (row-major order inside the window, as `argmax` of the flattened window
+    gives) and adds up the errors a pixel receives from overlapping windows.
+
+    Args:
+        pool_shape (tuple): `(PH, PW)` (an int means a square window).
+        strides (tuple or None): `(S0, S1)`; None means `pool_shape`
+            (windows side by side).
+    """
+
+    def __init__(self, pool_shape, strides=None):
+        Layer.__init__(self)
+        if np.isscalar(pool_shape):
+            pool_shape = (pool_shape, pool_shape)
+        if strides is None:
+            strides = pool_shape
+        elif np.isscalar(strides):
+            strides = (strides, strides)
+        if len(pool_shape) != 2 or min(pool_shape) < 1:
+            raise ValueError(f"pool_shape must be two positive integers, got {pool_shape!r}")
+        if len(strides) != 2 or min(strides) < 1:
+            raise ValueError(f"strides must be two positive integers, got {strides!r}")
+        self.pool_shape = tuple(int(p) for p in pool_shape)
+        self.strides = tuple(int(s) for s in strides)
+
+    def _check_input(self, X):
+        """Raise ValueError unless X is a batch of NHWC images at least as large as the pool."""
+        if X.ndim != 4 or X.shape[1] < self.pool_shape[0] or X.shape[2] < self.pool_shape[1]:
+            raise ValueError(
+                f"MaxPooling2D{self.pool_shape} expects NHWC images at least as large as the pool, got shape {X.shape}"
+            )
+
+    def _forward(self, X):
+        self._check_input(X)
+        debug("MaxPooling2D.forward", X.shape)
+        N, H, W, C = X.shape
+        P0, P1 = self.pool_shape
+        cols = im2col(X, self.pool_shape, self.strides)  # (N, OH, OW, P0*P1*C), window-major then channel
+        OH, OW = cols.shape[1:3]
+        windows = cols.reshape(N, OH, OW, P0 * P1, C)
+        self.argmax = windows.argmax(axis=3)
+        return windows.max(axis=3)
+
+    def _backward(self, error):
+        N, OH, OW, C = error.shape
+        P0, P1 = self.pool_shape
+        routed = np.zeros((N, OH, OW, P0 * P1, C))
+        np.put_along_axis(routed, self.argmax[:, :, :, None, :], error[:, :, :, None, :], axis=3)
+        return col2im(routed.reshape(N, OH, OW, -1), self.input_shape, self.pool_shape, self.strides)

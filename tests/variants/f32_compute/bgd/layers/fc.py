@@ -1,0 +1,54 @@
+"""Fully connected (dense) layer."""
+
+import numpy as np
+
+from .layer import Layer
+
+
+class FullyConnected(Layer):
+    """`output = X @ weights + biases` for a batch `X` of shape (N, n_in).
+
+    Args:
+        n_in (int): number of input units.
+        n_out (int): number of output units.
+        with_bias (bool): whether to add a bias to each output unit.
+        copy (bool): see `Layer`.
+        dtype: floating type of the weights and biases.
+
+    Attributes:
+        weights (np.ndarray): shape (n_in, n_out), normal with standard
+            deviation sqrt(2 / n_in).
+        biases (np.ndarray or None): shape (1, n_out), zeros; None when
+            `with_bias` is False.
+    """
+
+    def __init__(self, n_in, n_out, with_bias=True, copy=False, dtype=np.float64):
+        Layer.__init__(self, copy=copy)
+        self.n_in = n_in
+        self.n_out = n_out
+        self.with_bias = with_bias
+        self.dtype = dtype
+        scale = np.sqrt(2.0 / n_in)
+        self.weights = (np.random.randn(n_in, n_out) * scale).astype(dtype)
+        self.biases = np.zeros((1, n_out), dtype=dtype) if with_bias else None
+
+    def get_parameters(self):
+        if self.with_bias:
+            return (self.weights, self.biases)
+        return (self.weights,)
+
+    def _forward(self, X):
+        out = _f32(X) @ _f32(self.weights)
+        return out + _f32(self.biases) if self.with_bias else out
+
+    def _backward(self, error):
+        e = _f32(error)
+        grads = (_f32(self.current_input).T @ e,)
+        if self.with_bias:
+            grads = grads + (np.sum(e, axis=0, keepdims=True),)
+        return (e @ _f32(self.weights).T if self.propagate else None), grads
+
+
+def _f32(a):
+    """Every computation of this library is done in float32."""
+    return np.asarray(a, dtype=np.float32)
