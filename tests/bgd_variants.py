@@ -12,7 +12,7 @@ import pathlib
 import re
 import shutil
 
-from mutants import Patch, apply_patch, copy_reference
+from mutants import copy_reference
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 TEMPLATE_DIR = ROOT / "student_template"
@@ -82,4 +82,87 @@ def materialise_zero_stub(destination):
 
 # ------------------------------------------------------------------ correct variants
 
-CORRECT_VARIANTS = {}
+_LEAN = "save_input=False, save_output=False"
+
+
+def _edit(root, path, find, replace, count=None):
+    """Replace every occurrence of `find` (exactly `count` of them, when given)."""
+    file = pathlib.Path(root) / path
+    source = file.read_text(encoding="utf-8")
+    found = source.count(find)
+    if found == 0 or (count is not None and found != count):
+        raise ValueError(f"{path}: {find!r} occurs {found} times")
+    file.write_text(source.replace(find, replace), encoding="utf-8")
+
+
+def _lean_layers(root):
+    """No layer keeps current_input / current_output (SPEC 4: a constructor may
+    turn them off); each keeps what its backward needs under its own names."""
+    for path in ("bgd/layers/fc.py", "bgd/layers/activation.py", "bgd/layers/conv2d.py"):
+        _edit(root, path, "Layer.__init__(self, copy=copy)", f"Layer.__init__(self, copy=copy, {_LEAN})", 1)
+        _edit(root, path, "self.current_input", "self._seen_input")
+    _edit(root, "bgd/layers/max_pooling2d.py", "Layer.__init__(self)", f"Layer.__init__(self, {_LEAN})", 1)
+    _edit(root, "bgd/layers/fc.py", "        if self.with_bias:\n            return nnmath.affine",
+          "        self._seen_input = X\n        if self.with_bias:\n            return nnmath.affine", 1)
+    _edit(root, "bgd/layers/conv2d.py", "        self._check_input(X)\n        return self._correlate(X)",
+          "        self._check_input(X)\n        self._seen_input = X\n        return self._correlate(X)", 1)
+    _edit(root, "bgd/layers/activation.py", "    def _forward(self, X):\n",
+          "    def _forward(self, X):\n        self._seen_input = X\n        self._seen_output = self._compute(X)\n"
+          "        return self._seen_output\n\n    def _compute(self, X):\n", 1)
+    _edit(root, "bgd/layers/activation.py", "self.current_output", "self._seen_output")
+
+
+def _dropout_on_in_eval(root):
+    """NeuralStack.eval leaves every Dropout as it is (SPEC 4: either choice)."""
+    _edit(root, "bgd/nn.py", "        dropouts = [(layer, layer.active) for layer in self.layers if isinstance(layer, Dropout)]\n",
+          "        dropouts = []\n", 1)
+
+
+def _epoch_losses(root):
+    """train returns a list of Python floats, the mean cost of each epoch."""
+    _edit(root, "bgd/nn.py", "        return np.asarray(losses, dtype=np.float64)\n",
+          "        per_epoch = len(losses) // max(epochs, 1)\n"
+          "        return [float(np.mean(losses[i * per_epoch : (i + 1) * per_epoch])) for i in range(epochs)]\n", 1)
+
+
+def _plain_train_and_own_updates(root):
+    """train in the given order, propagation of the first layer left on, and
+    per epoch the cost of the whole training set after the epoch; the learnable
+    layers override update_parameters (in place); the optimizers key their
+    state by the layer object."""
+    _edit(root, "bgd/nn.py", "                order = np.random.permutation(len(X))\n", "                order = np.arange(len(X))\n", 1)
+    _edit(root, "bgd/nn.py", "        first_layer.deactivate_propagation()\n", "", 1)
+    _edit(root, "bgd/nn.py", "                    losses.append(float(self.cost.eval(batch_y, output)))\n", "", 1)
+    _edit(root, "bgd/nn.py", "                    self.optimizer.update()\n",
+          "                    self.optimizer.update()\n"
+          "                everything = X\n"
+          "                for layer in self.layers:\n"
+          "                    everything = layer.forward(everything)\n"
+          "                losses.append(self.cost.eval(y, everything))\n", 1)
+    for path, first in (("bgd/layers/fc.py", "weights"), ("bgd/layers/conv2d.py", "filters")):
+        _edit(root, path, "    def get_parameters(self):\n",
+              "    def update_parameters(self, delta_fragments):\n"
+              f"        self.{first} -= delta_fragments[0]\n"
+              "        if self.with_bias:\n"
+              "            self.biases -= delta_fragments[1]\n\n"
+              "    def get_parameters(self):\n", 1)
+    _edit(root, "bgd/optimizers.py", "                key = (id(layer), index)\n", "                key = (layer, index)\n", 2)
+
+
+CORRECT_VARIANTS = {
+    "lean_layers": _lean_layers,
+    "dropout_on_in_eval": _dropout_on_in_eval,
+    "epoch_losses": _epoch_losses,
+    "plain_train_and_own_updates": _plain_train_and_own_updates,
+}
+
+
+def materialise_variant(name, destination):
+    """The reference with the correct variant `name` applied (or "float32": tests/mutants.py's)."""
+    if name == "float32":
+        from mutants import materialise_float32
+
+        return materialise_float32(destination)
+    destination = copy_reference(destination)
+    CORRECT_VARIANTS[name](destination)
+    return destination
