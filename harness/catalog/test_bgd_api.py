@@ -340,6 +340,24 @@ def test_last_forward_wins(target, student, reference, rng):
                      "forward(X3) alone", method, case)
 
 
+TIED_POOLS = (POOLS[0], LayerCase("MaxPooling2D 3x3, strides 2 (overlapping)", POOL, ((3, 3),), {"strides": (2, 2)},
+                                   (1, 7, 7, 2), (1, 3, 3, 2)))
+
+
+@check(POOL, "backward sends each error to the first maximum of a tied window", points=1)
+def test_pool_ties_go_to_the_first_maximum(student, reference, rng):
+    # SPEC 3: the FIRST maximum of its window. Finite differences cannot look at
+    # a tie (a kink), so ties are judged against the reference alone.
+    method = "MaxPooling2D.backward"
+    for layer in TIED_POOLS:
+        X = rng.integers(0, 3, size=layer.input_shape).astype(np.float64)  # most windows hold several equal maxima
+        E = rng.normal(size=layer.output_shape)
+        case = f"{layer.constructor()}, X of shape {layer.input_shape} with integer values 0 to 2 (ties)"
+        got, want = run_both(student, reference, "layer_backward", *case_args(layer), [], X, E, case=case, method=method)
+        signal = array(pair(got["back"], method, case)[0], "the signal", method, case, layer.input_shape)
+        same(signal, want["back"][0], "MaxPooling2D.backward's signal on windows with tied maxima", method, case)
+
+
 # ================================================================ Dropout
 
 
