@@ -149,11 +149,22 @@ def _plain_train_and_own_updates(root):
     _edit(root, "bgd/optimizers.py", "                key = (id(layer), index)\n", "                key = (layer, index)\n", 2)
 
 
+def _float32_optimizers(root):
+    """The optimizers compute their deltas (and keep their state) in float32."""
+    _edit(root, "bgd/optimizers.py", "            for index, grad in enumerate(fragments):\n",
+          "            for index, grad in enumerate(fragments):\n                grad = np.asarray(grad, dtype=np.float32)\n", 2)
+    _edit(root, "bgd/optimizers.py", "self.learning_rate, self.momentum)", "np.float32(self.learning_rate), np.float32(self.momentum))", 1)
+    _edit(root, "bgd/optimizers.py", "self.step, self.beta_1, self.beta_2)", "self.step, np.float32(self.beta_1), np.float32(self.beta_2))", 1)
+    _edit(root, "bgd/optimizers.py", "nnmath.adam_delta(self.learning_rate, m_hat, v_hat, self.epsilon)",
+          "nnmath.adam_delta(np.float32(self.learning_rate), m_hat, v_hat, np.float32(self.epsilon))", 1)
+
+
 CORRECT_VARIANTS = {
     "lean_layers": _lean_layers,
     "dropout_on_in_eval": _dropout_on_in_eval,
     "epoch_losses": _epoch_losses,
     "plain_train_and_own_updates": _plain_train_and_own_updates,
+    "float32_optimizers": _float32_optimizers,
 }
 
 

@@ -340,6 +340,30 @@ def test_last_forward_wins(target, student, reference, rng):
                      "forward(X3) alone", method, case)
 
 
+COSTS = ("bgd.cost.MSE", "bgd.cost.CrossEntropy")
+
+
+def cost_arguments(target, rng, n, k=4):
+    if target.endswith("MSE"):
+        return rng.normal(size=(n, k)), rng.normal(size=(n, k))
+    return numerics.one_hot(rng, n, k), numerics.probabilities(rng, (n, k), floor=0.02)
+
+
+@pytest.mark.parametrize("target", COSTS, ids=str)
+@check("{target}", "eval and grad after earlier calls follow the last arguments (no state kept from earlier calls)", points=1)
+def test_cost_keeps_no_state(target, student, reference, rng):
+    pairs = [cost_arguments(target, rng, n) for n in (3, 5, 5)]
+    name = target.rsplit(".", 1)[-1]
+    case = f"{name}(): eval and grad on (y1, y_hat1) (batch 3), then (y2, y_hat2), then (y3, y_hat3), against a new {name}'s"
+    got, want = run_both(student, reference, "cost_calls", target, pairs, case=case, method=f"{name}.eval")
+    for part, what in enumerate(("eval", "grad")):
+        method, shape = f"{name}.{what}", (None if part == 0 else pairs[-1][1].shape)
+        fresh = array(got["fresh"][part], f"a new {name}'s {what}", method, case, shape)
+        shows_behaviour(fresh, want["fresh"][part], f"{what}'s result", method, case)
+        same(array(got["after_several"][part], f"{what}'s result", method, case, shape), fresh,
+             f"after earlier calls, {what}(y3, y_hat3) differs from a new {name}'s", method, case)
+
+
 TIED_POOLS = (POOLS[0], LayerCase("MaxPooling2D 3x3, strides 2 (overlapping)", POOL, ((3, 3),), {"strides": (2, 2)},
                                    (1, 7, 7, 2), (1, 3, 3, 2)))
 
@@ -533,6 +557,13 @@ def optimizer_after(value, count, method, case):
              for i, (layer, shapes) in enumerate(zip(layers, BANK_SHAPES))] for step, layers in enumerate(after, 1)]
 
 
+def delta_precision(got):
+    """float32 when the optimizer handed any delta in 32 bits or less, else float64."""
+    dtypes = got.get("dtypes") if isinstance(got, dict) else None
+    return numerics.precision(*[np.dtype(d) for d in dtypes if isinstance(d, str) and d[1:] in ("f2", "f4", "f8")]) \
+        if isinstance(dtypes, list) else np.float64
+
+
 def check_trajectory(optimizer, student, reference, rng):
     params, steps = optimizer_inputs(rng, 5)
     case = f"{optimizer}; {BANKS}; each update gets fresh gradients for every layer"
@@ -540,11 +571,12 @@ def check_trajectory(optimizer, student, reference, rng):
     got, want = run_both(student, reference, "optimizer_run", optimizer.target, dict(optimizer.kwargs), params, steps,
                          case=case, method=method)
     got_after = optimizer_after(got, len(steps), method, case)
+    dtype = delta_precision(got)
     for step, (g_step, w_step) in enumerate(zip(got_after, want["after"]), 1):
         for layer, (g_layer, w_layer, start) in enumerate(zip(g_step, w_step, params)):
             for index, (g, w, p0) in enumerate(zip(g_layer, w_layer, start)):
                 moved, expected = np.asarray(g, dtype=np.float64) - p0, np.asarray(w) - p0
-                comparison = numerics.compare(moved, expected, dtype=floating_dtype(g))
+                comparison = numerics.compare(moved, expected, dtype=numerics.precision(dtype, g))
                 if comparison.passed:
                     continue
                 hints = []

@@ -98,6 +98,7 @@ class _Probe(Layer):
             p.flags.writeable = False
         self._seen = None
         self.updates = 0
+        self.delta_dtypes = set()  # the precision the deltas came in
 
     def get_parameters(self):
         return self._parameters or None
@@ -126,6 +127,7 @@ class _Probe(Layer):
             if np.broadcast_shapes(p.shape, d.shape) != p.shape:
                 raise ValueError(f"{name}.update_parameters: delta {index} has shape {d.shape}, parameter {index} {p.shape}")
             checked.append(d)
+            self.delta_dtypes.add(d.dtype.str)
         for p, d in zip(self._parameters, checked):
             p.flags.writeable = True
             try:

@@ -166,6 +166,18 @@ def layer_backward(target, args, kwargs, params, X, E):
     return {"out": out, "back": snap(layer.backward(E))}
 
 
+def cost_calls(target, pairs):
+    """eval and grad on each (y, y_hat) in turn, against a new cost's on the last pair."""
+    cost = _class(target)()
+    for y, y_hat in pairs[:-1]:
+        cost.eval(y, y_hat)
+        cost.grad(y, y_hat)
+    y, y_hat = pairs[-1]
+    fresh = _class(target)()
+    return {"after_several": [snap(cost.eval(y, y_hat)), snap(cost.grad(y, y_hat))],
+            "fresh": [snap(fresh.eval(y, y_hat)), snap(fresh.grad(y, y_hat))]}
+
+
 # ===================================================================== Dropout
 
 
@@ -232,7 +244,7 @@ def optimizer_run(target, kwargs, params, steps, extra_update=False):
             return {"wrote_directly": str(error)}
         after.append([layer.values() for layer in layers])
         calls.append([layer.updates for layer in layers])
-    return {"after": after, "calls": calls}
+    return {"after": after, "calls": calls, "dtypes": sorted(set().union(*(layer.delta_dtypes for layer in layers)))}
 
 
 # ===================================================================== NeuralStack
