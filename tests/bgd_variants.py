@@ -6,13 +6,16 @@
 - `CORRECT_VARIANTS`: correct submissions that make each choice SPEC leaves
   open differently from the reference (patches of `reference/`, as in
   tests/mutants.py). A fair judge gives each full marks on every seed.
+- `KIND_BUGS`: one single-bug variant per kind of fault the bgd checks must
+  charge to the class that has it, and to no other (tests/mutants.py holds
+  the general catalog; these are the kinds issue 6 names for bgd).
 """
 
 import pathlib
 import re
 import shutil
 
-from mutants import copy_reference
+from mutants import Mutant, copy_reference
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 TEMPLATE_DIR = ROOT / "student_template"
@@ -177,3 +180,73 @@ def materialise_variant(name, destination):
     destination = copy_reference(destination)
     CORRECT_VARIANTS[name](destination)
     return destination
+
+
+# ------------------------------------------------------------------ one bug per kind
+
+_FC_PARAMETERS = (
+    "    def get_parameters(self):\n"
+    "        if self.with_bias:\n"
+    "            return (self.weights, self.biases)\n"
+    "        return (self.weights,)\n"
+)
+
+
+def _rebinding(first):
+    return (
+        _FC_PARAMETERS.replace("weights", first)
+        + "\n    def update_parameters(self, delta_fragments):\n"
+        f"        self.{first} = self.{first} - delta_fragments[0]\n"
+        "        if self.with_bias:\n"
+        "            self.biases = self.biases - delta_fragments[1]\n"
+    )
+
+
+KIND_BUGS = [
+    Mutant("base_update_adds", "bgd.layers.layer.Layer", "bgd/layers/layer.py", "            parameter -= delta\n",
+           "            parameter += delta\n", "the given update_parameters adds the deltas"),
+    Mutant("base_keeps_output_regardless", "bgd.layers.layer.Layer", "bgd/layers/layer.py", "        if self.save_output:\n",
+           "        if True:\n", "the given forward keeps current_output even with save_output=False"),
+    Mutant("fc_update_rebinds", "bgd.layers.fc.FullyConnected", "bgd/layers/fc.py", _FC_PARAMETERS, _rebinding("weights"),
+           "FullyConnected.update_parameters rebinds self.weights to a new array"),
+    Mutant("conv_update_adds", "bgd.layers.conv2d.Convolutional2D", "bgd/layers/conv2d.py",
+           _FC_PARAMETERS.replace("weights", "filters"),
+           _FC_PARAMETERS.replace("weights", "filters") + "\n    def update_parameters(self, delta_fragments):\n"
+           "        self.filters += delta_fragments[0]\n        if self.with_bias:\n            self.biases += delta_fragments[1]\n",
+           "Convolutional2D.update_parameters adds the deltas, in place"),
+    Mutant("pool_argmax_cached_per_shape", "bgd.layers.max_pooling2d.MaxPooling2D", "bgd/layers/max_pooling2d.py",
+           "        self.argmax = flat.argmax(axis=-1)  # first maximum of each window\n",
+           '        if getattr(self, "argmax", None) is None or self.argmax.shape != flat.shape[:-1]:\n'
+           "            self.argmax = flat.argmax(axis=-1)\n",
+           "the positions of the maxima are kept from the first input of each shape (state between calls)"),
+    Mutant("activation_returns_mutated_input", "bgd.layers.activation.Activation", "bgd/layers/activation.py",
+           "            return np.tanh(X)\n", "            return np.tanh(X, out=X)\n",
+           "tanh forward writes into the caller's input and returns it (an alias)"),
+    Mutant("dropout_forward_in_place", "bgd.layers.dropout.Dropout", "bgd/layers/dropout.py",
+           "        return X * self.mask / self.keep_proba\n", "        X *= self.mask / self.keep_proba\n        return X\n",
+           "forward applies the mask to the caller's array in place and returns it"),
+    Mutant("dropout_same_mask_every_run", "bgd.layers.dropout.Dropout", "bgd/layers/dropout.py",
+           "        self.mask = np.random.rand(*X.shape) < self.keep_proba\n",
+           "        self.mask = np.random.default_rng(0).random(X.shape) < self.keep_proba\n",
+           "the mask comes from a generator seeded with 0: the same mask every call and every run"),
+    Mutant("momentum_state_shared_between_layers", "bgd.optimizers.MomentumOptimizer", "bgd/optimizers.py",
+           "                key = (id(layer), index)\n                delta = ", "                key = index\n                delta = ",
+           "previous deltas keyed by the parameter's index only: layers share them"),
+    Mutant("adam_writes_parameters_itself", "bgd.optimizers.AdamOptimizer", "bgd/optimizers.py",
+           "                deltas.append(nnmath.adam_delta(self.learning_rate, m_hat, v_hat, self.epsilon))\n"
+           "            layer.update_parameters(tuple(deltas))\n",
+           "                deltas.append(nnmath.adam_delta(self.learning_rate, m_hat, v_hat, self.epsilon))\n"
+           "            for parameter, delta in zip(layer.get_parameters(), deltas):\n"
+           "                parameter -= delta\n",
+           "update() subtracts the deltas from get_parameters() itself instead of calling update_parameters"),
+    Mutant("stack_fakes_losses", "bgd.nn.NeuralStack", "bgd/nn.py",
+           "        X, y = self._check_training_setup(X, y, epochs, batch_size)\n",
+           "        return np.linspace(1.0, 0.01, epochs)\n",
+           "train trains nothing and returns decreasing numbers"),
+    Mutant("stack_shuffles_caller_arrays", "bgd.nn.NeuralStack", "bgd/nn.py",
+           "                order = np.random.permutation(len(X))\n",
+           "                state = np.random.get_state()\n                np.random.shuffle(X)\n"
+           "                np.random.set_state(state)\n                np.random.shuffle(y)\n"
+           "                order = np.arange(len(X))\n",
+           "train shuffles the caller's X and y in place"),
+]

@@ -12,8 +12,13 @@ choice SPEC leaves open, and doing nothing earns nothing.
 - The in-sandbox probes and scenarios import nothing of the harness nor of
   the reference (no solution may enter a student's sandbox).
 
-That a bug in one class never fails a check of another is asserted for the
-whole mutant catalog in tests/test_judge_mutants.py.
+- One bug per kind (tests/bgd_variants.py KIND_BUGS: an update that adds or
+  rebinds, state kept between calls, a forward returning its mutated input,
+  the same dropout mask every run, optimizer state shared between layers or
+  bypassing update_parameters, train faking its losses or shuffling the
+  caller's arrays): caught by a check of the class that has it, and by no
+  check of another class. The same is asserted for the whole mutant catalog
+  in tests/test_judge_mutants.py.
 """
 
 import ast
@@ -23,7 +28,8 @@ import subprocess
 import sys
 
 import pytest
-from bgd_variants import CORRECT_VARIANTS, materialise_variant, materialise_zero_stub
+from bgd_variants import CORRECT_VARIANTS, KIND_BUGS, materialise_variant, materialise_zero_stub
+from mutants import materialise
 
 SCENARIOS = pathlib.Path(__file__).resolve().parents[1] / "harness" / "scenarios"
 SEEDS = (1, 2, 3)
@@ -46,6 +52,15 @@ def test_a_correct_variant_keeps_full_marks_on_every_seed(variant, tmp_path):
         failed = [(t["name"], t["output"][:600]) for t in document["tests"] if t["status"] != "passed"]
         assert not failed, f"seed {seed}"
         assert document["score"] == document["extra_data"]["max_score"] > 0
+
+
+@pytest.mark.parametrize("bug", KIND_BUGS, ids=lambda m: m.id)
+def test_a_bug_costs_points_in_its_own_class_only(bug, tmp_path):
+    folder = materialise(bug, tmp_path / "submission")
+    document = grade(folder, tmp_path / "results.json", seed=1)
+    failed = [t["name"] for t in document["tests"] if t["status"] == "failed"]
+    assert any(name.startswith(bug.target + ": ") for name in failed), f"{bug.description}: not caught; failed: {failed}"
+    assert all(name.startswith(bug.target + ": ") for name in failed), f"{bug.description}: other classes charged: {failed}"
 
 
 # The generic checks of test_differentiable.py (not these) still pay a stub

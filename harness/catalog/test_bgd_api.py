@@ -661,6 +661,25 @@ def test_stack_eval(student, reference, rng):
              f"{comparison.message}", method=method, case=case, worst=worst(comparison))
 
 
+@check(STACK, "eval(X) and train(X, y, epochs, batch_size) leave X and y untouched", points=1)
+def test_stack_leaves_inputs_untouched(student, reference, rng):
+    (X, teacher), params = training_data(rng, 12), stack_parameters(rng)
+    y = teacher_targets(reference, teacher, X)
+    case = f"{PROBE_STACK}; eval(X), then train(X, y, epochs=2, batch_size=4) of a new stack; X of shape {X.shape}"
+    got = run_student(student, "stack_eval", params, X, case=case, method="NeuralStack.eval")
+    array(got["out"], "NeuralStack.eval's output", "NeuralStack.eval", case, (len(X), 2))
+    shows_behaviour(got["out"], got["composed"], "NeuralStack.eval's output", "NeuralStack.eval", case)
+    if got["input_kept"] is not True:
+        fail("NeuralStack.eval changed X in place", method="NeuralStack.eval", case=case)
+    got = run_student(student, "stack_train", params, X, y, 2, 4, 0.1, seed_of(rng), case=case, method="NeuralStack.train",
+                      calls=4)
+    if not any(event[0] == "update" for event in got["events"]):
+        fail("NeuralStack.train never called optimizer.update()", method="NeuralStack.train", case=case)
+    if got["inputs_kept"] is not True:
+        fail("NeuralStack.train changed X or y in place (shuffle copies or indices, never the caller's arrays)",
+             method="NeuralStack.train", case=case)
+
+
 def training_case(X, epochs, batch_size, learning_rate):
     return f"{PROBE_STACK}; SGD(learning_rate={learning_rate}); train(X, y, epochs={epochs}, batch_size={batch_size}), {len(X)} samples"
 

@@ -262,8 +262,8 @@ class SGD(Optimizer):
         self.journal = journal if journal is not None else []
 
     def add_gradient_fragments(self, layer, fragments):
-        if fragments is None:  # a layer without parameters: nothing to apply
-            return
+        if fragments is None or (isinstance(fragments, (tuple, list)) and not fragments):
+            return  # a layer without parameters: nothing to apply
         if isinstance(fragments, np.ndarray):
             fragments = (fragments,)
         self.gradient_fragments.append((layer, tuple(_copy(f) for f in fragments)))

@@ -287,8 +287,9 @@ def stack_eval(params, X):
     journal = []
     net, layers = _probe_stack(params, journal)
     composed = _predict(layers, X)
-    out = snap(net.eval(X))
-    return {"out": out, "composed": composed, "updates": sum(layer.updates for layer in layers)}
+    X_own = np.array(X)
+    out = snap(net.eval(X_own))
+    return {"out": out, "composed": composed, "input_kept": bool(np.array_equal(X_own, X))}
 
 
 def stack_train(params, X, y, epochs, batch_size, learning_rate, seed):
@@ -302,7 +303,9 @@ def stack_train(params, X, y, epochs, batch_size, learning_rate, seed):
     net, layers = _probe_stack(params, journal, learning_rate)
     index = {id(layer): i for i, layer in enumerate(layers)}
     before = LogCosh.value(y, _predict(layers, X))
-    losses = snap(net.train(X, y, epochs, batch_size))
+    X_own, y_own = np.array(X), np.array(y)
+    losses = snap(net.train(X_own, y_own, epochs, batch_size))
+    inputs_kept = bool(np.array_equal(X_own, X) and np.array_equal(y_own, y))
     after = LogCosh.value(y, _predict(layers, X))
     events = []
     for event in journal:
@@ -316,4 +319,5 @@ def stack_train(params, X, y, epochs, batch_size, learning_rate, seed):
         "parameters": [layer.values() for layer in layers],
         "before": before,
         "after": after,
+        "inputs_kept": inputs_kept,
     }
