@@ -98,6 +98,32 @@ def same(got, want, what, method, case, hints=()):
              hints=list(hints) or numerics.diagnose(got, want), worst=worst(comparison))
 
 
+def _shown(value):
+    if isinstance(value, np.ndarray):
+        return f"an array of shape {value.shape}"
+    return f"{value!r:.60}"
+
+
+def mismatch(got, want, where="the result"):
+    """The first place plain data `got` differs from `want`: (where, what differs), or None."""
+    if want is None or isinstance(want, (bool, str)):
+        if type(got) is type(want) and got == want:
+            return None
+        return where, f"{_shown(got)} where the reference has {want!r}"
+    if isinstance(want, dict):
+        if not isinstance(got, dict):
+            return where, f"a {type(got).__name__}, not a dict"
+        return next(filter(None, (mismatch(got.get(k), v, f"{where}[{k!r}]") for k, v in want.items())), None)
+    if isinstance(want, (list, tuple)):
+        if not isinstance(got, (list, tuple)) or len(got) != len(want):
+            return where, f"{_shown(got)} where the reference has {len(want)} items"
+        return next(filter(None, (mismatch(g, w, f"{where}[{i}]") for i, (g, w) in enumerate(zip(got, want)))), None)
+    if isinstance(got, (str, bool, dict, list, tuple)) or got is None or numerics.as_numeric(got) is None:
+        return where, f"{_shown(got)} where the reference has an array"
+    comparison = numerics.compare(got, want, dtype=floating_dtype(got))
+    return None if comparison.passed else (where, comparison.message)
+
+
 def shows_behaviour(got, want, what, method, case):
     """All zeros where the reference's value is not: nothing was computed."""
     if not np.any(np.asarray(got, dtype=np.float64)) and np.any(np.asarray(want, dtype=np.float64)):
@@ -112,84 +138,39 @@ def wave_parameters(rng, n=4):
     return (1.0 + 0.3 * rng.normal(size=(1, 1)), 1.0 + 0.3 * rng.normal(size=(1, n)), 0.5 * rng.normal(size=n))
 
 
+def play_base(student, reference, function, args, case, method, hints=()):
+    """Play a scenario of probes on the given base; fail at the first place its data differs from the reference's."""
+    got, want = run_both(student, reference, function, *args, case=case, method=method)
+    problem = mismatch(got, want)
+    if problem:
+        fail(f"{problem[0]}: {problem[1]}", method=method, case=case, hints=list(hints))
+
+
 @check(LAYER, "update_parameters subtracts each delta from its parameter array, in place, step after step", points=0)
 def test_base_update_parameters(student, reference, rng):
     params = wave_parameters(rng)
     steps = [[rng.normal(scale=0.3, size=np.shape(p)) for p in params] for _ in range(3)]
-    case = "a probe layer on the given Layer base with parameters of shapes (1, 1), (1, 4), (4,); 3 calls of update_parameters"
-    method = "Layer.update_parameters"
-    got, want = run_both(student, reference, "base_update_parameters", *params, steps, case=case, method=method)
-    if not isinstance(got, dict) or not isinstance(got.get("after"), list) or len(got["after"]) != len(steps):
-        fail("the scenario returned something unexpected", method=method, case=case)
-    for step, (g, w) in enumerate(zip(got["after"], want["after"]), 1):
-        for index, (value, expected, start) in enumerate(zip(arrays(g, [np.shape(p) for p in params], f"after step {step}", method, case),
-                                                             w, params)):
-            hints = []
-            if np.array_equal(value, start):
-                hints = ["the array get_parameters() returned did not change: subtract in place (`parameter -= delta`); "
-                         "`parameter = parameter - delta` only rebinds a name"]
-            elif step == 1 and numerics.compare(value, start + steps[0][index]).passed:
-                hints = ["the delta was added: update_parameters SUBTRACTS it (params[i] -= delta_fragments[i])"]
-            same(value, expected, f"after {step} call(s) of update_parameters, parameter {index} (the array "
-                 "get_parameters() returned before the first call) is wrong", method, case, hints)
+    case = ("a probe layer on the given Layer base, parameters of shapes (1, 1), (1, 4), (4,); 3 calls of update_parameters, "
+            "the arrays get_parameters() returned first read after each")
+    play_base(student, reference, "base_update_parameters", (*params, steps), case, "Layer.update_parameters",
+              ["params[i] -= delta_fragments[i], in place: `parameter = parameter - delta` only rebinds a name, and "
+               "`+=` adds"])
 
 
 @check(LAYER, "forward records input_shape and keeps current_input / current_output exactly as save_input / save_output ask",
        points=0)
 def test_base_forward_records(student, reference, rng):
-    params = wave_parameters(rng)
-    X = rng.normal(size=(3, 4))
-    case = "probe layers on the given Layer base, built with each combination of save_input and save_output, and copy"
-    method = "Layer.forward"
-    got, want = run_both(student, reference, "base_forward_records", *params, X, case=case, method=method)
-    for g, w in zip(got["records"], want["records"]):
-        flags = f"save_input={w['flags'][0]}, save_output={w['flags'][1]}"
-        same(array(g["output"], f"forward's output ({flags})", method, case, X.shape), w["output"],
-             f"forward ({flags}) does not return what _forward computed", method, case)
-        if not isinstance(g["input_shape"], (list, tuple)) or list(g["input_shape"]) != list(w["input_shape"]):
-            fail(f"after forward ({flags}), input_shape is {g['input_shape']!r}, expected {tuple(X.shape)}", method=method, case=case)
-        for name, expected in (("current_input", w["current_input"]), ("current_output", w["current_output"])):
-            if expected is None:
-                if g[name] is not None:
-                    fail(f"after forward ({flags}), {name} is kept: the flag asked not to keep it", method=method, case=case)
-            else:
-                same(array(g[name], f"{name} ({flags})", method, case, np.shape(expected)), expected,
-                     f"after forward ({flags}), {name} is not the {'input' if name == 'current_input' else 'output'}",
-                     method, case)
-    for g, w in zip(got["views"], want["views"]):
-        if g["shares_memory"] != w["shares_memory"]:
-            fail(f"with copy={w['copy']}, the saved output of a layer whose output is a view of its input "
-                 f"{'shares' if g['shares_memory'] else 'does not share'} memory with the input: it is copied only "
-                 "when copy is set and it may share memory with the input", method=method, case=case)
+    case = "probe layers on the given Layer base, built with each combination of save_input, save_output and copy; forward(X)"
+    play_base(student, reference, "base_forward_records", (*wave_parameters(rng), rng.normal(size=(3, 4))), case,
+              "Layer.forward")
 
 
 @check(LAYER, "backward returns (signal, None) for a layer without parameters and (None, None) once its propagation is "
        "off; a learnable layer's backward still runs", points=0)
 def test_base_propagation(student, reference, rng):
-    params = wave_parameters(rng)
-    X, E = rng.normal(size=(3, 4)), rng.normal(size=(3, 4))
     case = "probe layers on the given Layer base: forward, then backward with propagation on, off, on again"
-    method = "Layer.backward"
-    got, want = run_both(student, reference, "base_propagation", *params, X, E, case=case, method=method)
-    for name, what in (("mirror", "a layer without parameters"), ("wave", "a learnable layer")):
-        g, w = got[name], want[name]
-        for key, label in (("propagate_after_deactivate", "deactivate_propagation()"), ("propagate_after_activate", "activate_propagation()")):
-            if g[key] is not w[key]:
-                fail(f"after {label}, propagate is {g[key]!r}, expected {w[key]!r}", method=f"Layer.{label[:-2]}", case=case)
-        if g["learnable"] is not w["learnable"]:
-            fail(f"learnable() is {g['learnable']!r} for {what}, expected {w['learnable']!r}", method="Layer.learnable", case=case)
-        for step in ("on", "off", "again"):
-            g_pair, w_pair = pair(g[step], method, case), w[step]
-            for part, (g_part, w_part) in enumerate(zip(g_pair, w_pair)):
-                label = f"the {'signal' if part == 0 else 'gradients'} of {what} with propagation {step if step != 'again' else 'on again'}"
-                if w_part is None:
-                    if g_part is not None:
-                        fail(f"{label} is {type(g_part).__name__}, expected None", method=method, case=case)
-                elif part == 0:
-                    same(array(g_part, label, method, case, np.shape(w_part)), w_part, f"{label} is not _backward's", method, case)
-                else:
-                    for index, (gg, ww) in enumerate(zip(arrays(g_part, [np.shape(v) for v in w_part], label, method, case), w_part)):
-                        same(gg, ww, f"{label}: gradient {index} is not _backward's", method, case)
+    play_base(student, reference, "base_propagation", (*wave_parameters(rng), rng.normal(size=(3, 4)), rng.normal(size=(3, 4))),
+              case, "Layer.backward")
 
 
 # ================================================================ layers: FullyConnected, Convolutional2D, ...
@@ -741,19 +722,13 @@ def test_stack_train_returns_losses(student, reference, rng):
                      f"it computed: {[round(c, 6) for c in costs[:12]]}...)", method=method, case=case)
             position += 1
         return
-    # One per epoch: a cost computed during (or right after) that epoch, an average of them, or their sum.
-    seen, per_epoch, updates = [], [[] for _ in range(epochs + 1)], 0
-    for event in events:
-        if event[0] == "update":
-            updates += 1
-        elif event[0] == "cost":
-            epoch = min(updates // batches, epochs)
-            per_epoch[epoch].append(float(event[1]))
-            if updates % batches == 0 and 0 < epoch:  # right after an epoch's last update: may be either epoch's
-                per_epoch[epoch - 1].append(float(event[1]))
-            seen.append(float(event[1]))
+    # One per epoch: a cost computed in that epoch (or right after it), a mean of them, or their sum.
+    updates = [i for i, event in enumerate(events) if event[0] == "update"]
     for epoch, loss in enumerate(losses):
-        values = per_epoch[epoch]
+        first, after = epoch * batches, (epoch + 1) * batches  # the numbers of its first update and of the next epoch's
+        start = updates[first - 1] + 1 if 0 < first <= len(updates) else 0
+        stop = updates[after] if after < len(updates) else len(events)
+        values = [float(e[1]) for e in events[start:stop] if e[0] == "cost"]
         if values and (min(values) - 1e-6 <= loss <= max(values) + 1e-6 or _close(loss, sum(values[:batches]))):
             continue
         fail(f"the loss train returned for epoch {epoch} ({loss:.6g}) is none of the costs it computed during that epoch, "

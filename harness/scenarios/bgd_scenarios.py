@@ -52,42 +52,39 @@ def base_update_parameters(freq, scale, shift, steps):
 
     layer = Wave(freq, scale, shift)
     kept = layer.get_parameters()
-    after = []
-    for deltas in steps:
+    after = {}
+    for step, deltas in enumerate(steps, 1):
         layer.update_parameters(tuple(deltas))
-        after.append([snap(p) for p in kept])
-    return {"after": after}
+        after[f"after step {step}"] = [snap(p) for p in kept]
+    return after
 
 
 def base_forward_records(freq, scale, shift, X):
     """What forward keeps, for each combination of save_input / save_output,
-    and what a saved output that is a view of the input becomes with copy."""
+    and whether a saved output that is a view of the input is copied."""
     from .bgd_probes import Mirror, Wave
 
-    records = []
+    records = {}
     for save_input in (True, False):
         for save_output in (True, False):
             layer = Wave(freq, scale, shift, save_input=save_input, save_output=save_output)
             out = layer.forward(X)
-            records.append({
-                "flags": [save_input, save_output],
+            records[f"save_input={save_input}, save_output={save_output}"] = {
                 "output": snap(out),
                 "input_shape": snap(layer.input_shape),
                 "current_input": snap(layer.current_input),
                 "current_output": snap(layer.current_output),
-            })
-    shared = []
+            }
     for copy in (False, True):
-        layer = Mirror(copy=copy)
+        layer = Mirror(copy=copy)  # its output is a view of its input
         X_own = np.array(X)
-        out = layer.forward(X_own)
-        shared.append({
-            "copy": copy,
-            "output": snap(out),
-            "current_output": snap(layer.current_output),
-            "shares_memory": bool(np.may_share_memory(layer.current_output, X_own)) if isinstance(layer.current_output, np.ndarray) else None,
-        })
-    return {"records": records, "views": shared}
+        layer.forward(X_own)
+        saved = layer.current_output
+        records[f"copy={copy}, output a view of the input"] = {
+            "current_output shares memory with the input": bool(np.may_share_memory(saved, X_own))
+            if isinstance(saved, np.ndarray) else None
+        }
+    return records
 
 
 def base_propagation(freq, scale, shift, X, E):
@@ -95,15 +92,15 @@ def base_propagation(freq, scale, shift, X, E):
     from .bgd_probes import Mirror, Wave
 
     result = {}
-    for name, layer in (("mirror", Mirror()), ("wave", Wave(freq, scale, shift))):
+    for name, layer in (("a layer without parameters", Mirror()), ("a learnable layer", Wave(freq, scale, shift))):
         layer.forward(X)
-        steps = {"learnable": snap(layer.learnable()), "on": snap(layer.backward(E))}
+        steps = {"learnable()": snap(layer.learnable()), "backward, propagation on": snap(layer.backward(E))}
         layer.deactivate_propagation()
-        steps["propagate_after_deactivate"] = snap(layer.propagate)
-        steps["off"] = snap(layer.backward(E))
+        steps["propagate after deactivate_propagation()"] = snap(layer.propagate)
+        steps["backward, propagation off"] = snap(layer.backward(E))
         layer.activate_propagation()
-        steps["propagate_after_activate"] = snap(layer.propagate)
-        steps["again"] = snap(layer.backward(E))
+        steps["propagate after activate_propagation()"] = snap(layer.propagate)
+        steps["backward, propagation on again"] = snap(layer.backward(E))
         result[name] = steps
     return result
 
