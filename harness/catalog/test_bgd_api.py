@@ -653,7 +653,7 @@ def test_stack_leaves_inputs_untouched(student, reference, rng):
     if got["input_kept"] is not True:
         fail("NeuralStack.eval changed X in place", method="NeuralStack.eval", case=case)
     got = run_student(student, "stack_train", params, X, y, 2, 4, 0.1, seed_of(rng), case=case, method="NeuralStack.train",
-                      calls=4)
+                      calls=2)
     if not any(event[0] == "update" for event in got["events"]):
         fail("NeuralStack.train never called optimizer.update()", method="NeuralStack.train", case=case)
     if got["inputs_kept"] is not True:
@@ -704,7 +704,7 @@ def test_stack_train_returns_losses(student, reference, rng):
     case = training_case(X, epochs, batch_size, learning_rate)
     method = "NeuralStack.train"
     got = run_student(student, "stack_train", params, X, y, epochs, batch_size, learning_rate, seed_of(rng), case=case,
-                      method=method, calls=4)
+                      method=method, calls=2)
     batches = len(X) // batch_size
     losses = losses_of(got["losses"], (epochs * batches, epochs), method, case)
     events = got["events"]
@@ -746,7 +746,7 @@ def test_stack_full_batch_training(student, reference, rng):
     case = training_case(X, epochs, len(X), learning_rate)
     method = "NeuralStack.train"
     got, want = run_both(student, reference, "stack_train", params, X, y, epochs, len(X), learning_rate, seed_of(rng),
-                         case=case, method=method, calls=4)
+                         case=case, method=method, calls=2)
     updates = [e[1] for e in got["events"] if e[0] == "update"]
     want_updates = [e[1] for e in want["events"] if e[0] == "update"]
     if len(updates) != epochs:
@@ -783,7 +783,7 @@ def test_stack_learns(student, reference, rng):
     case = training_case(X, epochs, batch_size, learning_rate)
     method = "NeuralStack.train"
     got, want = run_both(student, reference, "stack_train", params, X, y, epochs, batch_size, learning_rate, seed_of(rng),
-                         case=case, method=method, calls=4)
+                         case=case, method=method, calls=2)
     # Judged from the parameters after training (the probes' own prediction), never
     # from the losses train returns. The reference's cost falls far more than half.
     before, after = float(got["before"]), float(got["after"])
