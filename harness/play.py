@@ -85,8 +85,36 @@ def snippet(function, args, kwargs=None):
         if isinstance(value, np.ndarray):
             lines.append(array_source(f"arg{i}", value))
             names.append(f"arg{i}")
+        elif _holds_array(value):
+            lines.append(f"arg{i} = {_literal(value)}")
+            names.append(f"arg{i}")
         else:
             names.append(repr(value))
-    names += [f"{k}={v!r}" for k, v in (kwargs or {}).items()]
+    names += [f"{k}={_literal(v)}" for k, v in (kwargs or {}).items()]
     lines.append(f"print({name}({', '.join(names)}))")
     return "\n".join(lines)
+
+
+def _holds_array(value):
+    if isinstance(value, np.ndarray):
+        return True
+    if isinstance(value, (list, tuple)):
+        return any(_holds_array(v) for v in value)
+    if isinstance(value, dict):
+        return any(_holds_array(v) for v in value.values())
+    return False
+
+
+def _literal(value):
+    """Python source for `value`, arrays nested in lists, tuples and dicts included."""
+    if isinstance(value, np.ndarray):
+        if value.size > 2000:
+            return f"np.zeros({value.shape})"  # too large to print
+        return f"np.array({value.tolist()!r})"
+    if isinstance(value, list):
+        return "[" + ", ".join(_literal(v) for v in value) + "]"
+    if isinstance(value, tuple):
+        return "(" + ", ".join(_literal(v) for v in value) + ("," if len(value) == 1 else "") + ")"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k!r}: {_literal(v)}" for k, v in value.items()) + "}"
+    return repr(value)

@@ -43,10 +43,11 @@ class NeuralStack:
         """The output of the network for the batch `X`: `X` forwarded through
         every layer in order.
 
-        This is inference: Dropout layers are switched off for the call and
-        left afterwards in the state (active or not) they were in.
+        Whether Dropout layers are switched off for the call is up to you
+        (both are accepted). Switching them off means: deactivated for the
+        call, and each left afterwards in the state (active or not) it was in.
         """
-        # SOLUTION: X forwarded through every layer in order, with every Dropout layer deactivated during the call and restored to its previous state afterwards
+        # SOLUTION: X forwarded through every layer in order (you may deactivate every Dropout layer during the call and restore its previous state afterwards, or leave them as they are)
         dropouts = [(layer, layer.active) for layer in self.layers if isinstance(layer, Dropout)]
         for layer, _ in dropouts:
             layer.deactivate()
@@ -76,7 +77,8 @@ class NeuralStack:
         it needs its signal) and restored afterwards.
 
         Returns:
-            np.ndarray: 1-D float array, the cost of every batch in order.
+            np.ndarray: 1-D float array of the training losses in order, one
+            per batch or one per epoch (both are accepted).
 
         Raises:
             RuntimeError, ValueError: see `_check_training_setup`.

@@ -12,7 +12,7 @@ class Dropout(Layer):
 
     The mask is drawn from the global `np.random` generator, so
     `np.random.seed(...)` before `forward` makes it reproducible. A new
-    Dropout is active; `NeuralStack.eval` switches it off for inference.
+    Dropout is active; `deactivate()` makes it the identity (inference).
 
     Args:
         keep_proba (float): probability of keeping a unit, in (0, 1].

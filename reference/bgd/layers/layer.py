@@ -17,6 +17,8 @@ class Layer(metaclass=ABCMeta):
             memory with the input.
         save_input (bool): whether to keep a reference to the input array.
         save_output (bool): whether to keep a reference to the output array.
+            A subclass may turn either off and keep what its `_backward`
+            needs under names of its own.
 
     Attributes:
         input_shape (tuple): shape of the last input array.

@@ -1,0 +1,91 @@
+"""The bgd checks are fair (issue 6): correct work keeps full marks whatever
+choice SPEC leaves open, and doing nothing earns nothing.
+
+- Correct variants (tests/bgd_variants.py), each making an open choice the
+  reference does not: layers keeping no current_input / current_output,
+  Dropout left on in NeuralStack.eval, train returning a list of per-epoch
+  losses, train without shuffling nor turning the first layer's propagation
+  off, layers overriding update_parameters, optimizer state keyed by layer,
+  float32 storage: full marks on three run seeds.
+- A submission whose every method returns zeros of the right shape (or does
+  nothing) earns no point from the bgd API checks.
+- The in-sandbox probes and scenarios import nothing of the harness nor of
+  the reference (no solution may enter a student's sandbox).
+
+- One bug per kind (tests/bgd_variants.py KIND_BUGS: an update that adds or
+  rebinds, state kept between calls, a forward returning its mutated input,
+  the same dropout mask every run, optimizer state shared between layers or
+  bypassing update_parameters, train faking its losses or shuffling the
+  caller's arrays): caught by a check of the class that has it, and by no
+  check of another class. The same is asserted for the whole mutant catalog
+  in tests/test_judge_mutants.py.
+"""
+
+import ast
+import json
+import pathlib
+import subprocess
+import sys
+
+import pytest
+from bgd_variants import CORRECT_VARIANTS, KIND_BUGS, materialise_variant, materialise_zero_stub
+from mutants import materialise
+
+SCENARIOS = pathlib.Path(__file__).resolve().parents[1] / "harness" / "scenarios"
+SEEDS = (1, 2, 3)
+
+
+def grade(folder, results, seed=None):
+    command = [sys.executable, "-m", "harness", "grade", str(folder), "--results", str(results), "--assignment", "bgd"]
+    if seed is not None:
+        command += ["--seed", str(seed)]
+    run = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert run.returncode in (0, 1), run.stderr
+    return json.loads(results.read_text())
+
+
+@pytest.mark.parametrize("variant", [*CORRECT_VARIANTS, "float32"])
+def test_a_correct_variant_keeps_full_marks_on_every_seed(variant, tmp_path):
+    folder = materialise_variant(variant, tmp_path / "submission")
+    for seed in SEEDS:
+        document = grade(folder, tmp_path / f"results-{seed}.json", seed)
+        failed = [(t["name"], t["output"][:600]) for t in document["tests"] if t["status"] != "passed"]
+        assert not failed, f"seed {seed}"
+        assert document["score"] == document["extra_data"]["max_score"] > 0
+
+
+@pytest.mark.parametrize("bug", KIND_BUGS, ids=lambda m: m.id)
+def test_a_bug_costs_points_in_its_own_class_only(bug, tmp_path):
+    folder = materialise(bug, tmp_path / "submission")
+    document = grade(folder, tmp_path / "results.json", seed=1)
+    failed = [t["name"] for t in document["tests"] if t["status"] == "failed"]
+    assert any(name.startswith(bug.target + ": ") for name in failed), f"{bug.description}: not caught; failed: {failed}"
+    assert all(name.startswith(bug.target + ": ") for name in failed), f"{bug.description}: other classes charged: {failed}"
+
+
+# The generic checks of test_differentiable.py (not these) still pay a stub
+# whose forward and backward compute nothing for leaving their inputs alone.
+GENERIC_UNTOUCHED = "forward and backward leave their inputs untouched"
+
+
+def test_a_submission_returning_zeros_earns_no_bgd_api_point(tmp_path):
+    folder = materialise_zero_stub(tmp_path / "submission")
+    document = grade(folder, tmp_path / "results.json")
+    earned = [t["name"] for t in document["tests"] if t["score"] > 0]
+    outside = [name for name in earned if GENERIC_UNTOUCHED not in name or name.startswith("bgd.layers.dropout.")]
+    assert not outside
+
+
+@pytest.mark.parametrize("module", ["bgd_probes.py", "bgd_scenarios.py"])
+def test_scenarios_import_only_numpy_the_standard_library_and_the_graded_package(module):
+    tree = ast.parse((SCENARIOS / module).read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            names = [node.module or ""] if node.level == 0 else []
+        else:
+            continue
+        for name in names:
+            top = name.split(".")[0]
+            assert top in ("numpy", "bgd", "importlib"), f"{module} imports {name}"
