@@ -18,8 +18,14 @@ Life of a worker
      numpy, send "ready".
   2. Worker.serve(): read a request (a list of ops), run the ops in order,
      and send their reply frames (one per op) together when the request
-     ends, or as soon as they exceed 64 KiB; before each op, write (request id, op index) to the progress
-     file, so that the judge can name the op a dead worker was running.
+     ends, or as soon as they exceed 64 KiB; before each op, and before
+     each evaluation of a map, write (request id, op index, evaluation,
+     start time) to the progress file, so that the judge can hold every call
+     to its own time limit and name the op a dead worker was running.
+     SIGUSR1 makes faulthandler write every thread's stack to the stack file:
+     the judge asks for it before it kills a call that ran out of time, to
+     name the student function that was running (this works even while C
+     code holds the GIL).
      Student code runs only here; any exception, even SystemExit or
      KeyboardInterrupt, fails the op it happened in and the remaining ops
      are reported skipped.
@@ -52,6 +58,7 @@ import json
 import math
 import os
 import resource
+import signal
 import struct
 import sys
 import threading
@@ -65,6 +72,9 @@ MAX_DEPTH = 32  # deeper containers come back as refs
 MESSAGE_CHARS = 4000
 TRACEBACK_CHARS = 8000
 TYPE_CHARS = 200
+# The progress record: request id, op index, evaluation of a map (-1: none),
+# time.monotonic() when it started (the judge's clock too: CLOCK_MONOTONIC).
+PROGRESS = struct.Struct("<QQqd")
 
 np = None  # imported by bootstrap() once the limits are in place
 
@@ -165,6 +175,7 @@ def bootstrap(config):
     global np
     fd_in, fd_out = low_fd(config["fd_in"]), low_fd(config["fd_out"])
     fd_progress = low_fd(config["fd_progress"])
+    fd_stack = low_fd(config["fd_stack"]) if config.get("fd_stack") is not None else None
     saved_stdout, saved_stderr = low_fd(os.dup(1)), low_fd(os.dup(2))
     os.umask(0o077)
     apply_limits(config)
@@ -177,6 +188,8 @@ def bootstrap(config):
     libc_call("prctl", PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     watch_judge(config["judge_pid"])
     faulthandler.enable()  # a segfault prints where it happened on student stderr
+    if fd_stack is not None:  # the judge's question "where are you?" before it kills a slow call
+        faulthandler.register(signal.SIGUSR1, file=fd_stack, all_threads=True, chain=False)
     os.chdir(config["workdir"])
     stdlib = list(sys.path)  # -I -S: the standard library only
     sys.path[:] = stdlib + [config["sitedir"]]
@@ -471,6 +484,7 @@ class Worker:
         self.objects = {}  # handle -> object kept for the judge
         self.next_handle = 1
         self.request_id = None
+        self.index = 0  # the op running
 
     # -- handles
 
@@ -612,6 +626,7 @@ class Worker:
                     args[arg_index] = stack[k].copy()
                 if seed is not None:
                     np.random.seed(seed)
+                self.progress(self.index, k)  # every evaluation is a call of its own, with its own limit
                 value = function(*args, **kwargs)
                 if pick:
                     value = follow(value, pick)
@@ -664,7 +679,7 @@ class Worker:
                 sizes.append(0)
         return sizes
 
-    def before_request(self):
+    def before_request(self, message=None):
         """Undo what the previous request's student code may have broken."""
         try:
             os.chdir(self.workdir)
@@ -688,10 +703,14 @@ class Worker:
             setattr(sys, f"__{name}__", stream)
             streams.append(stream)
         self.streams = tuple(streams)
-        # Re-arm the CPU limit: this request may use cpu_seconds more.
+        # Re-arm the CPU limit: this request may use cpu_seconds more (the
+        # judge scales it with the calls the request makes).
         if self.limits["cpu_seconds"] is not None:
+            allowed = self.limits["cpu_seconds"]
+            if isinstance(message, dict) and type(message.get("cpu_seconds")) in (int, float):
+                allowed = max(allowed, message["cpu_seconds"])
             usage = resource.getrusage(resource.RUSAGE_SELF)
-            soft = math.ceil(usage.ru_utime + usage.ru_stime) + int(self.limits["cpu_seconds"])
+            soft = math.ceil(usage.ru_utime + usage.ru_stime) + math.ceil(allowed)
             try:
                 resource.setrlimit(resource.RLIMIT_CPU, (soft, resource.RLIM_INFINITY))
             except (ValueError, OSError):
@@ -705,6 +724,13 @@ class Worker:
             if pid == 0:
                 break
 
+    def progress(self, index, evaluation=-1):
+        """Tell the judge (the progress file) which op, and which evaluation of a map, starts now."""
+        try:
+            os.pwrite(self.fd_progress, PROGRESS.pack(self.request_id, index, evaluation, time.monotonic()), 0)
+        except (OSError, struct.error):
+            pass
+
     def run_request(self, message, arrays):
         self.request_id = message["id"]
         ops = message["ops"]
@@ -715,10 +741,8 @@ class Worker:
         # tells the judge which op was running.
         self.replies = []
         for index, op in enumerate(ops):
-            try:
-                os.pwrite(self.fd_progress, struct.pack("<QQ", self.request_id, index), 0)
-            except OSError:
-                pass
+            self.index = index
+            self.progress(index)
             out_start, err_start = self.output_sizes()
             started = time.perf_counter()
             frame = {"id": self.request_id, "index": index}
@@ -785,7 +809,7 @@ class Worker:
             received = self.channel.receive()
             if received is None:
                 return
-            self.before_request()
+            self.before_request(received[0])
             self.run_request(*received)
 
 
