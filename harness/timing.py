@@ -232,3 +232,11 @@ class TimedSandbox(Sandbox):
             if not result.ok and result.error.kind == "timeout" and result.error.type == "Timeout":
                 self.timed_out.setdefault(method_key(op), result.error)
         return results
+
+
+def training_calls(epochs, samples, batch_size, layers):
+    """About how many calls into student code a training run makes: every
+    batch, a forward and a backward of every layer, the cost and an optimizer
+    step (for `pending.calls(...)`, `play(..., calls=...)`)."""
+    batches = max(1, math.ceil(samples / max(1, batch_size)))
+    return max(1, int(epochs)) * batches * (2 * max(1, layers) + 2)

@@ -31,6 +31,7 @@ from harness.checks import HIDDEN, CheckFailure, check, expect_close, fail, floa
 from harness.gradcheck import PARAMETER_SCALE, side_by_side
 from harness.ops import failure_summary, first_failure, snippet_of
 from harness.sandbox import ErrorInfo, Pending
+from harness.timing import training_calls
 
 
 def __tracebackhide__(excinfo):
@@ -951,7 +952,10 @@ def model_build(batch, layers, weights, optimizer, steps, frozen=(), witness=Non
         batch.assign(refs[i], value)
     out = {"before": batch.getattr(model, "weights"), "results": [], "after": []}
     for method, args, kwargs in steps:
-        out["results"].append(batch.method(model, method, *args, **kwargs).seed(1))
+        # the calls fit(x, y, epochs, batch_size), evaluate(x, y, batch_size) or batch_step(x, y) make
+        epochs, batch_size = {"fit": (args[2], args[3]), "evaluate": (1, args[2])}.get(method, (1, len(args[0])))
+        work = training_calls(epochs, len(args[0]), batch_size, len(layers))
+        out["results"].append(batch.method(model, method, *args, **kwargs).seed(1).calls(work))
         out["after"].append(batch.getattr(model, "weights"))
     if witness is None:
         return out

@@ -31,6 +31,7 @@ from harness.checks import HIDDEN, check, expect_close, fail, floating_dtype, re
 from harness.gradcheck import PARAMETER_SCALE, side_by_side
 from harness.ops import failure_summary, first_failure, snippet_of
 from harness.sandbox import Pending
+from harness.timing import training_calls
 
 LAYER = "bgd.layers.layer.Layer"
 FC = "bgd.layers.fc.FullyConnected"
@@ -787,7 +788,7 @@ def training_scenario(engine, objs, params, extras, X, y, epochs, batch_size, se
     with engine.batch() as batch:
         net, layers = stack_of(batch, objs, params, extras)
         twin = stack_of(batch, objs, params, extras)[0] if costs else None
-        losses = net.train(X, y, epochs, batch_size).seed(seed)
+        losses = net.train(X, y, epochs, batch_size).seed(seed).calls(training_calls(epochs, len(X), batch_size, len(objs)))
         parameters = [layer.get_parameters() for layer, v in zip(layers, params) if v] if read_parameters else []
         before = after = None
         if costs:

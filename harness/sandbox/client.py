@@ -45,6 +45,7 @@ F_SETPIPE_SZ = 1031
 # What the worker writes before each op and each evaluation of a map (see
 # worker.PROGRESS): request id, op index, evaluation (-1: none), start time.
 PROGRESS = struct.Struct("<QQqd")
+STALLED = -2  # the evaluation field of a record: one call of a many-call op ran past the per-call limit
 # A request's own limit is the sum of its calls' limits plus this much (the
 # arrays' way there and back); each call is held to its own limit anyway.
 REQUEST_SLACK = 0.5
@@ -608,10 +609,14 @@ class _CallWatch:
     """Holds every call of one request to its own limit.
 
     The worker writes (request, op, evaluation, start time) to the progress
-    file before each op and each evaluation of a map; the judge looks only
-    when the running call's limit is due: a hung call costs its own limit, not
-    the whole request's. The record is the worker's word (student code could
-    rewrite it): it can only move a call's deadline, never the request's.
+    file before each op and each evaluation of a map; the judge looks when the
+    running call's limit is due: a hung call costs its own limit, not the
+    whole request's. An op that makes many calls (`calls` > 1: a training
+    run, a scenario) has that many limits, and the worker's watchdog reports
+    (STALLED) when one call inside it runs longer than one limit: the judge
+    looks every half limit during such an op. Records are the worker's word
+    (student code could rewrite them): they can only move a call's deadline,
+    never the request's.
     """
 
     def __init__(self, read, request_id: int, per_call: float, ops: list[dict], started: float):
@@ -623,7 +628,14 @@ class _CallWatch:
         self.started = started
         self.record: tuple | None = None
         self.op, self.evaluation, self.began = 0, -1, started
-        self.next_check = started + per_call * self.calls[0]
+        self.stalled: float | None = None  # when the call that ran too long began
+        self.deadline = started + per_call * self.calls[0]
+        self.next_check = self._next(started)
+
+    def _next(self, now: float) -> float:
+        if self.calls[self.op] > 1:
+            return min(self.deadline, now + max(0.02, self.per_call / 2))
+        return self.deadline
 
     def expired(self, now: float) -> bool:
         """Whether the call running now has used up its limit (else `next_check` moves on)."""
@@ -632,17 +644,31 @@ class _CallWatch:
             _, op, evaluation, began = record
             if 0 <= op < len(self.calls) and math.isfinite(began):
                 self.record = record
-                self.op, self.evaluation = op, evaluation
-                self.began = min(max(began, self.started), now)
-                self.next_check = self.began + self.per_call * self.calls[op]
-        return now >= self.next_check
+                began = min(max(began, self.started), now)
+                if evaluation == STALLED:
+                    if op == self.op:
+                        self.stalled = began
+                        self.deadline = min(self.deadline, began + self.per_call)
+                else:
+                    self.op, self.evaluation, self.began, self.stalled = op, evaluation, began, None
+                    self.deadline = began + self.per_call * self.calls[op]
+        if now >= self.deadline:
+            return True
+        self.next_check = self._next(now)
+        return False
 
     def limit_text(self) -> str:
-        """"5 s per call × 4 calls", "0.5 s per call (evaluation 3 of 20)"."""
+        """"5 s per call × 4 calls", "0.5 s per call; evaluation 3 of 20"."""
         calls = self.calls[self.op]
         text = f"{self.per_call:g} s per call" + (f" × {calls} calls" if calls > 1 else "")
         if self.evaluations[self.op] > 1 and self.evaluation >= 0:
             text += f"; evaluation {self.evaluation + 1} of {self.evaluations[self.op]}"
+        return text
+
+    def message(self, now: float) -> str:
+        text = f"timed out after {seconds(now - self.began)} s (limit: {self.limit_text()})"
+        if self.stalled is not None:
+            text += f": one call ran for {seconds(now - self.stalled)} s"
         return text
 
 
@@ -1050,7 +1076,7 @@ class Sandbox:
         kind = "Timeout"
         if cause == "call" and watch is not None:
             allowed = watch.limit_text()
-            message = f"timed out after {seconds(now - watch.began)} s (limit: {allowed})"
+            message = watch.message(now)
         elif cause == "budget":
             kind, allowed = "TimeBudget", ""
             total = getattr(self.budget, "total", 0)

@@ -75,6 +75,10 @@ TYPE_CHARS = 200
 # The progress record: request id, op index, evaluation of a map (-1: none),
 # time.monotonic() when it started (the judge's clock too: CLOCK_MONOTONIC).
 PROGRESS = struct.Struct("<QQqd")
+# The evaluation field of a record that says: in an op that makes many calls
+# (its "calls" field), one call of the submission's code has run longer than
+# the per-call limit (its start time is the record's).
+STALLED = -2
 
 np = None  # imported by bootstrap() once the limits are in place
 
@@ -200,6 +204,7 @@ def bootstrap(config):
     # shadow them (only the graded packages and what they import are copied).
     sys.path[:] = stdlib + [config["sitedir"], config["workdir"]]
     worker = Worker(config, Channel(fd_in, fd_out), saved_stdout, saved_stderr, fd_progress)
+    worker.start_watchdog()
     worker.channel.send(
         {
             "ready": True,
@@ -485,6 +490,8 @@ class Worker:
         self.next_handle = 1
         self.request_id = None
         self.index = 0  # the op running
+        self.watching = None  # (request id, op index) of a running op that makes many calls
+        self.progress_lock = threading.Lock()
 
     # -- handles
 
@@ -724,12 +731,56 @@ class Worker:
             if pid == 0:
                 break
 
-    def progress(self, index, evaluation=-1):
+    def progress(self, index, evaluation=-1, when=None, only_if=None):
         """Tell the judge (the progress file) which op, and which evaluation of a map, starts now."""
-        try:
-            os.pwrite(self.fd_progress, PROGRESS.pack(self.request_id, index, evaluation, time.monotonic()), 0)
-        except (OSError, struct.error):
-            pass
+        with self.progress_lock:
+            if only_if is not None and only_if != self.watching:
+                return
+            when = time.monotonic() if when is None else when
+            try:
+                os.pwrite(self.fd_progress, PROGRESS.pack(self.request_id, index, evaluation, when), 0)
+            except (OSError, struct.error):
+                pass
+
+    # -- calls inside an op that makes many (a training run, a scenario)
+
+    def start_watchdog(self):
+        """A thread that, while an op that makes many calls runs, looks at the
+        main thread's stack every quarter of the per-call limit: when the same
+        activation of a submission function has been the innermost one for
+        the whole limit, it tells the judge (a STALLED record), which stops
+        the op without waiting for the whole op's limit. Needs the GIL: code
+        that holds it (C code) is stopped by the op's limit instead."""
+        per_call = self.limits.get("timeout")
+        if not per_call or per_call <= 0:
+            return
+        thread = threading.Thread(target=self.watchdog, args=(float(per_call),), name="sandbox-call-watch", daemon=True)
+        thread.start()
+
+    def watchdog(self, per_call):
+        interval = max(0.01, per_call / 4)
+        prefix = self.workdir + os.sep
+        main = threading.main_thread().ident
+        target = leaf = None
+        since = 0.0
+        while True:
+            time.sleep(interval)
+            watching = self.watching
+            if watching is None:
+                target = leaf = None
+                continue
+            if watching != target:
+                target, leaf = watching, None
+            frame = sys._current_frames().get(main)
+            while frame is not None and not frame.f_code.co_filename.startswith(prefix):
+                frame = frame.f_back
+            now = time.monotonic()
+            if frame is not leaf:
+                leaf, since = frame, now  # first seen (the call began up to an interval earlier)
+            elif leaf is not None and now - since >= per_call:
+                self.progress(target[1], STALLED, since, only_if=target)
+                leaf = None
+            frame = None
 
     def run_request(self, message, arrays):
         self.request_id = message["id"]
@@ -743,6 +794,9 @@ class Worker:
         for index, op in enumerate(ops):
             self.index = index
             self.progress(index)
+            calls = op.get("calls") if isinstance(op, dict) else None
+            if type(calls) is int and calls > 1:
+                self.watching = (self.request_id, index)
             out_start, err_start = self.output_sizes()
             started = time.perf_counter()
             frame = {"id": self.request_id, "index": index}
@@ -765,6 +819,7 @@ class Worker:
                     frame["error"] = self.describe(exc)
                     failed = index
                     values = {}
+            self.watching = None
             frame["elapsed"] = time.perf_counter() - started
             out_end, err_end = self.output_sizes()
             frame["stdout"] = [out_start, out_end]
