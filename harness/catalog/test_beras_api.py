@@ -952,9 +952,7 @@ def model_build(batch, layers, weights, optimizer, steps, frozen=(), witness=Non
         batch.assign(refs[i], value)
     out = {"before": batch.getattr(model, "weights"), "results": [], "after": []}
     for method, args, kwargs in steps:
-        # the calls fit(x, y, epochs, batch_size), evaluate(x, y, batch_size) or batch_step(x, y) make
-        epochs, batch_size = {"fit": (args[2], args[3]), "evaluate": (1, args[2])}.get(method, (1, len(args[0])))
-        work = training_calls(epochs, len(args[0]), batch_size, len(layers))
+        work = _calls_of_step(method, args, kwargs, len(layers))
         out["results"].append(batch.method(model, method, *args, **kwargs).seed(1).calls(work))
         out["after"].append(batch.getattr(model, "weights"))
     if witness is None:
@@ -997,6 +995,17 @@ def model_build(batch, layers, weights, optimizer, steps, frozen=(), witness=Non
     batch.method(batch.new(f"beras.optimizers.{optimizer_cls}", *optimizer_args), "apply_gradients", sources, grads).quiet()
     out["witness"]["after"] = [batch.call("numpy.array", ref) for _, ref in copy_weights]
     return out
+
+
+def _calls_of_step(method, args, kwargs, layers):
+    """About how many calls into student code a model method makes (its time limit grows with them):
+    fit(x, y, epochs, batch_size) and evaluate(x, y, batch_size) a pass over x per epoch, others one batch."""
+    names = ("x", "y", "epochs", "batch_size") if method == "fit" else ("x", "y", "batch_size")
+    named = {**dict(zip(names, args)), **kwargs}
+    samples = len(named["x"]) if hasattr(named.get("x"), "__len__") else 1
+    if method not in ("fit", "evaluate"):
+        return training_calls(1, 1, 1, layers)
+    return training_calls(named.get("epochs", 1), samples, named.get("batch_size", samples), layers)
 
 
 def _layer(batch, path, args):
