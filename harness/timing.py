@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 import os
 import pathlib
+import secrets
 import struct
 
 import numpy as np
@@ -73,7 +74,8 @@ class Budget:
         self._own += max(0.0, float(seconds))
         if self.folder is not None:
             if self._fd is None:
-                self._fd = os.open(self.folder / f"spent.{os.getpid()}", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+                name = f"spent.{os.getpid()}.{secrets.token_hex(4)}"
+                self._fd = os.open(self.folder / name, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
             os.pwrite(self._fd, _SECONDS.pack(self._own), 0)
 
     def spent(self):
