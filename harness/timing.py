@@ -220,7 +220,7 @@ class TimedSandbox(Sandbox):
             earlier = self.timed_out.get(method_key(op)) if isinstance(op, dict) and "op" in op else None
             if earlier is None:
                 continue
-            results = super().run(ops[:index], timeout) if index else []
+            results = self._run_and_learn(ops[:index], timeout) if index else []
             if all(result.ok for result in results):
                 label = scenario_name(op) or op_label(op)
                 results.append(Result(ok=False, error=not_called_again(label, earlier)))
@@ -229,10 +229,18 @@ class TimedSandbox(Sandbox):
                 reason = "an earlier op of this request failed"
             skipped = ErrorInfo("Skipped", f"not run: {reason}", kind="skipped")
             return results + [Result(ok=False, error=skipped) for _ in range(len(ops) - len(results))]
+        return self._run_and_learn(ops, timeout)
+
+    def _run_and_learn(self, ops, timeout):
         results = super().run(ops, timeout)
         for op, result in zip(ops, results):
-            if not result.ok and result.error.kind == "timeout" and result.error.type == "Timeout":
-                self.timed_out.setdefault(method_key(op), result.error)
+            error = result.error
+            if not result.ok and error.kind == "timeout" and error.type == "Timeout":
+                self.timed_out.setdefault(method_key(op), error)
+                if error.stalled and error.where:
+                    # One activation of this function ran the whole limit: later
+                    # requests that enter it, whatever they called, stop there.
+                    self.refused.add(error.where)
         return results
 
 

@@ -270,6 +270,10 @@ def hold_the_gil_and_ignore_sigterm():
 def one_long_call(seconds):
     time.sleep(float(seconds))
     return seconds
+
+
+def through_slow(delay):
+    return Slow(delay).forward(1.0)
 """
 
 SCENARIO = """
@@ -390,6 +394,23 @@ def test_a_method_or_scenario_that_timed_out_is_not_called_again(slow_submission
         assert "timed out earlier in this run" in again.value.diagnosis.summary
         assert "the student method running then: Slow.forward" in again.value.diagnosis.summary
         assert play(engine, "demo.forward_many", 2, 0.0) == 2  # the same scenario, played otherwise, runs
+
+
+def test_a_function_that_ran_out_of_time_by_itself_stops_later_requests_that_enter_it(slow_submission):
+    """Inside an op that makes many calls, one call of Slow.forward ran the whole limit:
+    Slow.forward timed out, and any later request that enters it stops there at once."""
+    with sandbox(slow_submission, cls=TimedSandbox, timeout=2.0) as engine:
+        with pytest.raises(CheckFailure) as first:
+            play(engine, "demo.forward_many", 3, 5.0, calls=3, method="Slow.forward")
+        assert "one call ran for" in first.value.diagnosis.summary
+        assert engine.refused == {"pkg.slow:Slow.forward"}
+        assert engine.call("pkg.slow.through_slow", 0.0) == 1.0  # too quick to be seen: it did not hang
+        started = time.monotonic()
+        [result] = engine.run([{"op": "call", "function": "pkg.slow.through_slow", "args": [5.0]}])
+        assert time.monotonic() - started < 1.0  # not the limit of 2 s
+        assert result.error.kind == "timeout" and result.error.where == "pkg.slow:Slow.forward"
+        assert "it called a function that timed out earlier in this run" in result.error.message
+        assert "the student method running at the time: Slow.forward" in result.error.message
 
 
 def test_method_keys_name_what_an_op_calls():

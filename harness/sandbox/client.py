@@ -46,6 +46,7 @@ F_SETPIPE_SZ = 1031
 # worker.PROGRESS): request id, op index, evaluation (-1: none), start time.
 PROGRESS = struct.Struct("<QQqd")
 STALLED = -2  # the evaluation field of a record: one call of a many-call op ran past the per-call limit
+REFUSED = -3  # ...: the op entered a function of `Sandbox.refused`
 # A request's own limit is the sum of its calls' limits plus this much (the
 # arrays' way there and back); each call is held to its own limit anyway.
 REQUEST_SLACK = 0.5
@@ -100,6 +101,7 @@ class ErrorInfo:
     kind: str = "exception"  # one of ERROR_KINDS
     where: str = ""  # "beras.layers:Dense.call": the submission's innermost function in the traceback
     limit: str = ""  # a timeout's limit: "5 s per call × 4 calls"
+    stalled: bool = False  # a timeout where one activation of `where` ran the whole per-call limit by itself
 
     def __str__(self) -> str:
         return f"{self.type}: {self.message}" if self.message else self.type
@@ -619,8 +621,10 @@ class _CallWatch:
     never the request's.
     """
 
-    def __init__(self, read, request_id: int, per_call: float, ops: list[dict], started: float):
+    def __init__(self, read, request_id: int, per_call: float, ops: list[dict], started: float, refusing: bool = False):
         self.read = read  # () -> (request id, op, evaluation, started) or None
+        self.refusing = refusing  # the worker watches every op for refused functions
+        self.refused_at: float | None = None
         self.request_id = request_id
         self.per_call = per_call
         self.calls = [calls_of(op) for op in ops]
@@ -633,8 +637,8 @@ class _CallWatch:
         self.next_check = self._next(started)
 
     def _next(self, now: float) -> float:
-        if self.calls[self.op] > 1:
-            return min(self.deadline, now + max(0.02, self.per_call / 2))
+        if self.refusing or self.calls[self.op] > 1:  # the worker's watchdog may have something to say
+            return min(self.deadline, now + min(0.1, max(0.02, self.per_call / 4)))
         return self.deadline
 
     def expired(self, now: float) -> bool:
@@ -649,6 +653,9 @@ class _CallWatch:
                     if op == self.op:
                         self.stalled = began
                         self.deadline = min(self.deadline, began + self.per_call)
+                elif evaluation == REFUSED:
+                    if op == self.op:
+                        self.refused_at = self.deadline = now
                 else:
                     self.op, self.evaluation, self.began, self.stalled = op, evaluation, began, None
                     self.deadline = began + self.per_call * self.calls[op]
@@ -666,6 +673,9 @@ class _CallWatch:
         return text
 
     def message(self, now: float) -> str:
+        if self.refused_at is not None:
+            return (f"stopped after {seconds(now - self.began)} s: it called a function that timed out earlier "
+                    "in this run, which is not called again")
         text = f"timed out after {seconds(now - self.began)} s (limit: {self.limit_text()})"
         if self.stalled is not None:
             text += f": one call ran for {seconds(now - self.stalled)} s"
@@ -747,6 +757,9 @@ class Sandbox:
         time, cut off when the budget runs out, and not sent once it has."""
         self.limits = limits or Limits()
         self.budget = budget
+        # "module:qualname" of submission functions that may not run: a
+        # request that enters one is stopped at once (see _CallWatch).
+        self.refused: set[str] = set()
         self.identity = runtime.Identity.lookup(user)
         self._interpreter = runtime.prepare_interpreter(tuple(packages), self.identity)
         self._layout = runtime.create_sandbox_dir(
@@ -949,6 +962,8 @@ class Sandbox:
         self._request_id += 1
         calls = request_calls(ops)
         message: dict[str, Any] = {"id": self._request_id, "ops": encoded}
+        if self.refused:
+            message["refused"] = sorted(self.refused)
         if self.limits.cpu_seconds is not None:
             message["cpu_seconds"] = self.limits.cpu_seconds * calls
         payload = wire.pack_frame(message, arrays)
@@ -969,7 +984,7 @@ class Sandbox:
         started = time.monotonic()
         watch = None
         if timeout is None and per_call is not None:
-            watch = _CallWatch(self._read_progress, self._request_id, per_call, ops, started)
+            watch = _CallWatch(self._read_progress, self._request_id, per_call, ops, started, bool(self.refused))
         return self._exchange(payload, len(ops), limit, watch, cause)
 
     def _not_run(self, ops: list[dict], budget: Any) -> list[Result]:
@@ -1073,10 +1088,11 @@ class Sandbox:
         self, cause: str, watch: _CallWatch | None, limit: float, elapsed: float, now: float, where: str, trace: str
     ) -> ErrorInfo:
         """The error of a request stopped for time: which limit, after how long, and what was running."""
-        kind = "Timeout"
+        kind, stalled = "Timeout", False
         if cause == "call" and watch is not None:
             allowed = watch.limit_text()
             message = watch.message(now)
+            stalled = watch.stalled is not None and watch.refused_at is None
         elif cause == "budget":
             kind, allowed = "TimeBudget", ""
             total = getattr(self.budget, "total", 0)
@@ -1086,7 +1102,7 @@ class Sandbox:
             message = f"no result within {limit:g} s (wall clock)"
         if where:
             message += f"; the student method running at the time: {where.partition(':')[2] or where}"
-        return ErrorInfo(kind, message, traceback=trace, kind="timeout", where=where, limit=allowed)
+        return ErrorInfo(kind, message, traceback=trace, kind="timeout", where=where, limit=allowed, stalled=stalled)
 
     def _result_for_failure(self, error: ErrorInfo, offsets: list[int], elapsed: float) -> Result:
         result = Result(ok=False, error=error, elapsed=elapsed)

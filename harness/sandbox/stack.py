@@ -45,10 +45,11 @@ def qualname_at(source: str, line: int, name: str) -> str:
         tree = ast.parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return name
-    best: list[str] = []
+    best: list[str] = []  # the innermost def named `name` around the line
+    enclosing: list[str] = []  # the innermost def around the line (for <listcomp>, <lambda>, ...)
 
     def visit(node, path: list[str]) -> None:
-        nonlocal best
+        nonlocal best, enclosing
         for child in ast.iter_child_nodes(node):
             if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 start = min([child.lineno] + [d.lineno for d in getattr(child, "decorator_list", [])])
@@ -59,6 +60,8 @@ def qualname_at(source: str, line: int, name: str) -> str:
                 if not isinstance(child, ast.ClassDef):
                     if child.name == name and len(inner) > len(best):
                         best = inner
+                    if len(inner) > len(enclosing):
+                        enclosing = inner
                     visit(child, inner + ["<locals>"])
                 else:
                     visit(child, inner)
@@ -66,6 +69,8 @@ def qualname_at(source: str, line: int, name: str) -> str:
                 visit(child, path)
 
     visit(tree, [])
+    if name.startswith("<") and name != "<module>":  # a comprehension or lambda: named after its function, as
+        return ".".join(enclosing + ["<locals>", name]) if enclosing else name  # co_qualname does
     return ".".join(best) if best else name
 
 

@@ -79,6 +79,9 @@ PROGRESS = struct.Struct("<QQqd")
 # (its "calls" field), one call of the submission's code has run longer than
 # the per-call limit (its start time is the record's).
 STALLED = -2
+# ... that the running op entered a submission function the judge refuses
+# (one that timed out earlier in the run: the request's "refused" list).
+REFUSED = -3
 
 np = None  # imported by bootstrap() once the limits are in place
 
@@ -490,7 +493,8 @@ class Worker:
         self.next_handle = 1
         self.request_id = None
         self.index = 0  # the op running
-        self.watching = None  # (request id, op index) of a running op that makes many calls
+        self.watching = None  # (request id, op index, makes many calls) of the op the watchdog watches
+        self.refused = frozenset()  # "module:qualname" of functions the judge will not let run
         self.progress_lock = threading.Lock()
 
     # -- handles
@@ -745,45 +749,70 @@ class Worker:
     # -- calls inside an op that makes many (a training run, a scenario)
 
     def start_watchdog(self):
-        """A thread that, while an op that makes many calls runs, looks at the
-        main thread's stack every quarter of the per-call limit: when the same
-        activation of a submission function has been the innermost one for
-        the whole limit, it tells the judge (a STALLED record), which stops
-        the op without waiting for the whole op's limit. Needs the GIL: code
-        that holds it (C code) is stopped by the op's limit instead."""
+        """A thread that, while an op that makes many calls runs (or any op,
+        when the judge refuses some functions), looks at the main thread's
+        stack every 0.1 s at most: when the same activation of a submission
+        function has been the innermost one for the whole per-call limit
+        (STALLED), or a refused function is on the stack (REFUSED), it tells
+        the judge, which stops the op at once. Needs the GIL: code that holds
+        it (C code) is stopped by the op's own limit instead."""
         per_call = self.limits.get("timeout")
         if not per_call or per_call <= 0:
             return
         thread = threading.Thread(target=self.watchdog, args=(float(per_call),), name="sandbox-call-watch", daemon=True)
         thread.start()
 
+    def where_of(self, code, prefix, names={}):  # noqa: B006 - a cache
+        """"beras.layers:Dense.call" for a code object of the submission (as the judge names it)."""
+        where = names.get(code)
+        if where is None:
+            module = code.co_filename[len(prefix):].removesuffix(".py").replace(os.sep, ".").removesuffix(".__init__")
+            where = names[code] = f"{module}:{getattr(code, 'co_qualname', code.co_name)}"
+        return where
+
     def watchdog(self, per_call):
-        interval = max(0.01, per_call / 4)
+        interval = min(0.1, max(0.01, per_call / 4))
         prefix = self.workdir + os.sep
         main = threading.main_thread().ident
-        target = leaf = None
+        target = leaf = done = None
         since = 0.0
         while True:
             time.sleep(interval)
             watching = self.watching
-            if watching is None:
+            if watching is None or watching == done:
                 target = leaf = None
                 continue
             if watching != target:
                 target, leaf = watching, None
+            refused = self.refused
             frame = sys._current_frames().get(main)
-            while frame is not None and not frame.f_code.co_filename.startswith(prefix):
+            innermost, hit = None, False
+            while frame is not None:
+                code = frame.f_code
+                if code.co_filename.startswith(prefix):
+                    innermost = innermost or frame
+                    if not refused:
+                        break
+                    if self.where_of(code, prefix) in refused:
+                        hit = True
+                        break
                 frame = frame.f_back
+            frame = None
             now = time.monotonic()
-            if frame is not leaf:
-                leaf, since = frame, now  # first seen (the call began up to an interval earlier)
-            elif leaf is not None and now - since >= per_call:
+            if hit:
+                self.progress(target[1], REFUSED, now, only_if=target)
+                done, target, leaf = target, None, None
+            elif innermost is not leaf:
+                leaf, since = innermost, now  # first seen (the call began up to an interval earlier)
+            elif leaf is not None and target[2] and now - since >= per_call:
                 self.progress(target[1], STALLED, since, only_if=target)
                 leaf = None
-            frame = None
+            innermost = None
 
     def run_request(self, message, arrays):
         self.request_id = message["id"]
+        refused = message.get("refused")
+        self.refused = frozenset(r for r in refused if isinstance(r, str)) if isinstance(refused, list) else frozenset()
         ops = message["ops"]
         scope = {}  # names bound by "as", for this request only
         failed = None
@@ -795,8 +824,9 @@ class Worker:
             self.index = index
             self.progress(index)
             calls = op.get("calls") if isinstance(op, dict) else None
-            if type(calls) is int and calls > 1:
-                self.watching = (self.request_id, index)
+            many = type(calls) is int and calls > 1
+            if many or self.refused:
+                self.watching = (self.request_id, index, many)
             out_start, err_start = self.output_sizes()
             started = time.perf_counter()
             frame = {"id": self.request_id, "index": index}
