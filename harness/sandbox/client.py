@@ -649,15 +649,16 @@ class _CallWatch:
             if 0 <= op < len(self.calls) and math.isfinite(began):
                 self.record = record
                 began = min(max(began, self.started), now)
+                if op != self.op:  # a new op began (its own record may have been overwritten since)
+                    self.op, self.evaluation, self.began, self.stalled = op, -1, began, None
+                    self.deadline = began + self.per_call * self.calls[op]
                 if evaluation == STALLED:
-                    if op == self.op:
-                        self.stalled = began
-                        self.deadline = min(self.deadline, began + self.per_call)
+                    self.stalled = began
+                    self.deadline = min(self.deadline, began + self.per_call)
                 elif evaluation == REFUSED:
-                    if op == self.op:
-                        self.refused_at = self.deadline = now
+                    self.refused_at = self.deadline = now
                 else:
-                    self.op, self.evaluation, self.began, self.stalled = op, evaluation, began, None
+                    self.evaluation, self.began, self.stalled = evaluation, began, None
                     self.deadline = began + self.per_call * self.calls[op]
         if now >= self.deadline:
             return True
@@ -965,7 +966,7 @@ class Sandbox:
         if self.refused:
             message["refused"] = sorted(self.refused)
         if self.limits.cpu_seconds is not None:
-            message["cpu_seconds"] = self.limits.cpu_seconds * calls
+            message["cpu_seconds"] = max(self.limits.cpu_seconds, math.ceil(self.limits.timeout or 0)) * calls
         payload = wire.pack_frame(message, arrays)
         if len(payload) > self.limits.message_bytes:
             raise SandboxError(
