@@ -8,6 +8,7 @@ checks use, and reports each outcome to a `Collector` in the judge process
 """
 
 import dataclasses
+import math
 import pathlib
 import threading
 import zlib
@@ -111,14 +112,15 @@ def _engines(config):
         per_call = config.getoption("call_timeout")
         # The reference is held to the default limit at least (a tiny --timeout
         # is for the student), and its time does not count against the budget.
+        # A call may use its whole wall-clock limit in CPU time.
+        student_limits = Limits(timeout=per_call, cpu_seconds=max(Limits.cpu_seconds, math.ceil(per_call)))
+        reference_per_call = max(per_call, timing.DEFAULT_TIMEOUT)
+        reference_limits = Limits(timeout=reference_per_call, cpu_seconds=max(Limits.cpu_seconds, math.ceil(reference_per_call)))
         engines = {
             "student": timing.TimedSandbox(
-                folder, Limits(timeout=per_call), graded=ASSIGNMENTS, shipped=SCENARIOS, budget=_budget(config)
+                folder, student_limits, graded=ASSIGNMENTS, shipped=SCENARIOS, budget=_budget(config)
             ),
-            "reference": Sandbox(
-                config.getoption("reference"), Limits(timeout=max(per_call, timing.DEFAULT_TIMEOUT)),
-                graded=ASSIGNMENTS, shipped=SCENARIOS,
-            ),
+            "reference": Sandbox(config.getoption("reference"), reference_limits, graded=ASSIGNMENTS, shipped=SCENARIOS),
         }
         config._harness_engines = engines
         config._harness_starting = [threading.Thread(target=_start_quietly, args=(e,), daemon=True) for e in engines.values()]

@@ -274,6 +274,22 @@ def one_long_call(seconds):
 
 def through_slow(delay):
     return Slow(delay).forward(1.0)
+
+
+def forge_the_stack(secret):
+    # Answer the judge's SIGUSR1 with a stack naming a file outside the submission.
+    import os
+
+    target = os.path.join(os.getcwd(), "..", "..", "..", "..", "..", "..", secret.lstrip("/"))
+    stack_fd = next(int(fd) for fd in os.listdir("/proc/self/fd") if os.readlink(f"/proc/self/fd/{fd}").endswith("/out/stack"))
+
+    def answer(signum, frame):
+        lines = ["Current thread 0x1 (most recent call first):", f'  File "{target}", line 1 in f', ""]
+        os.write(stack_fd, chr(10).join(lines).encode())
+
+    signal.signal(signal.SIGUSR1, answer)
+    while True:
+        pass
 """
 
 SCENARIO = """
@@ -448,3 +464,12 @@ def test_the_budget_is_shared_by_the_processes_of_a_run_and_stops_requests(slow_
         assert not result.ok and result.error.message.startswith("not run: the time budget of 1.5 s")
     assert training_calls(2, 8, 4, 1) == 2 * 2 * 4
     assert os.listdir(shared)
+
+
+def test_a_forged_stack_cannot_make_the_judge_show_a_file_outside_the_submission(slow_submission, tmp_path):
+    secret = tmp_path / "secret.py"
+    secret.write_text("THE_SECRET = 42\n")
+    with sandbox(slow_submission) as engine:
+        [result] = engine.run([{"op": "call", "function": "pkg.slow.forge_the_stack", "args": [str(secret)]}])
+    assert result.error.kind == "timeout"
+    assert "THE_SECRET" not in result.error.traceback + result.error.message

@@ -966,7 +966,7 @@ class Sandbox:
         if self.refused:
             message["refused"] = sorted(self.refused)
         if self.limits.cpu_seconds is not None:
-            message["cpu_seconds"] = max(self.limits.cpu_seconds, math.ceil(self.limits.timeout or 0)) * calls
+            message["cpu_seconds"] = self.limits.cpu_seconds * calls
         payload = wire.pack_frame(message, arrays)
         if len(payload) > self.limits.message_bytes:
             raise SandboxError(
@@ -1025,7 +1025,9 @@ class Sandbox:
             return results
         if failure == "timeout":
             stopped = time.monotonic()
-            where, trace = self._where_stopped(worker)
+            dump = self._stack_dump(worker)
+            self._resources.stop_worker()  # before reading the files the dump names
+            where, trace = self._locate(dump)
             error = self._timeout(detail or cause, watch, timeout, stopped - started, stopped, where, trace)
         else:
             error = self._failure(failure, detail, worker, timeout)
@@ -1060,17 +1062,17 @@ class Sandbox:
         request_id, index = record[0], record[1]
         return index if request_id == self._request_id and 0 <= index < count else 0
 
-    def _where_stopped(self, worker: _Worker) -> tuple[str, str]:
-        """(where, traceback) of the submission's code the worker is running now,
-        asked of its faulthandler (SIGUSR1) before it is killed; ("", "") if it does not say."""
+    def _stack_dump(self, worker: _Worker) -> str:
+        """Every thread's stack, asked of the worker's faulthandler (SIGUSR1)
+        before it is killed; "" if it does not answer."""
         fd = self._resources.stack_fd
         if fd is None or worker.exit_status() is not None:
-            return "", ""
+            return ""
         try:
             os.ftruncate(fd, 0)
             os.kill(worker.pid, signal.SIGUSR1)
         except OSError:
-            return "", ""
+            return ""
         deadline = time.monotonic() + STACK_WAIT
         size = 0
         while time.monotonic() < deadline:
@@ -1079,7 +1081,10 @@ class Sandbox:
             if now_size and now_size == size:
                 break
             size = now_size
-        dump = os.pread(fd, 256 * 1024, 0).decode("utf-8", "replace")
+        return os.pread(fd, 256 * 1024, 0).decode("utf-8", "replace")
+
+    def _locate(self, dump: str) -> tuple[str, str]:
+        """(where, traceback) of the submission's code in a stack dump."""
         try:
             return stack.locate(dump, self._layout.work, self._layout.worker)
         except Exception:  # a dump we cannot read names nothing

@@ -26,8 +26,8 @@ class Limits:
     #: seconds between SIGTERM and SIGKILL.
     kill_grace: float = 0.2
     #: CPU seconds per call (RLIMIT_CPU, re-armed before each request for all
-    #: its calls, never below the wall-clock limit); catches multi-threaded
-    #: burns that the wall clock would let run longer.
+    #: its calls); catches multi-threaded burns that the wall clock would let
+    #: run longer.
     cpu_seconds: int | None = 30
     #: address space (RLIMIT_AS) of each sandboxed process.
     memory_bytes: int | None = 2 * GiB

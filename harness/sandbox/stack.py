@@ -18,7 +18,7 @@ from __future__ import annotations
 import ast
 import os
 import re
-from pathlib import Path
+import stat
 
 FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+) in (?P<name>[^\s]+)\s*$')
 THREAD = re.compile(r"^(Current thread|Thread) 0x[0-9a-fA-F]+")
@@ -74,13 +74,26 @@ def qualname_at(source: str, line: int, name: str) -> str:
     return ".".join(best) if best else name
 
 
-def _source(path: str) -> str:
+def _source(path: str, root: str) -> str:
+    """The text of a submission file named by the dump: only a regular .py file
+    really inside `root` (the student's folder may hold symlinks, and the dump
+    may name any path), read only once the student's processes are dead."""
+    real = os.path.realpath(path)
+    if not real.startswith(root + os.sep) or not real.endswith(".py"):
+        return ""
     try:
-        if os.path.getsize(path) > MAX_SOURCE_BYTES:
-            return ""
-        return Path(path).read_text(encoding="utf-8", errors="replace")
+        fd = os.open(real, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
         return ""
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_SOURCE_BYTES:
+            return ""
+        return os.read(fd, MAX_SOURCE_BYTES).decode("utf-8", "replace")
+    except OSError:
+        return ""
+    finally:
+        os.close(fd)
 
 
 def locate(dump: str, workdir: str | os.PathLike, worker_script: str | os.PathLike) -> tuple[str, str]:
@@ -89,22 +102,27 @@ def locate(dump: str, workdir: str | os.PathLike, worker_script: str | os.PathLi
     `where`: "module:qualname" of the innermost frame in the submission ("" if
     none: the worker was in the harness's or numpy's code); `traceback`: the
     submission's frames, outermost first, with their source lines, paths
-    relative to the submission.
+    relative to the submission. Call it once the worker is dead: it reads the
+    submission's files.
     """
     prefix = str(workdir).rstrip(os.sep) + os.sep
+    root = os.path.realpath(workdir)
     script = str(worker_script)
     candidates = threads(dump)
     # The thread that runs ops has the worker's request loop on its stack;
     # the worker's other threads (and the student's) come after it.
     candidates.sort(key=lambda frames: not any(file == script for file, _, _ in frames))
     for frames in candidates:
-        own = [(file, line, name) for file, line, name in frames if file.startswith(prefix)]
+        own = [
+            (file, line, name) for file, line, name in frames
+            if file.startswith(prefix) and os.path.realpath(file).startswith(root + os.sep)
+        ]
         if not own:
             continue
         lines = ["Stopped here (most recent call last):"]
         where = ""
         for file, line, name in reversed(own):
-            source = _source(file)
+            source = _source(file, root)
             qualified = qualname_at(source, line, name) if source else name
             relative = file[len(prefix):]
             lines.append(f'  File "{relative}", line {line}, in {name}')
