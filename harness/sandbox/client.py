@@ -633,11 +633,12 @@ class _CallWatch:
         self.record: tuple | None = None
         self.op, self.evaluation, self.began = 0, -1, started
         self.stalled: float | None = None  # when the call that ran too long began
+        self.graced = False
         self.deadline = started + per_call * self.calls[0]
         self.next_check = self._next(started)
 
     def _next(self, now: float) -> float:
-        if self.refusing or self.calls[self.op] > 1:  # the worker's watchdog may have something to say
+        if self.graced or self.refusing or self.calls[self.op] > 1:  # the worker's watchdog may have something to say
             return min(self.deadline, now + min(0.1, max(0.02, self.per_call / 4)))
         return self.deadline
 
@@ -660,8 +661,13 @@ class _CallWatch:
                 else:
                     self.evaluation, self.began, self.stalled = evaluation, began, None
                     self.deadline = began + self.per_call * self.calls[op]
-        if now >= self.deadline:
+        if now >= self.deadline and (self.graced or self.stalled is not None or self.refused_at is not None):
             return True
+        if now >= self.deadline:
+            # A moment more, for the watchdog to tell whether one activation of
+            # a function ran the whole limit by itself (then it is refused from now on).
+            self.graced = True
+            self.deadline = now + 2.5 * min(0.1, max(0.01, self.per_call / 4))  # 2.5 of its looks
         self.next_check = self._next(now)
         return False
 
@@ -674,11 +680,8 @@ class _CallWatch:
         return text
 
     def message(self, now: float) -> str:
-        if self.refused_at is not None:
-            return (f"stopped after {seconds(now - self.began)} s: it called a function that timed out earlier "
-                    "in this run, which is not called again")
         text = f"timed out after {seconds(now - self.began)} s (limit: {self.limit_text()})"
-        if self.stalled is not None:
+        if self.stalled is not None and self.calls[self.op] > 1:
             text += f": one call ran for {seconds(now - self.stalled)} s"
         return text
 
@@ -1095,10 +1098,19 @@ class Sandbox:
     ) -> ErrorInfo:
         """The error of a request stopped for time: which limit, after how long, and what was running."""
         kind, stalled = "Timeout", False
+        method = where.partition(":")[2] or where
+        if cause == "call" and watch is not None and watch.refused_at is not None:
+            allowed = f"{watch.per_call:g} s per call"
+            return ErrorInfo(
+                kind,
+                f"stopped after {seconds(now - watch.began)} s: it called {method or 'a function'}, which timed out "
+                f"earlier in this run (limit: {allowed}): not called again",
+                traceback=trace, kind="timeout", where=where, limit=allowed,
+            )
         if cause == "call" and watch is not None:
             allowed = watch.limit_text()
             message = watch.message(now)
-            stalled = watch.stalled is not None and watch.refused_at is None
+            stalled = watch.stalled is not None
         elif cause == "budget":
             kind, allowed = "TimeBudget", ""
             total = getattr(self.budget, "total", 0)
@@ -1107,7 +1119,7 @@ class Sandbox:
             allowed = f"{limit:g} s for the request"
             message = f"no result within {limit:g} s (wall clock)"
         if where:
-            message += f"; the student method running at the time: {where.partition(':')[2] or where}"
+            message += f"; the student method running at the time: {method}"
         return ErrorInfo(kind, message, traceback=trace, kind="timeout", where=where, limit=allowed, stalled=stalled)
 
     def _result_for_failure(self, error: ErrorInfo, offsets: list[int], elapsed: float) -> Result:

@@ -749,13 +749,14 @@ class Worker:
     # -- calls inside an op that makes many (a training run, a scenario)
 
     def start_watchdog(self):
-        """A thread that, while an op that makes many calls runs (or any op,
-        when the judge refuses some functions), looks at the main thread's
-        stack every 0.1 s at most: when the same activation of a submission
-        function has been the innermost one for the whole per-call limit
-        (STALLED), or a refused function is on the stack (REFUSED), it tells
-        the judge, which stops the op at once. Needs the GIL: code that holds
-        it (C code) is stopped by the op's own limit instead."""
+        """A thread that, while an op runs, looks at the main thread's stack
+        every 0.1 s at most (an op of a few milliseconds is never looked at):
+        when the same activation of a submission function has been the
+        innermost one for the whole per-call limit (STALLED: inside an op that
+        makes many calls, the judge stops it at once; for any op, it tells the
+        judge that this function timed out by itself), or a refused function is
+        on the stack (REFUSED), it tells the judge. Needs the GIL: code that
+        holds it (C code) is stopped by the op's own limit instead."""
         per_call = self.limits.get("timeout")
         if not per_call or per_call <= 0:
             return
@@ -804,7 +805,7 @@ class Worker:
                 done, target, leaf = target, None, None
             elif innermost is not leaf:
                 leaf, since = innermost, now  # first seen (the call began up to an interval earlier)
-            elif leaf is not None and target[2] and now - since >= per_call:
+            elif leaf is not None and now - since >= per_call:
                 self.progress(target[1], STALLED, since, only_if=target)
                 leaf = None
             innermost = None
@@ -824,9 +825,7 @@ class Worker:
             self.index = index
             self.progress(index)
             calls = op.get("calls") if isinstance(op, dict) else None
-            many = type(calls) is int and calls > 1
-            if many or self.refused:
-                self.watching = (self.request_id, index, many)
+            self.watching = (self.request_id, index, type(calls) is int and calls > 1)
             out_start, err_start = self.output_sizes()
             started = time.perf_counter()
             frame = {"id": self.request_id, "index": index}
