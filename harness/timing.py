@@ -25,6 +25,7 @@ worker's stack): "NeuralStack.train: timed out after 20 s (limit: 5 s per call
 
 from __future__ import annotations
 
+import argparse
 import math
 import os
 import pathlib
@@ -45,8 +46,6 @@ _SECONDS = struct.Struct("<d")
 
 def positive_seconds(text):
     """argparse `type` of --timeout and --budget: a positive, finite number of seconds."""
-    import argparse
-
     try:
         value = float(text)
     except (TypeError, ValueError):
