@@ -10,11 +10,26 @@ import secrets
 import sys
 import textwrap
 
-from . import results
+from . import results, timing
 from .grading import HarnessError, run_checks
 from .submission import ASSIGNMENTS, SubmissionError, find_packages
 
 EXIT_PASSED, EXIT_FAILED, EXIT_UNUSABLE = 0, 1, 2
+
+
+def add_time_options(parser):
+    """--timeout and --budget (SPEC 5), for every command that grades."""
+    parser.add_argument(
+        "--timeout", type=timing.positive_seconds, default=timing.DEFAULT_TIMEOUT, metavar="SECONDS",
+        help=f"wall-clock limit of each call into student code (default {timing.DEFAULT_TIMEOUT:g}); "
+        "a training run or scenario that makes N calls gets N times as long; "
+        "a method that timed out once is not called again",
+    )
+    parser.add_argument(
+        "--budget", type=timing.positive_seconds, default=timing.DEFAULT_BUDGET, metavar="SECONDS",
+        help=f"time the whole submission (every assignment in it) may spend running (default {timing.DEFAULT_BUDGET:g}); "
+        "when it runs out, the checks left fail as not run",
+    )
 
 
 def build_parser():
@@ -28,12 +43,14 @@ def build_parser():
     grade.add_argument("--assignment", choices=ASSIGNMENTS, help="grade only this package")
     grade.add_argument("--seed", type=int, help="replay the run that used this seed (see results.json)")
     grade.add_argument("-n", "--workers", type=int, default=0, help="pytest-xdist worker processes (0: none)")
+    add_time_options(grade)
 
     check = commands.add_parser("check", help="run the public checks on your work")
     check.add_argument("path", nargs="?", default=".", help="your copy of student_template/ (default: .)")
     check.add_argument("--assignment", choices=ASSIGNMENTS, help="check only this package")
     check.add_argument("-k", dest="keyword", help="only checks whose test name matches this pytest -k expression")
     check.add_argument("-n", "--workers", type=int, default=0, help="pytest-xdist worker processes (0: none)")
+    add_time_options(check)
     return parser
 
 
@@ -49,7 +66,11 @@ def main(argv=None):
 def grade(args):
     packages = find_packages(args.submission, args.assignment)
     seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
-    outcomes, elapsed = run_checks(pathlib.Path(args.submission).resolve(), packages, seed, workers=args.workers)
+    stats = {}
+    outcomes, elapsed = run_checks(
+        pathlib.Path(args.submission).resolve(), packages, seed, workers=args.workers,
+        timeout=args.timeout, budget=args.budget, stats=stats,
+    )
     if not outcomes:
         raise HarnessError("no check was selected: nothing to grade")
     score, max_score = results.total(outcomes)
@@ -58,7 +79,16 @@ def grade(args):
         f"Score {score:g} / {max_score:g}: {passed} of {len(outcomes)} checks passed "
         f"({', '.join(packages)}). Run seed {seed} (regrade with --seed {seed})."
     )
-    document = results.gradescope_results(outcomes, elapsed, seed, output=summary, extra={"assignments": packages})
+    note = timing.budget_note(outcomes, args.budget)
+    if note:
+        summary += "\n" + note
+    time_data = {
+        "timeout": args.timeout, "budget": args.budget, "student_seconds": round(stats.get("student_seconds", 0.0), 3),
+        "not_run": sum(timing.was_not_run(o) for o in outcomes),
+    }
+    document = results.gradescope_results(
+        outcomes, elapsed, seed, output=summary, extra={"assignments": packages, "time": time_data}
+    )
     results.write_results(args.results, document)
     if args.junit:
         results.write_atomically(args.junit, results.junit_xml(outcomes, "gradecheck", elapsed))
@@ -70,16 +100,17 @@ def grade(args):
 def check(args):
     packages = find_packages(args.path, args.assignment)
     outcomes, elapsed = run_checks(
-        pathlib.Path(args.path).resolve(), packages, run_seed=0, public_only=True, keyword=args.keyword, workers=args.workers
+        pathlib.Path(args.path).resolve(), packages, run_seed=0, public_only=True, keyword=args.keyword,
+        workers=args.workers, timeout=args.timeout, budget=args.budget,
     )
     if not outcomes:
         raise HarnessError("no check matches the selection")
-    print(format_table(outcomes, elapsed))
+    print(format_table(outcomes, elapsed, timing.budget_note(outcomes, args.budget)))
     return EXIT_PASSED if all(o.passed for o in outcomes) else EXIT_FAILED
 
 
-def format_table(outcomes, elapsed):
-    """One line per check, then each failure's diagnosis."""
+def format_table(outcomes, elapsed, note=""):
+    """One line per check, then each failure's diagnosis (and `note`, e.g. the budget's)."""
     width = max(len(o.name) for o in outcomes)
     lines = []
     for o in outcomes:
@@ -91,6 +122,8 @@ def format_table(outcomes, elapsed):
     passed = len(outcomes) - len(failures)
     score, max_score = results.total(outcomes)
     lines += ["", f"{passed} of {len(outcomes)} public checks passed, {score:g}/{max_score:g} points, in {elapsed:.1f} s."]
+    if note:
+        lines.append(note)
     if failures:
         lines.append("Fix the first failure of each class first: later checks often fail for the same reason.")
     return "\n".join(lines)

@@ -5,10 +5,12 @@ the outcomes; the submission itself only ever runs inside the sandbox.
 """
 
 import os
+import tempfile
 import time
 
 import pytest
 
+from . import timing
 from .plugin import CATALOG_DIR, REFERENCE_DIR, Collector
 
 
@@ -18,9 +20,25 @@ class HarnessError(Exception):
 
 def run_checks(
     submission, assignments, run_seed, public_only=False, keyword=None, workers=0, reference=REFERENCE_DIR,
-    catalog=CATALOG_DIR,
+    catalog=CATALOG_DIR, timeout=timing.DEFAULT_TIMEOUT, budget=timing.DEFAULT_BUDGET, stats=None,
 ):
-    """Outcomes of the selected checks of `catalog`, in its order, and the seconds taken."""
+    """Outcomes of the selected checks of `catalog`, in its order, and the seconds taken.
+
+    `timeout`: seconds per call into student code; `budget`: seconds the
+    submission's sandbox may spend in the whole run (SPEC 5, harness/timing.py).
+    `stats`, a dict, receives "student_seconds": what the submission spent.
+    """
+    with tempfile.TemporaryDirectory(prefix="gradecheck-budget-") as budget_dir:
+        outcomes, elapsed = _run_checks(
+            submission, assignments, run_seed, public_only, keyword, workers, reference, catalog,
+            ["--call-timeout", repr(float(timeout)), "--budget", repr(float(budget)), "--budget-dir", budget_dir],
+        )
+        if stats is not None:
+            stats["student_seconds"] = timing.spent_in(budget_dir)
+    return outcomes, elapsed
+
+
+def _run_checks(submission, assignments, run_seed, public_only, keyword, workers, reference, catalog, time_args):
     collector = Collector()
     args = [
         str(catalog),
@@ -35,6 +53,7 @@ def run_checks(
         f"--reference={reference}",
         f"--run-seed={run_seed}",
         f"--assignments={','.join(assignments)}",
+        *time_args,
     ]
     if public_only:
         args.append("--public-only")

@@ -35,11 +35,12 @@ def run(engine, function, *args, calls=1, **kwargs):
     """The sandbox `Result` of `function(*args, **kwargs)` ("module.name" in harness/scenarios).
 
     `calls`: about how many calls into student code the scenario makes (a
-    training run makes many); the request's time limit grows with it.
+    training run makes many); its time limit is that many times the per-call
+    limit (harness/timing.py). A scenario that timed out is not played again
+    in the run.
     """
-    timeout = engine.limits.timeout * max(1, calls) if engine.limits.timeout else None
-    with engine.batch(timeout=timeout) as batch:
-        pending = batch.call(f"{IN_SANDBOX}.{function}", *args, **kwargs)
+    with engine.batch() as batch:
+        pending = batch.call(f"{IN_SANDBOX}.{function}", *args, **kwargs).calls(max(1, int(calls)))
     return pending.result
 
 
@@ -61,6 +62,9 @@ def play(engine, function, *args, student=True, case="", method="", calls=1, **k
     raised_in = method_of(error, method)
     if error.kind == "exception":
         summary = f"{raised_in or 'your code'} raised {error.type}: {error.message}"
+    elif error.kind == "timeout":
+        # The message names the student function that was running when time ran out.
+        summary = f"{method or function}: {error.message}"
     else:
         summary = f"{raised_in or function}: {error.message} ({error.kind})"
     fail(summary, method=raised_in or method, case=case, traceback=error.traceback or "",

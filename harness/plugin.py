@@ -8,6 +8,7 @@ checks use, and reports each outcome to a `Collector` in the judge process
 """
 
 import dataclasses
+import math
 import pathlib
 import threading
 import zlib
@@ -15,7 +16,7 @@ import zlib
 import numpy as np
 import pytest
 
-from . import checks
+from . import checks, timing
 from .checks import HIDDEN, PUBLIC, CheckFailure, Diagnosis
 from .ops import failure_summary, op_label
 from .results import CheckOutcome
@@ -36,9 +37,13 @@ def pytest_addoption(parser):
     group.addoption("--run-seed", type=int, default=0, help="seed of this run's hidden checks")
     group.addoption("--assignments", default="beras,bgd", help="comma-separated packages to check")
     group.addoption("--public-only", action="store_true", help="only the public checks")
-    # A request of a correct submission takes milliseconds; a hung one costs
-    # this much for every check that reaches the hung method.
-    group.addoption("--call-timeout", type=float, default=5.0, help="seconds per sandbox request")
+    # SPEC 5 (see harness/timing.py): a hung method costs the per-call limit
+    # once; the budget bounds the whole submission (all its processes).
+    group.addoption("--call-timeout", type=timing.positive_seconds, default=timing.DEFAULT_TIMEOUT,
+                    help="seconds per call into student code (an op, one evaluation of a map; a scenario: per call it makes)")
+    group.addoption("--budget", type=timing.positive_seconds, default=timing.DEFAULT_BUDGET,
+                    help="seconds the submission's sandbox may spend in the whole run")
+    group.addoption("--budget-dir", help="folder where the run's processes share their spending (default: this process alone)")
 
 
 def pytest_configure(config):
@@ -104,16 +109,32 @@ def _engines(config):
         folder = config.getoption("submission")
         if not folder:
             raise pytest.UsageError("--submission is required")
-        limits = Limits(timeout=config.getoption("call_timeout"))
+        per_call = config.getoption("call_timeout")
+        # The reference is held to the default limit at least (a tiny --timeout
+        # is for the student), and its time does not count against the budget.
+        # A call may use its whole wall-clock limit in CPU time.
+        student_limits = Limits(timeout=per_call, cpu_seconds=max(Limits.cpu_seconds, math.ceil(per_call)))
+        reference_per_call = max(per_call, timing.DEFAULT_TIMEOUT)
+        reference_limits = Limits(timeout=reference_per_call, cpu_seconds=max(Limits.cpu_seconds, math.ceil(reference_per_call)))
         engines = {
-            name: Sandbox(path, limits, graded=ASSIGNMENTS, shipped=SCENARIOS)
-            for name, path in (("student", folder), ("reference", config.getoption("reference")))
+            "student": timing.TimedSandbox(
+                folder, student_limits, graded=ASSIGNMENTS, shipped=SCENARIOS, budget=_budget(config)
+            ),
+            "reference": Sandbox(config.getoption("reference"), reference_limits, graded=ASSIGNMENTS, shipped=SCENARIOS),
         }
         config._harness_engines = engines
         config._harness_starting = [threading.Thread(target=_start_quietly, args=(e,), daemon=True) for e in engines.values()]
         for thread in config._harness_starting:
             thread.start()
     return engines
+
+
+def _budget(config):
+    """The submission's time budget in this process (shared through --budget-dir)."""
+    budget = getattr(config, "_harness_budget", None)
+    if budget is None:
+        budget = config._harness_budget = timing.Budget(config.getoption("budget"), config.getoption("budget_dir"))
+    return budget
 
 
 def _start_quietly(sandbox):
@@ -132,6 +153,8 @@ def pytest_collection(session):
 def pytest_unconfigure(config):
     for engine in getattr(config, "_harness_engines", {}).values():
         engine.close()
+    if getattr(config, "_harness_budget", None) is not None:
+        config._harness_budget.close()
 
 
 def _ready(config, name):
@@ -169,8 +192,13 @@ def rng(seed):
     return np.random.default_rng(seed)
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item):
     checks.replay_with(None)
+    if item.config.getoption("submission") and _budget(item.config).remaining() <= 0:
+        # The submission has used up its time: the checks left fail at once.
+        item.user_properties.append(("not_run", True))
+        checks.fail(timing.not_run_summary(item.config.getoption("budget")))
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -223,8 +251,10 @@ class Collector:
             outcome.passed = False
             diagnosis = properties.get("diagnosis")
             if diagnosis:
-                outcome.details = diagnosis
+                outcome.details = dict(diagnosis)
                 outcome.output = Diagnosis(**diagnosis).as_text()
+                if properties.get("not_run"):
+                    outcome.details["not_run"] = True
             elif report.skipped:
                 outcome.output = f"skipped: {report.longrepr[-1] if isinstance(report.longrepr, tuple) else report.longreprtext}"
             else:

@@ -31,6 +31,7 @@ from harness.checks import HIDDEN, CheckFailure, check, expect_close, fail, floa
 from harness.gradcheck import PARAMETER_SCALE, side_by_side
 from harness.ops import failure_summary, first_failure, snippet_of
 from harness.sandbox import ErrorInfo, Pending
+from harness.timing import training_calls
 
 
 def __tracebackhide__(excinfo):
@@ -951,7 +952,8 @@ def model_build(batch, layers, weights, optimizer, steps, frozen=(), witness=Non
         batch.assign(refs[i], value)
     out = {"before": batch.getattr(model, "weights"), "results": [], "after": []}
     for method, args, kwargs in steps:
-        out["results"].append(batch.method(model, method, *args, **kwargs).seed(1))
+        work = _calls_of_step(method, args, kwargs, len(layers))
+        out["results"].append(batch.method(model, method, *args, **kwargs).seed(1).calls(work))
         out["after"].append(batch.getattr(model, "weights"))
     if witness is None:
         return out
@@ -993,6 +995,17 @@ def model_build(batch, layers, weights, optimizer, steps, frozen=(), witness=Non
     batch.method(batch.new(f"beras.optimizers.{optimizer_cls}", *optimizer_args), "apply_gradients", sources, grads).quiet()
     out["witness"]["after"] = [batch.call("numpy.array", ref) for _, ref in copy_weights]
     return out
+
+
+def _calls_of_step(method, args, kwargs, layers):
+    """About how many calls into student code a model method makes (its time limit grows with them):
+    fit(x, y, epochs, batch_size) and evaluate(x, y, batch_size) a pass over x per epoch, others one batch."""
+    names = ("x", "y", "epochs", "batch_size") if method == "fit" else ("x", "y", "batch_size")
+    named = {**dict(zip(names, args)), **kwargs}
+    samples = len(named["x"]) if hasattr(named.get("x"), "__len__") else 1
+    if method not in ("fit", "evaluate"):
+        return training_calls(1, 1, 1, layers)
+    return training_calls(named.get("epochs", 1), samples, named.get("batch_size", samples), layers)
 
 
 def _layer(batch, path, args):

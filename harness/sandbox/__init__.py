@@ -45,7 +45,9 @@ name bound by "as" earlier in the same request):
     {"op": "import", "module": "beras"}
     {"op": "release", "handles": [1, 2]}
 
-Options on any op: "keep": true (value -> Ref) or "items" (-> list of Refs),
+Options on any op: "calls": n (the op makes about n calls into student code:
+n per-call limits, see Limits.timeout; `Pending.calls(n)`),
+"keep": true (value -> Ref) or "items" (-> list of Refs),
 "as": "name" or ["a", "b"] (bind the value, or unpack it, for later ops of
 the same request), "pick": [0, "key", ...] (index/key/attribute path applied
 to the value, or to every evaluation of a map), "seed": n (np.random.seed
@@ -56,6 +58,14 @@ Values coming back: ndarrays (subclasses such as a Tensor arrive as plain
 ndarrays; `Result.type_of()` gives the original class), numpy scalars as 0-d
 arrays, Python numbers/str/None/bool, lists, tuples, dicts with str keys,
 and a Ref for anything else. Only bool/integer/float arrays cross.
+
+Time: each call (an op, an evaluation of a map) is held to its own limit by
+the judge, which reads the worker's progress file; before it kills a call it
+asks the worker's faulthandler for its stack (SIGUSR1), so a timeout's
+ErrorInfo names the submission function that was running (`where`) and shows
+where it stood (`traceback`). `Sandbox(budget=...)` charges every request to a
+shared time budget; `Sandbox.refused` lists functions ("module:qualname") a
+request may not enter (the worker's watchdog stops it there).
 
 Errors: `Result.error` is an ErrorInfo(type, message, traceback, kind) where
 kind is one of client.ERROR_KINDS: "exception" (the student's code raised),

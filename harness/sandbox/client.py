@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from . import process, runtime, wire
+from . import process, runtime, stack, wire
 from .limits import Limits
 from .runtime import SandboxError
 
@@ -42,6 +42,41 @@ ERROR_KINDS = frozenset(
     }
 )
 F_SETPIPE_SZ = 1031
+# What the worker writes before each op and each evaluation of a map (see
+# worker.PROGRESS): request id, op index, evaluation (-1: none), start time.
+PROGRESS = struct.Struct("<QQqd")
+STALLED = -2  # the evaluation field of a record: one call of a many-call op ran past the per-call limit
+REFUSED = -3  # ...: the op entered a function of `Sandbox.refused`
+# A request's own limit is the sum of its calls' limits plus this much (the
+# arrays' way there and back); each call is held to its own limit anyway.
+REQUEST_SLACK = 0.5
+# How long a stopped worker may take to write its stack (it is a signal handler's work).
+STACK_WAIT = 0.5
+
+
+def calls_of(op: dict) -> int:
+    """How many calls into student code one op makes (one evaluation, for a
+    map): its "calls" field (a scenario, a training run), else 1."""
+    calls = op.get("calls", 1)
+    return calls if type(calls) is int and calls >= 1 else 1
+
+
+def evaluations_of(op: dict) -> int:
+    """1, or the number of slices a map evaluates."""
+    if op.get("op") != "map":
+        return 1
+    shape = np.shape(op.get("stack"))
+    return max(1, int(shape[0])) if shape else 1
+
+
+def request_calls(ops: list[dict]) -> int:
+    """The calls into student code a request makes: its ops (a map: one per slice), by their `calls`."""
+    return sum(calls_of(op) * evaluations_of(op) for op in ops)
+
+
+def seconds(value: float) -> str:
+    """A duration for messages: "0.52", "5.1", "20"."""
+    return f"{value:.2g}" if value < 10 else f"{value:.0f}"
 
 
 class StaleRefError(SandboxError):
@@ -65,6 +100,8 @@ class ErrorInfo:
     traceback: str = ""  # frames inside the submission only
     kind: str = "exception"  # one of ERROR_KINDS
     where: str = ""  # "beras.layers:Dense.call": the submission's innermost function in the traceback
+    limit: str = ""  # a timeout's limit: "5 s per call × 4 calls"
+    stalled: bool = False  # a timeout where one activation of `where` ran the whole per-call limit by itself
 
     def __str__(self) -> str:
         return f"{self.type}: {self.message}" if self.message else self.type
@@ -211,7 +248,8 @@ class Pending:
     Inside the batch it can be passed to later ops (as an argument, a target,
     `pending[i]` for an item); its methods can be called (`layer.forward(x)`
     records a call). After the batch has run: `.result`, `.value`, `.ok`.
-    Options: `.keep()`, `.keep_items()`, `.pick(*path)`, `.seed(n)`, `.quiet()`.
+    Options: `.keep()`, `.keep_items()`, `.pick(*path)`, `.seed(n)`, `.quiet()`,
+    `.calls(n)`.
     """
 
     def __init__(self, batch: Batch, index: int):
@@ -245,6 +283,15 @@ class Pending:
     def quiet(self) -> Pending:
         """Send no value back (the op still runs and may be used by later ops)."""
         self._op["quiet"] = True
+        return self
+
+    def calls(self, count: int) -> Pending:
+        """The op makes about `count` calls into student code (a training run,
+        a scenario): its time limit is `count` times the per-call limit (for a
+        map: per evaluation)."""
+        if type(count) is not int or count < 1:
+            raise ValueError(f"calls must be a positive int, not {count!r}")
+        self._op["calls"] = count
         return self
 
     @property
@@ -481,11 +528,15 @@ class _Worker:
                 return None
             time.sleep(0.01)
 
-    def exchange(self, payload: bytes, wanted: int, deadline: float) -> tuple[list, str | None, str]:
-        """Send `payload`, collect `wanted` reply frames before `deadline`.
+    def exchange(
+        self, payload: bytes, wanted: int, deadline: float, watch: _CallWatch | None = None
+    ) -> tuple[list, str | None, str]:
+        """Send `payload`, collect `wanted` reply frames before `deadline`, and
+        (with `watch`) before the call running in the worker uses up its own limit.
 
-        Returns (frames, failure, detail); failure is None, "timeout",
-        "exited", "closed" or "protocol". Frames are (json, npz, arrival time).
+        Returns (frames, failure, detail); failure is None, "timeout" (detail
+        "call" when a call ran out of its limit), "exited", "closed" or
+        "protocol". Frames are (json, npz, arrival time).
         """
         frames: list = []
         pending = memoryview(payload)
@@ -498,9 +549,13 @@ class _Worker:
         try:
             self._take_frames(frames, wanted)
             while len(frames) < wanted:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
+                now = time.monotonic()
+                if now >= deadline:
                     return frames, "timeout", ""
+                if watch is not None and now >= watch.next_check and watch.expired(now):
+                    return frames, "timeout", "call"
+                wake = deadline if watch is None else min(deadline, watch.next_check)
+                remaining = min(wake - now, 60.0)
                 if self.pidfd is None:
                     remaining = min(remaining, 0.05)
                 events = poller.poll(max(1, math.ceil(remaining * 1000)))
@@ -552,6 +607,85 @@ class _Worker:
                     pass
 
 
+class _CallWatch:
+    """Holds every call of one request to its own limit.
+
+    The worker writes (request, op, evaluation, start time) to the progress
+    file before each op and each evaluation of a map; the judge looks when the
+    running call's limit is due: a hung call costs its own limit, not the
+    whole request's. An op that makes many calls (`calls` > 1: a training
+    run, a scenario) has that many limits, and the worker's watchdog reports
+    (STALLED) when one call inside it runs longer than one limit: the judge
+    looks every half limit during such an op. Records are the worker's word
+    (student code could rewrite them): they can only move a call's deadline,
+    never the request's.
+    """
+
+    def __init__(self, read, request_id: int, per_call: float, ops: list[dict], started: float, refusing: bool = False):
+        self.read = read  # () -> (request id, op, evaluation, started) or None
+        self.refusing = refusing  # the worker watches every op for refused functions
+        self.refused_at: float | None = None
+        self.request_id = request_id
+        self.per_call = per_call
+        self.calls = [calls_of(op) for op in ops]
+        self.evaluations = [evaluations_of(op) for op in ops]
+        self.started = started
+        self.record: tuple | None = None
+        self.op, self.evaluation, self.began = 0, -1, started
+        self.stalled: float | None = None  # when the call that ran too long began
+        self.graced = False
+        self.deadline = started + per_call * self.calls[0]
+        self.next_check = self._next(started)
+
+    def _next(self, now: float) -> float:
+        if self.graced or self.refusing or self.calls[self.op] > 1:  # the worker's watchdog may have something to say
+            return min(self.deadline, now + min(0.1, max(0.02, self.per_call / 4)))
+        return self.deadline
+
+    def expired(self, now: float) -> bool:
+        """Whether the call running now has used up its limit (else `next_check` moves on)."""
+        record = self.read()
+        if record is not None and record != self.record and record[0] == self.request_id:
+            _, op, evaluation, began = record
+            if 0 <= op < len(self.calls) and math.isfinite(began):
+                self.record = record
+                began = min(max(began, self.started), now)
+                if op != self.op:  # a new op began (its own record may have been overwritten since)
+                    self.op, self.evaluation, self.began, self.stalled = op, -1, began, None
+                    self.deadline = began + self.per_call * self.calls[op]
+                if evaluation == STALLED:
+                    self.stalled = began
+                    self.deadline = min(self.deadline, began + self.per_call)
+                elif evaluation == REFUSED:
+                    self.refused_at = self.deadline = now
+                else:
+                    self.evaluation, self.began, self.stalled = evaluation, began, None
+                    self.deadline = began + self.per_call * self.calls[op]
+        if now >= self.deadline and (self.graced or self.stalled is not None or self.refused_at is not None):
+            return True
+        if now >= self.deadline:
+            # A moment more, for the watchdog to tell whether one activation of
+            # a function ran the whole limit by itself (then it is refused from now on).
+            self.graced = True
+            self.deadline = now + 2.5 * min(0.1, max(0.01, self.per_call / 4))  # 2.5 of its looks
+        self.next_check = self._next(now)
+        return False
+
+    def limit_text(self) -> str:
+        """"5 s per call × 4 calls", "0.5 s per call; evaluation 3 of 20"."""
+        calls = self.calls[self.op]
+        text = f"{self.per_call:g} s per call" + (f" × {calls} calls" if calls > 1 else "")
+        if self.evaluations[self.op] > 1 and self.evaluation >= 0:
+            text += f"; evaluation {self.evaluation + 1} of {self.evaluations[self.op]}"
+        return text
+
+    def message(self, now: float) -> str:
+        text = f"timed out after {seconds(now - self.began)} s (limit: {self.limit_text()})"
+        if self.stalled is not None and self.calls[self.op] > 1:
+            text += f": one call ran for {seconds(now - self.stalled)} s"
+        return text
+
+
 class _Resources:
     """What must be released even if the Sandbox is never closed explicitly."""
 
@@ -560,7 +694,8 @@ class _Resources:
         self.grace = grace
         self.worker: _Worker | None = None
         self.capture_fds: tuple[int, ...] = ()
-        self.progress_fd: int | None = None  # the worker writes (request id, op index) here
+        self.progress_fd: int | None = None  # the worker writes PROGRESS records here
+        self.stack_fd: int | None = None  # the worker's faulthandler writes its stacks here (SIGUSR1)
 
     def stop_worker(self) -> None:
         worker, self.worker = self.worker, None
@@ -569,13 +704,13 @@ class _Resources:
 
     def close(self) -> None:
         self.stop_worker()
-        for fd in (*self.capture_fds, self.progress_fd):
+        for fd in (*self.capture_fds, self.progress_fd, self.stack_fd):
             try:
                 if fd is not None:
                     os.close(fd)
             except OSError:
                 pass
-        self.capture_fds, self.progress_fd = (), None
+        self.capture_fds, self.progress_fd, self.stack_fd = (), None, None
         shutil.rmtree(self.root, ignore_errors=True)
 
 
@@ -614,12 +749,21 @@ class Sandbox:
         user: str | int | None = "nobody",
         graded: tuple[str, ...] | None = None,
         shipped: tuple[tuple[str | os.PathLike, str], ...] = (),
+        budget: Any = None,
     ):
         """`packages`: installed packages the worker may import (numpy);
         `graded`: the submission's top-level packages to copy (with the modules
         they import; None copies everything); `shipped`: (folder, import name)
-        of the harness's own code to run in the worker (see harness/scenarios)."""
+        of the harness's own code to run in the worker (see harness/scenarios);
+        `budget`: the time this sandbox may still spend, shared with others
+        (an object with `total`, `remaining()` and `charge(seconds)`, e.g.
+        `harness.timing.Budget`): every request is charged its wall-clock
+        time, cut off when the budget runs out, and not sent once it has."""
         self.limits = limits or Limits()
+        self.budget = budget
+        # "module:qualname" of submission functions that may not run: a
+        # request that enters one is stopped at once (see _CallWatch).
+        self.refused: set[str] = set()
         self.identity = runtime.Identity.lookup(user)
         self._interpreter = runtime.prepare_interpreter(tuple(packages), self.identity)
         self._layout = runtime.create_sandbox_dir(
@@ -639,6 +783,7 @@ class Sandbox:
         self._resources.progress_fd = os.open(
             self._layout.out / "progress", os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600
         )
+        self._resources.stack_fd = os.open(self._layout.out / "stack", flags, 0o600)
         self.generation = 0  # increases with every worker started
         self.startup_time: float | None = None  # seconds the last worker took to start
         self._request_id = 0
@@ -713,6 +858,7 @@ class Sandbox:
             "fd_in": request_r,
             "fd_out": reply_w,
             "fd_progress": self._resources.progress_fd,
+            "fd_stack": self._resources.stack_fd,
             "workdir": str(self._layout.work),
             "sitedir": str(self._layout.site),
             "uid": self.identity.uid,
@@ -733,7 +879,7 @@ class Sandbox:
                 stdin=subprocess.DEVNULL,
                 stdout=stdout_fd,
                 stderr=stderr_fd,
-                pass_fds=(request_r, reply_w, self._resources.progress_fd),
+                pass_fds=(request_r, reply_w, self._resources.progress_fd, self._resources.stack_fd),
                 cwd=self._layout.work,
                 env=self._environment(),
                 start_new_session=True,
@@ -789,6 +935,12 @@ class Sandbox:
         Arrays go in as numpy arrays, remote objects as Refs. A failing op
         skips the rest. Only the sandbox's own trouble raises (SandboxError);
         whatever the student's code does becomes error results.
+
+        Time: every call into student code (an op, `calls` times for an op
+        that says it makes several; each evaluation of a map) has
+        `limits.timeout` seconds; `timeout` instead gives the whole request one
+        limit of its own. With a budget, the request is charged its time, cut
+        off when the budget runs out, and not sent once it has.
         """
         ops = list(ops)
         if not ops:
@@ -796,26 +948,67 @@ class Sandbox:
         for op in ops:
             if not isinstance(op, dict) or op.get("op") not in OPS:
                 raise ValueError(f"not an op: {op!r}")
+        budget = self.budget
+        if budget is not None and budget.remaining() <= 0:
+            return self._not_run(ops, budget)
+        started = time.monotonic()
+        try:
+            return self._run(ops, timeout, budget)
+        finally:
+            if budget is not None:
+                budget.charge(time.monotonic() - started)
+
+    def _run(self, ops: list[dict], timeout: float | None, budget: Any) -> list[Result]:
         if self._resources.worker is None:
             self._start_worker()  # before encoding: a Ref of a dead worker is stale
         arrays: dict[str, np.ndarray] = {}
         encoded = [wire.encode_value(op, arrays) for op in ops]
         self._request_id += 1
-        payload = wire.pack_frame({"id": self._request_id, "ops": encoded}, arrays)
+        calls = request_calls(ops)
+        message: dict[str, Any] = {"id": self._request_id, "ops": encoded}
+        if self.refused:
+            message["refused"] = sorted(self.refused)
+        if self.limits.cpu_seconds is not None:
+            message["cpu_seconds"] = self.limits.cpu_seconds * calls
+        payload = wire.pack_frame(message, arrays)
         if len(payload) > self.limits.message_bytes:
             raise SandboxError(
                 f"request of {len(payload)} bytes exceeds the {self.limits.message_bytes}-byte limit"
             )
-        return self._exchange(payload, len(ops), timeout or self.limits.timeout)
+        per_call = self.limits.timeout
+        if timeout is None and per_call is not None:
+            limit = per_call * calls + REQUEST_SLACK
+        else:
+            limit = timeout if timeout is not None else math.inf
+        cause = "request"
+        if budget is not None:
+            left = budget.remaining()
+            if left < limit:
+                limit, cause = max(left, 0.0), "budget"
+        started = time.monotonic()
+        watch = None
+        if timeout is None and per_call is not None:
+            watch = _CallWatch(self._read_progress, self._request_id, per_call, ops, started, bool(self.refused))
+        return self._exchange(payload, len(ops), limit, watch, cause)
 
-    def _exchange(self, payload: bytes, count: int, timeout: float) -> list[Result]:
+    def _not_run(self, ops: list[dict], budget: Any) -> list[Result]:
+        """The results of a request that the exhausted budget does not let run."""
+        error = ErrorInfo(
+            "TimeBudget", f"not run: the time budget of {budget.total:g} s for this submission ran out", kind="timeout"
+        )
+        skipped = ErrorInfo("Skipped", "not run: the time budget ran out", kind="skipped")
+        return [Result(ok=False, error=error)] + [Result(ok=False, error=skipped) for _ in ops[1:]]
+
+    def _exchange(
+        self, payload: bytes, count: int, timeout: float, watch: _CallWatch | None = None, cause: str = "request"
+    ) -> list[Result]:
         worker = self._resources.worker
         assert worker is not None
         for fd in self._resources.capture_fds:
             os.ftruncate(fd, 0)
         started = time.monotonic()
         try:
-            frames, failure, detail = worker.exchange(payload, count, started + timeout)
+            frames, failure, detail = worker.exchange(payload, count, started + timeout, watch)
         except BaseException:  # e.g. KeyboardInterrupt in the judge: the worker is out of step
             self._resources.stop_worker()
             raise
@@ -833,7 +1026,14 @@ class Sandbox:
             self._resources.stop_worker()  # out of step: start afresh next time
         if failure is None:
             return results
-        error = self._failure(failure, detail, worker, timeout)
+        if failure == "timeout":
+            stopped = time.monotonic()
+            dump = self._stack_dump(worker)
+            self._resources.stop_worker()  # before reading the files the dump names
+            where, trace = self._locate(dump)
+            error = self._timeout(detail or cause, watch, timeout, stopped - started, stopped, where, trace)
+        else:
+            error = self._failure(failure, detail, worker, timeout)
         self._resources.stop_worker()
         # The worker sends a request's replies together at its end; the op it
         # was running when it died is in the progress file. The ops before it
@@ -850,13 +1050,77 @@ class Sandbox:
         results += [Result(ok=False, error=skipped) for _ in range(count - len(results))]
         return results
 
+    def _read_progress(self) -> tuple | None:
+        """The worker's last PROGRESS record, or None."""
+        try:
+            return PROGRESS.unpack(os.pread(self._resources.progress_fd, PROGRESS.size, 0))
+        except (OSError, struct.error, TypeError):
+            return None
+
     def _running_op(self, count: int) -> int:
         """The index of the op the worker last started in this request (0 if unknown)."""
-        try:
-            request_id, index = struct.unpack("<QQ", os.pread(self._resources.progress_fd, 16, 0))
-        except (OSError, struct.error):
+        record = self._read_progress()
+        if record is None:
             return 0
+        request_id, index = record[0], record[1]
         return index if request_id == self._request_id and 0 <= index < count else 0
+
+    def _stack_dump(self, worker: _Worker) -> str:
+        """Every thread's stack, asked of the worker's faulthandler (SIGUSR1)
+        before it is killed; "" if it does not answer."""
+        fd = self._resources.stack_fd
+        if fd is None or worker.exit_status() is not None:
+            return ""
+        try:
+            os.ftruncate(fd, 0)
+            os.kill(worker.pid, signal.SIGUSR1)
+        except OSError:
+            return ""
+        deadline = time.monotonic() + STACK_WAIT
+        size = 0
+        while time.monotonic() < deadline:
+            time.sleep(0.01)
+            now_size = os.fstat(fd).st_size
+            if now_size and now_size == size:
+                break
+            size = now_size
+        return os.pread(fd, 256 * 1024, 0).decode("utf-8", "replace")
+
+    def _locate(self, dump: str) -> tuple[str, str]:
+        """(where, traceback) of the submission's code in a stack dump."""
+        try:
+            return stack.locate(dump, self._layout.work, self._layout.worker)
+        except Exception:  # a dump we cannot read names nothing
+            return "", ""
+
+    def _timeout(
+        self, cause: str, watch: _CallWatch | None, limit: float, elapsed: float, now: float, where: str, trace: str
+    ) -> ErrorInfo:
+        """The error of a request stopped for time: which limit, after how long, and what was running."""
+        kind, stalled = "Timeout", False
+        method = where.partition(":")[2] or where
+        if cause == "call" and watch is not None and watch.refused_at is not None:
+            allowed = f"{watch.per_call:g} s per call"
+            return ErrorInfo(
+                kind,
+                f"stopped after {seconds(now - watch.began)} s: it called {method or 'a function'}, which timed out "
+                f"earlier in this run (limit: {allowed}): not called again",
+                traceback=trace, kind="timeout", where=where, limit=allowed,
+            )
+        if cause == "call" and watch is not None:
+            allowed = watch.limit_text()
+            message = watch.message(now)
+            stalled = watch.stalled is not None
+        elif cause == "budget":
+            kind, allowed = "TimeBudget", ""
+            total = getattr(self.budget, "total", 0)
+            message = f"stopped after {seconds(elapsed)} s: the time budget of {total:g} s for this submission ran out"
+        else:
+            allowed = f"{limit:g} s for the request"
+            message = f"no result within {limit:g} s (wall clock)"
+        if where:
+            message += f"; the student method running at the time: {method}"
+        return ErrorInfo(kind, message, traceback=trace, kind="timeout", where=where, limit=allowed, stalled=stalled)
 
     def _result_for_failure(self, error: ErrorInfo, offsets: list[int], elapsed: float) -> Result:
         result = Result(ok=False, error=error, elapsed=elapsed)
@@ -865,13 +1129,6 @@ class Sandbox:
 
     def _failure(self, failure: str, detail: str, worker: _Worker, timeout: float) -> ErrorInfo:
         limits = self.limits
-        if failure == "timeout":
-            return ErrorInfo(
-                "Timeout",
-                f"no result within {timeout:g} s (wall clock); the worker and every "
-                "process it started were killed",
-                kind="timeout",
-            )
         if failure == "protocol":
             return ErrorInfo("ProtocolError", f"invalid reply from the worker: {detail}", kind="protocol")
         if failure == "closed":

@@ -14,15 +14,20 @@ class Limits:
     Times are seconds, sizes bytes. `None` switches a limit off (not advised).
     """
 
-    #: wall clock per request; on expiry the worker and everything it spawned
-    #: is killed (SIGTERM, then SIGKILL after `kill_grace`).
+    #: wall clock per call into student code: each op of a request (an op
+    #: that declares `calls` n gets n of them, and one of its calls that runs
+    #: longer than one by itself is stopped), each evaluation of a map. On
+    #: expiry the worker and everything it spawned is killed (SIGTERM, then
+    #: SIGKILL after `kill_grace`). `Sandbox.run(timeout=...)` gives a request
+    #: one limit of its own instead.
     timeout: float = 20.0
     #: wall clock to start a worker (interpreter + numpy import).
     startup_timeout: float = 30.0
     #: seconds between SIGTERM and SIGKILL.
     kill_grace: float = 0.2
-    #: CPU seconds per request (RLIMIT_CPU, re-armed before each request);
-    #: catches multi-threaded burns that the wall clock would let run longer.
+    #: CPU seconds per call (RLIMIT_CPU, re-armed before each request for all
+    #: its calls); catches multi-threaded burns that the wall clock would let
+    #: run longer.
     cpu_seconds: int | None = 30
     #: address space (RLIMIT_AS) of each sandboxed process.
     memory_bytes: int | None = 2 * GiB

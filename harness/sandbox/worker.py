@@ -18,8 +18,14 @@ Life of a worker
      numpy, send "ready".
   2. Worker.serve(): read a request (a list of ops), run the ops in order,
      and send their reply frames (one per op) together when the request
-     ends, or as soon as they exceed 64 KiB; before each op, write (request id, op index) to the progress
-     file, so that the judge can name the op a dead worker was running.
+     ends, or as soon as they exceed 64 KiB; before each op, and before
+     each evaluation of a map, write (request id, op index, evaluation,
+     start time) to the progress file, so that the judge can hold every call
+     to its own time limit and name the op a dead worker was running.
+     SIGUSR1 makes faulthandler write every thread's stack to the stack file:
+     the judge asks for it before it kills a call that ran out of time, to
+     name the student function that was running (this works even while C
+     code holds the GIL).
      Student code runs only here; any exception, even SystemExit or
      KeyboardInterrupt, fails the op it happened in and the remaining ops
      are reported skipped.
@@ -52,6 +58,7 @@ import json
 import math
 import os
 import resource
+import signal
 import struct
 import sys
 import threading
@@ -65,6 +72,16 @@ MAX_DEPTH = 32  # deeper containers come back as refs
 MESSAGE_CHARS = 4000
 TRACEBACK_CHARS = 8000
 TYPE_CHARS = 200
+# The progress record: request id, op index, evaluation of a map (-1: none),
+# time.monotonic() when it started (the judge's clock too: CLOCK_MONOTONIC).
+PROGRESS = struct.Struct("<QQqd")
+# The evaluation field of a record that says: in an op that makes many calls
+# (its "calls" field), one call of the submission's code has run longer than
+# the per-call limit (its start time is the record's).
+STALLED = -2
+# ... that the running op entered a submission function the judge refuses
+# (one that timed out earlier in the run: the request's "refused" list).
+REFUSED = -3
 
 np = None  # imported by bootstrap() once the limits are in place
 
@@ -165,6 +182,7 @@ def bootstrap(config):
     global np
     fd_in, fd_out = low_fd(config["fd_in"]), low_fd(config["fd_out"])
     fd_progress = low_fd(config["fd_progress"])
+    fd_stack = low_fd(config["fd_stack"]) if config.get("fd_stack") is not None else None
     saved_stdout, saved_stderr = low_fd(os.dup(1)), low_fd(os.dup(2))
     os.umask(0o077)
     apply_limits(config)
@@ -177,6 +195,8 @@ def bootstrap(config):
     libc_call("prctl", PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     watch_judge(config["judge_pid"])
     faulthandler.enable()  # a segfault prints where it happened on student stderr
+    if fd_stack is not None:  # the judge's question "where are you?" before it kills a slow call
+        faulthandler.register(signal.SIGUSR1, file=fd_stack, all_threads=True, chain=False)
     os.chdir(config["workdir"])
     stdlib = list(sys.path)  # -I -S: the standard library only
     sys.path[:] = stdlib + [config["sitedir"]]
@@ -187,6 +207,7 @@ def bootstrap(config):
     # shadow them (only the graded packages and what they import are copied).
     sys.path[:] = stdlib + [config["sitedir"], config["workdir"]]
     worker = Worker(config, Channel(fd_in, fd_out), saved_stdout, saved_stderr, fd_progress)
+    worker.start_watchdog()
     worker.channel.send(
         {
             "ready": True,
@@ -471,6 +492,10 @@ class Worker:
         self.objects = {}  # handle -> object kept for the judge
         self.next_handle = 1
         self.request_id = None
+        self.index = 0  # the op running
+        self.watching = None  # (request id, op index, makes many calls) of the op the watchdog watches
+        self.refused = frozenset()  # "module:qualname" of functions the judge will not let run
+        self.progress_lock = threading.Lock()
 
     # -- handles
 
@@ -612,6 +637,7 @@ class Worker:
                     args[arg_index] = stack[k].copy()
                 if seed is not None:
                     np.random.seed(seed)
+                self.progress(self.index, k)  # every evaluation is a call of its own, with its own limit
                 value = function(*args, **kwargs)
                 if pick:
                     value = follow(value, pick)
@@ -664,7 +690,7 @@ class Worker:
                 sizes.append(0)
         return sizes
 
-    def before_request(self):
+    def before_request(self, message=None):
         """Undo what the previous request's student code may have broken."""
         try:
             os.chdir(self.workdir)
@@ -688,10 +714,14 @@ class Worker:
             setattr(sys, f"__{name}__", stream)
             streams.append(stream)
         self.streams = tuple(streams)
-        # Re-arm the CPU limit: this request may use cpu_seconds more.
+        # Re-arm the CPU limit: this request may use cpu_seconds more (the
+        # judge scales it with the calls the request makes).
         if self.limits["cpu_seconds"] is not None:
+            allowed = self.limits["cpu_seconds"]
+            if isinstance(message, dict) and type(message.get("cpu_seconds")) in (int, float):
+                allowed = max(allowed, message["cpu_seconds"])
             usage = resource.getrusage(resource.RUSAGE_SELF)
-            soft = math.ceil(usage.ru_utime + usage.ru_stime) + int(self.limits["cpu_seconds"])
+            soft = math.ceil(usage.ru_utime + usage.ru_stime) + math.ceil(allowed)
             try:
                 resource.setrlimit(resource.RLIMIT_CPU, (soft, resource.RLIM_INFINITY))
             except (ValueError, OSError):
@@ -705,8 +735,85 @@ class Worker:
             if pid == 0:
                 break
 
+    def progress(self, index, evaluation=-1, when=None, only_if=None):
+        """Tell the judge (the progress file) which op, and which evaluation of a map, starts now."""
+        with self.progress_lock:
+            if only_if is not None and only_if != self.watching:
+                return
+            when = time.monotonic() if when is None else when
+            try:
+                os.pwrite(self.fd_progress, PROGRESS.pack(self.request_id, index, evaluation, when), 0)
+            except (OSError, struct.error):
+                pass
+
+    # -- calls inside an op that makes many (a training run, a scenario)
+
+    def start_watchdog(self):
+        """A thread that, while an op runs, looks at the main thread's stack
+        every 0.1 s at most (an op of a few milliseconds is never looked at):
+        when the same activation of a submission function has been the
+        innermost one for the whole per-call limit (STALLED: inside an op that
+        makes many calls, the judge stops it at once; for any op, it tells the
+        judge that this function timed out by itself), or a refused function is
+        on the stack (REFUSED), it tells the judge. Needs the GIL: code that
+        holds it (C code) is stopped by the op's own limit instead."""
+        per_call = self.limits.get("timeout")
+        if not per_call or per_call <= 0:
+            return
+        thread = threading.Thread(target=self.watchdog, args=(float(per_call),), name="sandbox-call-watch", daemon=True)
+        thread.start()
+
+    def where_of(self, code, prefix, names={}):  # noqa: B006 - a cache
+        """"beras.layers:Dense.call" for a code object of the submission (as the judge names it)."""
+        where = names.get(code)
+        if where is None:
+            module = code.co_filename[len(prefix):].removesuffix(".py").replace(os.sep, ".").removesuffix(".__init__")
+            where = names[code] = f"{module}:{getattr(code, 'co_qualname', code.co_name)}"
+        return where
+
+    def watchdog(self, per_call):
+        interval = min(0.1, max(0.01, per_call / 4))
+        prefix = self.workdir + os.sep
+        main = threading.main_thread().ident
+        target = leaf = done = None
+        since = 0.0
+        while True:
+            time.sleep(interval)
+            watching = self.watching
+            if watching is None or watching == done:
+                target = leaf = None
+                continue
+            if watching != target:
+                target, leaf = watching, None
+            refused = self.refused
+            frame = sys._current_frames().get(main)
+            innermost, hit = None, False
+            while frame is not None:
+                code = frame.f_code
+                if code.co_filename.startswith(prefix):
+                    innermost = innermost or frame
+                    if not refused:
+                        break
+                    if self.where_of(code, prefix) in refused:
+                        hit = True
+                        break
+                frame = frame.f_back
+            frame = None
+            now = time.monotonic()
+            if hit:
+                self.progress(target[1], REFUSED, now, only_if=target)
+                done, target, leaf = target, None, None
+            elif innermost is not leaf:
+                leaf, since = innermost, now  # first seen (the call began up to an interval earlier)
+            elif leaf is not None and now - since >= per_call:
+                self.progress(target[1], STALLED, since, only_if=target)
+                leaf = None
+            innermost = None
+
     def run_request(self, message, arrays):
         self.request_id = message["id"]
+        refused = message.get("refused")
+        self.refused = frozenset(r for r in refused if isinstance(r, str)) if isinstance(refused, list) else frozenset()
         ops = message["ops"]
         scope = {}  # names bound by "as", for this request only
         failed = None
@@ -715,10 +822,10 @@ class Worker:
         # tells the judge which op was running.
         self.replies = []
         for index, op in enumerate(ops):
-            try:
-                os.pwrite(self.fd_progress, struct.pack("<QQ", self.request_id, index), 0)
-            except OSError:
-                pass
+            self.index = index
+            self.progress(index)
+            calls = op.get("calls") if isinstance(op, dict) else None
+            self.watching = (self.request_id, index, type(calls) is int and calls > 1)
             out_start, err_start = self.output_sizes()
             started = time.perf_counter()
             frame = {"id": self.request_id, "index": index}
@@ -741,6 +848,7 @@ class Worker:
                     frame["error"] = self.describe(exc)
                     failed = index
                     values = {}
+            self.watching = None
             frame["elapsed"] = time.perf_counter() - started
             out_end, err_end = self.output_sizes()
             frame["stdout"] = [out_start, out_end]
@@ -785,7 +893,7 @@ class Worker:
             received = self.channel.receive()
             if received is None:
                 return
-            self.before_request()
+            self.before_request(received[0])
             self.run_request(*received)
 
 

@@ -1,0 +1,251 @@
+"""Time limits of a grading run (SPEC 5).
+
+- **Per call.** Every call into student code has `--timeout` seconds (5 by
+  default): an op of a request, or one evaluation of a `map`; an op that makes
+  many calls says so (`pending.calls(n)`, `play(..., calls=n)` for a scenario)
+  and gets n times as long. The sandbox holds each call to its own limit
+  (`harness/sandbox/client.py`), so a hung call costs its own limit, not the
+  whole request's.
+- **Per submission.** The student's sandbox has `--budget` seconds (600 by
+  default) for the whole run, every assignment in it together, summed over
+  the run's processes (`Budget`); the reference's time does not count. A
+  request is cut off when the budget runs out, and once it has, every check
+  not yet run fails at once, saying so.
+- **Once.** A method that timed out is not called again in the run
+  (`TimedSandbox`): a later request that would call it fails at once, with the
+  reason. Requests name the methods they call (`method_key`); a scenario
+  function names none in advance, so the scenario itself (the same function
+  on the same kind of arguments) is not played again.
+
+Timeout messages name the method the judge called, what it cost and the limit,
+and the student function that was running when it was stopped (read from the
+worker's stack): "NeuralStack.train: timed out after 20 s (limit: 5 s per call
+× 4 calls); the student method running at the time: Convolutional2D._forward".
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import pathlib
+import secrets
+import struct
+
+import numpy as np
+
+from .ops import name_of, op_label
+from .sandbox import ErrorInfo, Item, Pending, Ref, Result, Sandbox
+
+DEFAULT_TIMEOUT = 5.0  # seconds per call into student code
+DEFAULT_BUDGET = 600.0  # seconds for a whole submission
+IN_SANDBOX = "gradecheck_scenarios"  # the import name of harness/scenarios in the worker (see plugin.SCENARIOS)
+NOT_RUN = "not run: the time budget"  # how the summary of a check the budget did not let run starts
+_SECONDS = struct.Struct("<d")
+
+
+def positive_seconds(text):
+    """argparse `type` of --timeout and --budget: a positive, finite number of seconds."""
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {text!r}")
+    return value
+
+
+class Budget:
+    """The seconds a submission's sandbox may spend in one grading run.
+
+    With `folder`, every process of the run (pytest-xdist workers) keeps its
+    own spending in a file there and the budget is what all of them spent
+    together; without, this process alone.
+    """
+
+    def __init__(self, total, folder=None):
+        self.total = float(total)
+        self.folder = pathlib.Path(folder) if folder else None
+        self._own = 0.0
+        self._fd = None
+
+    def charge(self, seconds):
+        self._own += max(0.0, float(seconds))
+        if self.folder is not None:
+            if self._fd is None:
+                name = f"spent.{os.getpid()}.{secrets.token_hex(4)}"
+                self._fd = os.open(self.folder / name, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+            os.pwrite(self._fd, _SECONDS.pack(self._own), 0)
+
+    def spent(self):
+        """Seconds spent so far (by every process of the run, with a folder)."""
+        return spent_in(self.folder) if self.folder is not None else self._own
+
+    def remaining(self):
+        return self.total - self.spent()
+
+    def close(self):
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def spent_in(folder):
+    """Seconds spent by every process that charged a budget kept in `folder`."""
+    total = 0.0
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return 0.0
+    for name in names:
+        if not name.startswith("spent."):
+            continue
+        try:
+            with open(os.path.join(folder, name), "rb") as handle:
+                (seconds,) = _SECONDS.unpack(handle.read(_SECONDS.size))
+        except (OSError, struct.error):
+            continue
+        if math.isfinite(seconds) and seconds > 0:
+            total += seconds
+    return total
+
+
+def not_run_summary(budget_total):
+    return f"{NOT_RUN} of {budget_total:g} s for this submission ran out before this check"
+
+
+def was_not_run(outcome):
+    """Whether a check's outcome says the budget did not let it run."""
+    return bool(outcome.details.get("not_run"))
+
+
+def budget_note(outcomes, budget_total, public_only=True):
+    """"The time budget of 600 s for this submission ran out; 12 checks were not run.", or ""."""
+    skipped = [o for o in outcomes if was_not_run(o)]
+    if not skipped:
+        return ""
+    counted = [o for o in skipped if o.visibility == "public"] if public_only else skipped
+    what = "check was" if len(counted) == 1 else "checks were"
+    visible = " public" if public_only and len(counted) != len(skipped) else ""
+    return (
+        f"The time budget of {budget_total:g} s for this submission ran out; "
+        f"{len(counted)}{visible} {what} not run (a timeout costs the per-call limit once per method: "
+        f"make the slow method faster)."
+    )
+
+
+# ------------------------------------------------------------------ methods
+
+
+def _described(value):
+    """A stable, data-free description of a scenario's argument (arrays by shape and dtype)."""
+    if isinstance(value, np.ndarray):
+        return f"<{value.dtype} array {value.shape}>"
+    if isinstance(value, (Ref, Pending, Item)):
+        return f"<{name_of(value)}>"
+    if isinstance(value, (list, tuple)):
+        inner = ", ".join(_described(v) for v in value)
+        return f"[{inner}]" if isinstance(value, list) else f"({inner})"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k!r}: {_described(v)}" for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))) + "}"
+    if isinstance(value, (float, np.floating)):
+        return "<float>"  # drawn values vary from run to run; what the scenario does does not
+    return repr(value)[:200]
+
+
+def _owner(node):
+    """The fully qualified class of an op's target where it is known ("beras.layers.Dense")."""
+    if isinstance(node, Ref):
+        return node.type
+    if isinstance(node, Pending):
+        op = node._op
+        if op["op"] == "new":
+            return op["class"]
+        result = node.result if node._batch.results is not None else None
+        if result is not None and result.ok and isinstance(result.value, Ref):
+            return result.value.type
+    return name_of(node)
+
+
+def method_key(op):
+    """What an op calls, the same in every request: "beras.layers.Dense.__call__",
+    "bgd.layers.fc.FullyConnected.__init__", a function's path, or for a
+    scenario function its name and the kind of its arguments."""
+    kind = op.get("op")
+    if kind == "new":
+        return f"{op['class']}.__init__"
+    if kind in ("call", "map"):
+        if op.get("target") is None:
+            function = op.get("function") or ""
+            if function.startswith(IN_SANDBOX + "."):
+                return f"{function}{_described(tuple(op.get('args', ())))}{_described(op.get('kwargs', {}))}"
+            return function
+        return f"{_owner(op['target'])}.{op.get('method') or '__call__'}"
+    return op_label(op)
+
+
+def scenario_name(op):
+    """"tape_chain" for a call of gradecheck_scenarios.beras_scenarios.tape_chain, else ""."""
+    function = (op.get("function") or "") if op.get("target") is None else ""
+    return function.rpartition(".")[2] if function.startswith(IN_SANDBOX + ".") else ""
+
+
+def not_called_again(label, earlier):
+    """The error of an op that would call a method that timed out earlier in the run."""
+    running = earlier.where.partition(":")[2] or earlier.where
+    limit = f"limit: {earlier.limit}" if earlier.limit else "its time limit"
+    then = f"; the student method running then: {running}" if running and running != label else ""
+    return ErrorInfo(
+        "Timeout",
+        f"timed out earlier in this run ({limit}{then}): not called again",
+        traceback=earlier.traceback,
+        kind="timeout",
+        where=earlier.where,
+        limit=earlier.limit,
+    )
+
+
+class TimedSandbox(Sandbox):
+    """The student's sandbox in a grading run: a method that timed out once is
+    not called again (see the module's docstring)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.timed_out = {}  # method_key -> the ErrorInfo of its timeout
+
+    def run(self, ops, timeout=None):
+        ops = list(ops)
+        for index, op in enumerate(ops):
+            earlier = self.timed_out.get(method_key(op)) if isinstance(op, dict) and "op" in op else None
+            if earlier is None:
+                continue
+            results = self._run_and_learn(ops[:index], timeout) if index else []
+            if all(result.ok for result in results):
+                label = scenario_name(op) or op_label(op)
+                results.append(Result(ok=False, error=not_called_again(label, earlier)))
+                reason = f"op {index} of this request would call a method that timed out earlier"
+            else:
+                reason = "an earlier op of this request failed"
+            skipped = ErrorInfo("Skipped", f"not run: {reason}", kind="skipped")
+            return results + [Result(ok=False, error=skipped) for _ in range(len(ops) - len(results))]
+        return self._run_and_learn(ops, timeout)
+
+    def _run_and_learn(self, ops, timeout):
+        results = super().run(ops, timeout)
+        for op, result in zip(ops, results):
+            error = result.error
+            if not result.ok and error.kind == "timeout" and error.type == "Timeout":
+                self.timed_out.setdefault(method_key(op), error)
+                if error.stalled and error.where:
+                    # One activation of this function ran the whole limit: later
+                    # requests that enter it, whatever they called, stop there.
+                    self.refused.add(error.where)
+        return results
+
+
+def training_calls(epochs, samples, batch_size, layers):
+    """About how many calls into student code a training run makes: every
+    batch, a forward and a backward of every layer, the cost and an optimizer
+    step (for `pending.calls(...)`, `play(..., calls=...)`)."""
+    batches = max(1, math.ceil(samples / max(1, batch_size)))
+    return max(1, int(epochs)) * batches * (2 * max(1, layers) + 2)
