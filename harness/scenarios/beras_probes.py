@@ -237,6 +237,58 @@ def _build(core):
                 if g is not None:
                     p -= self.learning_rate * np.reshape(_f64(g), np.shape(p))
 
+    def given_call(layer, *args, **kwargs):
+        """`layer(*args, **kwargs)` as the given `Diffable.__call__` does it (BACKGROUND.md): for
+        a layer that inherits `__call__`, so that a change to the given code costs Diffable's
+        checks, not the layer's. A layer with a `__call__` of its own is called as it is."""
+        if type(layer).__call__ is not Diffable.__call__:
+            return layer(*args, **kwargs)
+        argnames = layer.call.__code__.co_varnames[1:]
+        layer.argnames = argnames
+        layer.input_dict = dict(zip(argnames, args))
+        layer.input_dict.update(kwargs)
+        layer.inputs = [layer.input_dict[name] for name in argnames if name in layer.input_dict]
+        outputs = layer.call(*args, **kwargs)
+        several = isinstance(outputs, (list, tuple))
+        layer.outputs = outputs if several else [outputs]
+        if Diffable.gradient_tape is not None:
+            for out in layer.outputs:
+                Diffable.gradient_tape.previous_layers[id(out)] = layer
+        return outputs
+
+    def given_compose_input(layer, J):
+        """The given `Diffable.compose_input_gradients`: g[b] @ J[0][b] per sample (g (B, in, out)),
+        or J[0] @ g.T (a shared g (in, out)), shaped like each input."""
+        if J is None or J[0] is None:
+            return layer.get_input_gradients()
+        u = _f64(J[0])
+        grads = []
+        for x, g in zip(layer.inputs, layer.get_input_gradients()):
+            g = _f64(g)
+            composed = np.stack([g[b] @ u[b] for b in range(len(u))]) if g.ndim == 3 else u @ g.T
+            grads.append(composed.reshape(np.shape(x)))
+        return grads
+
+    def given_compose_weight(layer, J):
+        """The given `Diffable.compose_weight_gradients`: the sum over the batch of g[b] * J[0][b]
+        (g per sample, (B, ...)) or g * J[0][b] (a shared g), shaped like each weight."""
+        if J is None or J[0] is None:
+            return layer.get_weight_gradients()
+        u = _f64(J[0])
+        grads = []
+        for w, g in zip(layer.weights, layer.get_weight_gradients()):
+            g = _f64(g)
+            total = sum((g[b] if g.ndim == 3 else g) * u[b] for b in range(len(u)))
+            grads.append(np.broadcast_to(total, np.shape(w)).copy())
+        return grads
+
+    def compose(layer, kind, J):
+        """`layer.compose_<kind>_gradients(J)`, or the given code's when the layer inherits it."""
+        name = f"compose_{kind}_gradients"
+        if getattr(type(layer), name, None) is getattr(Diffable, name):
+            return (given_compose_input if kind == "input" else given_compose_weight)(layer, J)
+        return getattr(layer, name)(J)
+
     def shaped_like(g, x, layer):
         """The gradient `g` for the input `x` of `layer`, in x's shape (or a clear error)."""
         g = _f64(g)
@@ -251,9 +303,10 @@ def _build(core):
         """A probe GradientTape, new for each scenario (its `used` list starts empty).
 
         It follows the recorded producers back from the target and composes each
-        layer's `compose_*`, handing every tensor the gradient of the one layer
-        that used it: a tape for trees of layers only (no tensor used twice), as
-        the probe scenarios are. Unlike a general tape, it neither sorts nor sums."""
+        layer's `compose_*` (the given code's, when the layer inherits them: see
+        `compose`), handing every tensor the gradient of the one layer that used
+        it: a tape for trees of layers only (no tensor used twice), as the probe
+        scenarios are. Unlike a general tape, it neither sorts nor sums."""
 
         class ChainTape:
             used = []
@@ -279,9 +332,9 @@ def _build(core):
                     if layer is None:
                         continue
                     J = None if upstream is None else [upstream]
-                    for w, g in zip(layer.weights, layer.compose_weight_gradients(J)):
+                    for w, g in zip(layer.weights, compose(layer, "weight", J)):
                         grads[id(w)] = g
-                    for x, g in zip(layer.inputs, layer.compose_input_gradients(J)):
+                    for x, g in zip(layer.inputs, compose(layer, "input", J)):
                         grads[id(x)] = g
                         if g is not None:
                             todo.append((self.previous_layers[id(x)], shaped_like(g, x, layer)))
@@ -334,7 +387,7 @@ def _build(core):
             return np.cos(_f64(x)) * scale
 
     return SimpleNamespace(
-        core=core, variable=variable, Wave=Wave, Bend=Bend, Squash=Squash, Cauchy=Cauchy,
+        core=core, variable=variable, given_call=given_call, Wave=Wave, Bend=Bend, Squash=Squash, Cauchy=Cauchy,
         Closeness=Closeness, PlainSGD=PlainSGD, chain_tape_class=chain_tape_class, Bare=Bare,
         BarePair=BarePair, BareWeighted=BareWeighted, BareCallable=BareCallable,
     )

@@ -186,8 +186,7 @@ def callable_call(x):
     import beras.core as core
 
     value = kit().BareCallable()(x, scale=2.0)
-    return {"value": copy(value), "is_tensor": isinstance(value, core.Tensor),
-            "trainable": getattr(value, "trainable", None) is True}
+    return {"value": copy(value), "is_tensor": isinstance(value, core.Tensor)}
 
 
 def weighted_flags(weights):
@@ -299,7 +298,9 @@ def _target_class(target):
 
 def in_tape(target, args, kwargs, is_loss, params, probe_weights, x, t):
     """The class `target` where it lives: inside a tape, between probe layers, composed by a
-    probe tape (`kit().chain_tape_class()`), so only the class itself is on trial.
+    probe tape (`kit().chain_tape_class()`), so only the class itself is on trial: where it
+    inherits `__call__` or `compose_*` from the given Diffable, the given code's semantics are
+    used (`given_call`, `compose`), so a change to the given code costs Diffable's checks only.
 
     A layer:  loss(bend(X(wave(x))), t); sources x, wave.w, X's weights, bend.w.
     A loss:   X(squash(x), wave(t));     sources x, squash.w, t, wave.w.
@@ -318,7 +319,7 @@ def in_tape(target, args, kwargs, is_loss, params, probe_weights, x, t):
                 h = before(xv)
                 label = after(tv)
                 kept = [copy(h), copy(label)]
-                out = X(h, label)
+                out = k.given_call(X, h, label)
                 loss = out
             fed = [h, label]
             sources = [xv, before.w, tv, after.w]
@@ -328,7 +329,7 @@ def in_tape(target, args, kwargs, is_loss, params, probe_weights, x, t):
             with tape:
                 h = before(xv)
                 kept = [copy(h)]
-                out = X(h)
+                out = k.given_call(X, h)
                 loss = loss_fn(after(out), tv)
             fed = [h]
             sources = [xv, before.w, *weights, after.w]
@@ -401,8 +402,8 @@ def model_run(weights, x, y, actions, learning_rate=0.5, frozen=()):
     `frozen`: indices of layers whose weight has trainable = False. After each action: what
     it returned, the weights and their trainable flags, the optimizer steps it took (the
     indices of the weights each was given), the probe loss's and metric's calls and the
-    optimizer's steps in order, how often the probe tape was entered, whether x and y are
-    untouched, and the loss on all of (x, y) computed by the probes alone."""
+    optimizer's steps in order, how often the probe tape was entered, whether the arrays given
+    to the method are untouched, and the loss on all of (x, y) computed by the probes alone."""
     import beras.model
 
     k = kit()
@@ -413,7 +414,6 @@ def model_run(weights, x, y, actions, learning_rate=0.5, frozen=()):
     log = []
     optimizer = k.PlainSGD(learning_rate, log)
     tape_class = k.chain_tape_class()
-    x_kept, y_kept = np.array(x), np.array(y)
     with no_tape_left():
         model = beras.model.SequentialModel(layers)
         model.compile(optimizer, k.Cauchy(log), k.Closeness(log))
@@ -421,6 +421,7 @@ def model_run(weights, x, y, actions, learning_rate=0.5, frozen=()):
         for method, args, kwargs in actions:
             del log[:]
             steps_before, tapes_before = len(optimizer.steps), len(tape_class.used)
+            given = [(a, np.array(a)) for a in args if isinstance(a, np.ndarray)]
             with probe_tape_in_beras(tape_class):
                 result = getattr(model, method)(*args, **kwargs)
             out.append({
@@ -430,8 +431,8 @@ def model_run(weights, x, y, actions, learning_rate=0.5, frozen=()):
                 "steps": [[_index_of(p, probe_weights) for p in params] for params, _ in optimizer.steps[steps_before:]],
                 "log": [list(event) for event in log],
                 "tapes": len(tape_class.used) - tapes_before,
-                "data_untouched": bool(np.array_equal(x, x_kept) and np.array_equal(y, y_kept)),
-                "data_loss": _probe_loss(layers, x_kept, y_kept),
+                "data_untouched": all(np.array_equal(a, kept) for a, kept in given),
+                "data_loss": _probe_loss(layers, x, y),
             })
     return out
 
@@ -466,19 +467,40 @@ def onehot(fit_labels, labels, one_hot):
     import beras.onehot
 
     encoder = beras.onehot.OneHotEncoder()
-    encoder.fit(np.array(fit_labels))
-    encoded = encoder(np.array(labels))
+    given = [np.array(fit_labels), np.array(labels), np.array(one_hot)]
+    kept = [np.array(a) for a in given]
+    encoder.fit(given[0])
+    encoded = encoder(given[1])
+    decoded = encoder.inverse(given[2])
+    roundtrip = encoder.inverse(np.array(encoded))
 
     def listed(values):
         return [v.item() if isinstance(v, np.generic) else v for v in np.asarray(values).tolist()]
 
-    return {"encoded": copy(encoded), "decoded": listed(encoder.inverse(one_hot)),
-            "roundtrip": listed(encoder.inverse(encoded))}
+    return {"encoded": copy(encoded), "decoded": listed(decoded), "roundtrip": listed(roundtrip),
+            "untouched": [bool(np.array_equal(a, b)) for a, b in zip(given, kept)]}
 
 
 def accuracy(cases):
-    """CategoricalAccuracy()(probs, labels) for each (probs, labels)."""
+    """CategoricalAccuracy()(probs, labels) for each (probs, labels); whether the arrays given are untouched."""
     import beras.metrics
 
     metric = beras.metrics.CategoricalAccuracy()
-    return [_plain_result(metric(probs, labels)) for probs, labels in cases]
+    values, untouched = [], True
+    for probs, labels in cases:
+        kept = (np.array(probs), np.array(labels))
+        values.append(_plain_result(metric(probs, labels)))
+        untouched = untouched and np.array_equal(probs, kept[0]) and np.array_equal(labels, kept[1])
+    return {"values": values, "untouched": bool(untouched)}
+
+
+def crossentropy_values(cases):
+    """CategoricalCrossentropy()(y_pred, y_true) for each (y_pred, y_true); whether the arrays given are untouched."""
+    import beras.losses
+
+    values, untouched = [], True
+    for y_pred, y_true in cases:
+        kept = (np.array(y_pred), np.array(y_true))
+        values.append(_plain_result(beras.losses.CategoricalCrossentropy()(y_pred, y_true)))
+        untouched = untouched and np.array_equal(y_pred, kept[0]) and np.array_equal(y_true, kept[1])
+    return {"values": values, "untouched": bool(untouched)}
