@@ -16,8 +16,16 @@ import numpy as np
 import pytest
 
 from harness import gradcheck
+from harness.catalog.beras_judging import (
+    Scenario,
+    describe,
+    expect,
+    gradient_list,
+    judge_gradient,
+    precision_of,
+    probe_weights,
+)
 from harness.catalog.specs import BERAS_LAYERS
-from harness.catalog.test_beras_api import Scenario, describe, expect, gradient_list, judge_gradient, precision_of
 from harness.checks import check
 from harness.drivers import BerasLoss
 
@@ -32,7 +40,7 @@ def in_tape_case(spec, reference, rng):
     x = rng.uniform(0.2, 1.5, size=in_shape) * rng.choice([-1.0, 1.0], size=in_shape)
     is_loss = isinstance(spec.driver, BerasLoss)
     widths = (in_shape[1], in_shape[1]) if is_loss else (in_shape[1], out_shape[1])
-    probes = [rng.uniform(0.5, 1.5, size=(1, n)) * rng.choice([-1.0, 1.0], size=(1, n)) for n in widths]
+    probes = [probe_weights(rng, n, 1)[0] for n in widths]
     t = rng.normal(size=in_shape if is_loss else out_shape)
     return case, is_loss, params, probes, x, t
 
