@@ -35,9 +35,15 @@ BIAS_FLAT = [  # b stored (out,), its local gradient (out,): right values, the w
     ("beras/layers.py", "np.ones((1, self.b.shape[-1]), dtype=x.dtype)]", "np.ones(self.b.shape[-1], dtype=x.dtype)]"),
 ]
 
+TAPE_CRASH = [  # gradient raises: the model, whose steps need a tape, must not pay for it
+    ("beras/gradient_tape.py", "        grads = {id(target): None if np.ndim(target) == 0 else np.ones(np.shape(target))}\n",
+     '        raise RuntimeError("tape broken")\n'),
+]
+
 BUGS = {  # variant -> (its patches, the class that must lose points, and only it)
     "bias_flat": (BIAS_FLAT, "beras.layers.Dense"),
     "tanh_missing": (TANH_MISSING, "beras.activations.Tanh"),
+    "tape_crash": (TAPE_CRASH, "beras.gradient_tape.GradientTape"),
 }
 
 CORRECT = {

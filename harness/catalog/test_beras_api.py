@@ -272,10 +272,14 @@ def test_tape_lifecycle(student, reference, rng):
 
 # ============================================================== core (given code)
 # Probes that rely on the given code alone: no class the student writes takes part.
+# Students receive this code complete: its checks tell a student who changed it,
+# and are worth half a point each, so that untouched given code earns little.
+
+GIVEN = 0.5
 
 
 @check("beras.core.Tensor", "Tensor is an ndarray with .trainable (default True), kept through slicing, reshapes and "
-       "ufuncs; Variable(x) is such a Tensor", points=1)
+       "ufuncs; Variable(x) is such a Tensor", points=GIVEN)
 def test_tensor(student, reference, rng):
     x = rng.normal(size=(3, 4))
     scenario = Scenario("tensor_semantics", x, method="Tensor.__new__",
@@ -302,7 +306,7 @@ def test_tensor(student, reference, rng):
                           f"{w['trainable']!r} (__array_finalize__ copies it)", method="Tensor.__array_finalize__")
 
 
-@check("beras.core.Callable", "calling an instance returns call's result as a Tensor", points=1)
+@check("beras.core.Callable", "calling an instance returns call's result as a Tensor", points=GIVEN)
 def test_callable(student, reference, rng):
     x = rng.normal(size=(3, 4))
     scenario = Scenario("callable_call", x, method="Callable.__call__",
@@ -314,7 +318,7 @@ def test_callable(student, reference, rng):
         scenario.fail("Callable.__call__ must return the values that call returned (with the arguments passed on)")
 
 
-@check("beras.core.Weighted", "trainable, its setter, trainable_variables and non_trainable_variables", points=1)
+@check("beras.core.Weighted", "trainable, its setter, trainable_variables and non_trainable_variables", points=GIVEN)
 def test_weighted(student, reference, rng):
     weights = [rng.normal(size=(3, 2)), rng.normal(size=(1, 2))]
     scenario = Scenario("weighted_flags", weights, method="Weighted.trainable",
@@ -338,7 +342,7 @@ def test_weighted(student, reference, rng):
 
 
 @check("beras.core.Diffable", "calling a layer under a tape records previous_layers[id(output)] and keeps its inputs "
-       "(in argument order) and outputs", points=1)
+       "(in argument order) and outputs", points=GIVEN)
 def test_diffable_records(student, reference, rng):
     x, x2 = rng.normal(size=(4, 3)), rng.normal(size=(2, 3))
     scenario = Scenario("diffable_records", x, x2, method="Diffable.__call__",
@@ -378,7 +382,7 @@ COMPOSE_LABELS = [
 
 @check("beras.core.Diffable",
        "compose_input_gradients and compose_weight_gradients for shared (in, out) and batched (B, in, out) local gradients",
-       points=1)
+       points=GIVEN)
 def test_diffable_composition(student, reference, rng):
     b, n_in, n_out = 5, 3, 4
     x, x2, u = rng.normal(size=(b, n_in)), rng.normal(size=(b, 2)), rng.normal(size=(b, n_out))
@@ -635,8 +639,8 @@ def test_model_fit_history(student, reference, rng):
 def toy_task(rng, n=48):
     """A task the probe model can learn: labels made by the same probe layers with other weights,
     the start at 30 to 60 % of those weights. Plain SGD with lr 3 (the probe loss's gradient is
-    small) lowers the loss below 35 % of its start within 10 epochs of 6 batches, in any batch
-    order (measured on 2,000 runs)."""
+    small) lowers the loss below a third of its start within 10 epochs of 6 batches, in any
+    batch order (measured on 2,000 runs, half of them shuffled)."""
     teacher = probe_weights(rng, 3, 3)
     x = rng.uniform(-1.5, 1.5, size=(n, 3))
     start = [w * rng.uniform(0.3, 0.6, size=w.shape) for w in teacher]

@@ -154,9 +154,10 @@ def _build(core):
             return 0.4 * np.cos(w * x) * x
 
     class Cauchy(Diffable):
-        """A probe loss: the mean over all entries of log(1 + (y_pred - y_true)**2).
+        """A probe loss: the mean over all entries of (1 + y_true**2) log(1 + (y_pred - y_true)**2).
 
-        With a `log` (a list), each call appends ("loss", value, a copy of y_true)."""
+        Not symmetric in its two arguments, so a caller that swaps them shows. With a
+        `log` (a list), each call appends ("loss", value, a copy of y_true)."""
 
         def __init__(self, log=None):
             self.log = log
@@ -176,17 +177,23 @@ def _build(core):
         def __call__(self, y_pred, y_true):
             return record(self, ("y_pred", "y_true"), (y_pred, y_true), core.Tensor(self.call(y_pred, y_true)))
 
+        @staticmethod
+        def value(y_pred, y_true):
+            t = _f64(y_true)
+            r = _f64(y_pred) - t
+            return np.float64(np.mean((1 + t * t) * np.log1p(r * r)))
+
         def call(self, y_pred, y_true):
-            r = _f64(y_pred) - _f64(y_true)
-            value = np.float64(np.mean(np.log1p(r * r)))
+            value = self.value(y_pred, y_true)
             if self.log is not None:
                 self.log.append(("loss", float(value), np.array(y_true, dtype=np.float64)))
             return value
 
         def get_input_gradients(self):
-            r = _f64(self.inputs[0]) - _f64(self.inputs[1])
-            g = 2 * r / (1 + r * r) / r.size
-            return [g, -g]
+            t = _f64(self.inputs[1])
+            r = _f64(self.inputs[0]) - t
+            g = 2 * r / (1 + r * r) * (1 + t * t) / r.size
+            return [g, -g + 2 * t * np.log1p(r * r) / r.size]
 
         def compose_input_gradients(self, J=None):
             grads = self.get_input_gradients()
@@ -201,7 +208,8 @@ def _build(core):
             return []
 
     class Closeness(core.Callable):
-        """A probe metric: the mean over all entries of exp(-|y_pred - y_true|).
+        """A probe metric: the mean over all entries of y_true exp(-|y_pred - y_true|) (not
+        symmetric in its two arguments, so a caller that swaps them shows).
 
         With a `log` (a list), each call appends ("metric", value)."""
 
@@ -212,7 +220,8 @@ def _build(core):
             return core.Tensor(self.call(y_pred, y_true))
 
         def call(self, y_pred, y_true):
-            value = np.float64(np.mean(np.exp(-np.abs(_f64(y_pred) - _f64(y_true)))))
+            t = _f64(y_true)
+            value = np.float64(np.mean(t * np.exp(-np.abs(_f64(y_pred) - t))))
             if self.log is not None:
                 self.log.append(("metric", float(value)))
             return value

@@ -455,8 +455,7 @@ def _probe_loss(layers, x, y):
     h = np.asarray(x, dtype=np.float64)
     for p in layers:
         h = p.f(h, np.asarray(p.w, dtype=np.float64))
-    r = h - np.asarray(y, dtype=np.float64)
-    return float(np.mean(np.log1p(r * r)))
+    return float(kit().Cauchy.value(h, y))
 
 
 # ====================================================================== OneHotEncoder, CategoricalAccuracy
