@@ -86,7 +86,22 @@ def snippet(function, args, kwargs=None):
             lines.append(array_source(f"arg{i}", value))
             names.append(f"arg{i}")
         else:
-            names.append(repr(value))
-    names += [f"{k}={v!r}" for k, v in (kwargs or {}).items()]
+            names.append(_source(value))
+    names += [f"{k}={_source(v)}" for k, v in (kwargs or {}).items()]
     lines.append(f"print({name}({', '.join(names)}))")
     return "\n".join(lines)
+
+
+def _source(value):
+    """A Python expression for `value`, arrays nested in lists, tuples and dicts included."""
+    if isinstance(value, np.ndarray):
+        return "..." if value.size > 2000 else f"np.array({value.tolist()!r})"  # as array_source
+    if isinstance(value, np.generic):
+        return repr(value.item())
+    if isinstance(value, list):
+        return "[" + ", ".join(_source(v) for v in value) + "]"
+    if isinstance(value, tuple):
+        return "(" + "".join(_source(v) + ", " for v in value).rstrip(" ") + ")" if value else "()"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k!r}: {_source(v)}" for k, v in value.items()) + "}"
+    return repr(value)
