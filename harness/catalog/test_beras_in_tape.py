@@ -64,7 +64,7 @@ def test_in_tape(spec, student, reference, rng):
         methods = ([f"{name}.get_input_gradients"] * 2 + [f"{name}.get_weight_gradients"] * len(params)
                    + [f"{name}.call"])
     scenario = Scenario("in_tape", spec.target, list(case.args), dict(case.kwargs), is_loss, params, probes, x, t,
-                        case=description, method=f"{name}.call")
+                        case=description, method=f"{name}.get_input_gradients")
     got, want = scenario.both(student, reference)
     fed = "its two inputs" if is_loss else "its input"
     contract = [

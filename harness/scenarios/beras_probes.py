@@ -274,6 +274,11 @@ def _build(core):
         grads = []
         for x, g in zip(layer.inputs, layer.get_input_gradients()):
             g = _f64(g)
+            local = (np.shape(x)[-1], u.shape[-1])
+            if g.shape not in (local, (len(u),) + local):
+                raise ValueError(f"{type(layer).__name__}.get_input_gradients returned a gradient of shape {g.shape}: "
+                                 f"the given compose_input_gradients takes (in, out) = {local}, shared by the batch, "
+                                 f"or (batch, in, out) = {(len(u),) + local}")
             composed = np.stack([g[b] @ u[b] for b in range(len(u))]) if g.ndim == 3 else u @ g.T
             grads.append(composed.reshape(np.shape(x)))
         return grads
@@ -303,8 +308,9 @@ def _build(core):
         g = _f64(g)
         if g.shape != np.shape(x):
             if g.size != np.size(x):
-                raise ValueError(f"{type(layer).__name__}.compose_input_gradients returned a gradient of shape "
-                                 f"{g.shape} for an input of shape {np.shape(x)}")
+                raise ValueError(f"the gradient that {type(layer).__name__} passes back to its input (its "
+                                 "get_input_gradients, composed by compose_input_gradients) has shape "
+                                 f"{g.shape}, the input has shape {np.shape(x)}")
             g = g.reshape(np.shape(x))
         return g
 

@@ -342,11 +342,13 @@ def in_tape(target, args, kwargs, is_loss, params, probe_weights, x, t):
             "changed_by_forward": [not np.array_equal(copy(f), c) for f, c in zip(fed, kept)],
             "loss": copy(loss),
         }
+        report["source_shapes"] = [list(np.shape(s)) for s in sources]
+        report["dtypes"] = dtype_names(out, *weights)
+        if not report["recorded"] or not report["inputs_kept"]:
+            return report  # no tape can go through X: the judge says why, no gradient to take
         grads = tape.gradient(loss, sources)
         report["changed_by_backward"] = [not np.array_equal(copy(f), c) for f, c in zip(fed, kept)]
         report["grads"] = gradients(grads)
-        report["source_shapes"] = [list(np.shape(s)) for s in sources]
-        report["dtypes"] = dtype_names(out, *weights)
     return report
 
 
