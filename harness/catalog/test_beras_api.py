@@ -51,7 +51,7 @@ PARAMETER_SCALES = (1.0, 0.1, 3.0, 0.3)  # each parameter's gradients have their
 STEP_SCALES = (1.0, 0.25, 2.0, 0.1, 1.0)  # big and small steps: the running averages matter
 # amsgrad: one big step, then small ones. The largest RAW second moment stays the first step's,
 # while the bias-corrected one shrinks as 1 - beta_2^t grows: with beta_2 = 0.5 the two maxima
-# give steps that differ by 10 % or more from step 2 on, on every seed.
+# give steps that differ by more than 25 % somewhere in every run (measured on 500 seeds).
 AMSGRAD_STEP_SCALES = (1.0, 0.05, 0.05, 0.05, 0.05)
 # Steps are compared relative to their own size. Where epsilon is added (sqrt(v) + eps, or Keras's
 # eps * sqrt(1 - beta_2^t)) changes a step by ~eps / |g|, 1e-5 at the default epsilons: tolerated
@@ -97,12 +97,14 @@ def check_in_place(cls, kwargs, student, rng):
             scenario.fail(f"{scenario.method} did not change parameter {i} (shape {p.shape}): the arrays given must "
                           "be updated in place", hints=["`p = p - lr * g` or `params[i] = ...` makes a new array: "
                                                         "write into the old one, `p -= lr * g` or `p[...] = ...`"])
-        wrong = np.sign(np.asarray(a) - p) != -np.sign(g)
-        if wrong.any():
-            index = tuple(int(j) for j in np.argwhere(wrong)[0])
-            scenario.fail(f"{scenario.method} moved {int(wrong.sum())} of {p.size} entries of parameter {i} with "
-                          f"their gradient instead of against it (first at {index})",
-                          hints=["a descent step subtracts: `p -= ...`"])
+        moved = np.sign(np.asarray(a) - p)
+        for wrong, how, hints in [(moved == 0, "left {} of {} entries of parameter {} unchanged", []),
+                                  (moved == np.sign(g), "moved {} of {} entries of parameter {} with their gradient "
+                                   "instead of against it", ["a descent step subtracts: `p -= ...`"])]:
+            if wrong.any():
+                first = tuple(int(j) for j in np.argwhere(wrong)[0])
+                scenario.fail(f"{scenario.method} {how.format(int(wrong.sum()), p.size, i)} (first at {first})",
+                              hints=hints)
     for i, (g, given) in enumerate(zip(got["grads_after"][0], steps[0])):
         if not same_array(g, given):
             scenario.fail(f"{scenario.method} changed gradient {i}, which it must only read")
@@ -542,15 +544,15 @@ def check_training_step(student, reference, rng, frozen=()):
                       hints=["weights with trainable = False must not be given to the optimizer"] if frozen else [])
     if run["flags"] != [i not in frozen for i in range(3)]:
         scenario.fail(f"batch_step(training=True) changed the trainable flags of the weights: -> {run['flags']}")
-    if run["tapes"] == 0 and not all(close(a, b) for a, b in zip(run["weights"], expected["weights"])):
-        scenario.fail("batch_step(training=True) did not record its forward pass with a GradientTape entered "
-                      "under the name GradientTape of beras (the probe tape of this check was never entered)")
+    # While this check runs, beras's name GradientTape stands for the harness's probe tape.
+    hints = [] if run["tapes"] else ["batch_step never entered a GradientTape: its forward pass must run inside "
+                                     "`with GradientTape() as tape:` (the class beras.model imports)"]
     for i, (a, w, a0) in enumerate(zip(run["weights"], expected["weights"], weights)):
         if i in frozen and not same_array(a, a0):
             scenario.fail(f"batch_step(training=True) changed the weight of layer {i}, whose trainable is False")
         expect(scenario, np.asarray(a, dtype=np.float64) - a0, np.asarray(w) - a0,
                f"after batch_step(training=True), the weight of layer {i} did not move as one optimizer step with this "
-               "batch's gradients moves it")
+               "batch's gradients moves it", hints=hints)
 
 
 @check("beras.model.SequentialModel", "batch_step(training=True) returns the batch's loss and accuracy and takes exactly "
@@ -577,8 +579,10 @@ def test_model_evaluate(student, reference, rng):
 
 
 def _epochs(scenario, log, epochs, per_epoch, y):
-    """The training steps of `log`, grouped by epoch: for each, the batch labels and the loss
-    (the probe loss's last call before the step) and the metric values seen in the epoch."""
+    """The probe loss's and metric's values seen in each epoch of `log`, after checking that
+    each epoch trained on every sample once. A training step's batch is the one the probe loss
+    saw last before it; an epoch runs from its first batch's loss to the next epoch's (values
+    computed in between, such as an evaluation at the end of the epoch, count as its own)."""
     steps = [i for i, event in enumerate(log) if event[0] == "step"]
     if len(steps) != epochs * per_epoch:
         scenario.fail(f"fit took {len(steps)} optimizer steps, expected {epochs * per_epoch} ({epochs} epochs of "
@@ -600,8 +604,9 @@ def _epochs(scenario, log, epochs, per_epoch, y):
                                                        np.unique(np.float32(y), axis=0)):
             scenario.fail(f"in epoch {e + 1}, the batches that were trained on do not hold every sample of (x, y) "
                           "exactly once", hints=["an epoch is one pass over all the samples, in batches of batch_size"])
-        metrics = [float(event[1]) for event in log[start:end] if event[0] == "metric"]
-        grouped.append(([value for _, value, _ in own], metrics))
+        span = log[start:end]
+        grouped.append(([float(event[1]) for event in span if event[0] == "loss"],
+                        [float(event[1]) for event in span if event[0] == "metric"]))
     return grouped
 
 
@@ -618,7 +623,7 @@ def test_model_fit_history(student, reference, rng):
     epochs, batch_size, per_epoch = 3, 4, 3
     scenario, got, _ = play_model(student, reference, weights, x, y, [("fit", [x, y, epochs, batch_size], {})],
                                   f"fit(x, y, {epochs}, {batch_size}) on 12 samples", "SequentialModel.fit",
-                                  calls=2 * epochs * per_epoch, both=False)
+                                  calls=epochs * per_epoch, both=False)
     run = got[0]
     history = scalars(scenario, run["result"], ("loss", "acc"), f"fit(x, y, {epochs}, {batch_size})", per_epoch=epochs)
     if not run["data_untouched"]:
@@ -627,8 +632,8 @@ def test_model_fit_history(student, reference, rng):
         scenario.fail("fit gave the optimizer other weights than the model's trainable variables")
     for e, (losses, metrics) in enumerate(_epochs(scenario, run["log"], epochs, per_epoch, y)):
         if not _within(history["loss"][e], losses):
-            scenario.fail(f'fit(...)["loss"][{e}] is {history["loss"][e]:.6g}, but the losses of epoch {e + 1}\'s '
-                          f"batches were {', '.join(f'{v:.6g}' for v in losses)}",
+            scenario.fail(f'fit(...)["loss"][{e}] is {history["loss"][e]:.6g}, but the losses computed in epoch '
+                          f"{e + 1} were {', '.join(f'{v:.6g}' for v in losses)}",
                           hints=["an epoch's loss sums up the losses of its batches: their mean, say"])
         if not metrics or not _within(history["acc"][e], metrics):
             scenario.fail(f'fit(...)["acc"][{e}] is {history["acc"][e]:.6g}, but the accuracies computed in epoch '
@@ -657,7 +662,7 @@ def test_model_trains(student, reference, rng):
     epochs = 10
     scenario, got, _ = play_model(student, reference, start, x, y, [("fit", [x, y, epochs, 8], {})],
                                   f"fit(x, y, {epochs}, 8) on 48 samples", "SequentialModel.fit", lr=3.0,
-                                  calls=2 * epochs * 6, both=False)
+                                  calls=epochs * 6, both=False)
     run = got[0]
     history = scalars(scenario, run["result"], ("loss", "acc"), f"fit(x, y, {epochs}, 8)", per_epoch=epochs)
     end_loss = run["data_loss"]  # computed by the probes from the weights fit left, not by fit
