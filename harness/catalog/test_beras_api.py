@@ -512,6 +512,8 @@ def test_model_call(student, reference, rng):
         scenario.fail(f"model.call(x) returned {describe(output)}, expected an array of shape {np.shape(expected)}")
     expect(scenario, output, expected, "model.call(x)", hints=["each layer is called on the previous layer's output, "
                                                                "in the order of model.layers"])
+    if not got[0]["data_untouched"]:
+        scenario.fail("model.call(x) changed the x array it was given")
 
 
 @check("beras.model.SequentialModel", "batch_step(training=False) returns the batch's loss and accuracy and changes no "
@@ -544,6 +546,8 @@ def check_training_step(student, reference, rng, frozen=()):
                       hints=["weights with trainable = False must not be given to the optimizer"] if frozen else [])
     if run["flags"] != [i not in frozen for i in range(3)]:
         scenario.fail(f"batch_step(training=True) changed the trainable flags of the weights: -> {run['flags']}")
+    if not run["data_untouched"]:
+        scenario.fail("batch_step(training=True) changed the x or y arrays it was given")
     # While this check runs, beras's name GradientTape stands for the harness's probe tape.
     hints = [] if run["tapes"] else ["batch_step never entered a GradientTape: its forward pass must run inside "
                                      "`with GradientTape() as tape:` (the class beras.model imports)"]
