@@ -470,6 +470,9 @@ def model_case(rng, n):
 
 
 def play_model(student, reference, weights, x, y, actions, what, method, frozen=(), lr=LR, calls=1, both=True):
+    """The model scenario on both engines (or the student's alone): a list of one record per
+    action. `calls` scales the time limit: one per epoch of a fit (each a handful of tiny batches
+    of the probes), so that a fit that hangs costs a few limits, not one per batch."""
     scenario = Scenario("model_run", weights, x, y, actions, lr, list(frozen), method=method, calls=calls,
                         case=MODEL_CASE.format(what, lr=lr) + (f"; layer(s) {list(frozen)} frozen (trainable = False)"
                                                                 if frozen else ""))
@@ -627,7 +630,7 @@ def test_model_fit_history(student, reference, rng):
     epochs, batch_size, per_epoch = 3, 4, 3
     scenario, got, _ = play_model(student, reference, weights, x, y, [("fit", [x, y, epochs, batch_size], {})],
                                   f"fit(x, y, {epochs}, {batch_size}) on 12 samples", "SequentialModel.fit",
-                                  calls=epochs * per_epoch, both=False)
+                                  calls=epochs, both=False)
     run = got[0]
     history = scalars(scenario, run["result"], ("loss", "acc"), f"fit(x, y, {epochs}, {batch_size})", per_epoch=epochs)
     if not run["data_untouched"]:
@@ -666,7 +669,7 @@ def test_model_trains(student, reference, rng):
     epochs = 10
     scenario, got, _ = play_model(student, reference, start, x, y, [("fit", [x, y, epochs, 8], {})],
                                   f"fit(x, y, {epochs}, 8) on 48 samples", "SequentialModel.fit", lr=3.0,
-                                  calls=epochs * 6, both=False)
+                                  calls=epochs, both=False)
     run = got[0]
     history = scalars(scenario, run["result"], ("loss", "acc"), f"fit(x, y, {epochs}, 8)", per_epoch=epochs)
     end_loss = run["data_loss"]  # computed by the probes from the weights fit left, not by fit
