@@ -73,6 +73,8 @@ def test_template_scores_zero_with_each_methods_todo(tmp_path):
     assert run.returncode == 1, run.stderr
     assert document["score"] == 0
     for test in document["tests"]:
+        if test["max_score"] == 0:  # a check of given code, run on probes: the template has it complete
+            continue
         assert test["status"] == "failed"
         assert "NotImplementedError" in test["output"] and ": TODO " in test["output"], test["name"]
 

@@ -275,9 +275,10 @@ def test_tape_lifecycle(student, reference, rng):
 # ============================================================== core (given code)
 # Probes that rely on the given code alone: no class the student writes takes part.
 # Students receive this code complete: its checks tell a student who changed it,
-# and are worth half a point each, so that untouched given code earns little.
+# and are worth no points, so that untouched given code earns nothing (SPEC 1: the
+# template scores zero; a submission that does nothing earns nothing).
 
-GIVEN = 0.5
+GIVEN = 0
 
 
 @check("beras.core.Tensor", "Tensor is an ndarray with .trainable (default True), kept through slicing, reshapes and "
