@@ -53,9 +53,9 @@ def test_in_tape(spec, student, reference, rng):
     name = spec.driver.class_name
     made = spec.driver.constructor(case)
     if is_loss:
-        description = f"loss = {made}(squash(x), wave(t)) under a tape; x {x.shape}"
-        names = ["x (through squash, to y_pred)", "squash.w (before y_pred)", "t (through wave, to y_true)",
-                 "wave.w (before y_true)"]
+        description = f"loss = {made}(squash1(x), squash2(t)) under a tape; x {x.shape}"
+        names = ["x (through squash1, to y_pred)", "squash1.w (before y_pred)", "t (through squash2, to y_true)",
+                 "squash2.w (before y_true)"]
         methods = [f"{name}.get_input_gradients"] * 4
     else:
         description = f"loss = probe_loss(bend({made}(wave(x))), t) under a tape; x {x.shape}"

@@ -297,7 +297,8 @@ def in_tape(target, args, kwargs, is_loss, params, probe_weights, x, t):
     used (`given_call`, `compose`), so a change to the given code costs Diffable's checks only.
 
     A layer:  loss(bend(X(wave(x))), t); sources x, wave.w, X's weights, bend.w.
-    A loss:   X(squash(x), wave(t));     sources x, squash.w, t, wave.w.
+    A loss:   X(squash1(x), squash2(t)); sources x, squash1.w, t, squash2.w (y_pred and y_true
+              both in [0.1, 0.9]: probabilities and soft labels, away from any clipping).
     X's weights are set by writing into the arrays `X.weights` returns."""
     k = kit()
     tape = k.chain_tape_class()()
@@ -308,7 +309,7 @@ def in_tape(target, args, kwargs, is_loss, params, probe_weights, x, t):
             w[...] = value
         xv, tv = core.Tensor(x), core.Tensor(t)
         if is_loss:
-            before, after = layer("squash", probe_weights[0]), layer("wave", probe_weights[1])
+            before, after = layer("squash", probe_weights[0]), layer("squash", probe_weights[1])
             with tape:
                 h = before(xv)
                 label = after(tv)
