@@ -21,6 +21,7 @@ def __tracebackhide__(excinfo):
 
 SCENARIOS = "beras_scenarios"
 
+
 class Scenario:
     """One scenario function and its arguments: played on the engines, failed with its snippet."""
 
