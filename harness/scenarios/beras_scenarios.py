@@ -32,7 +32,7 @@ def no_tape_left():
 
 
 def copy(value):
-    """A plain float64/int/bool copy of an array-like (what it held at this moment)."""
+    """A plain ndarray copy of an array-like, its dtype kept (what it held at this moment)."""
     return np.array(value)
 
 
