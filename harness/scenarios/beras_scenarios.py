@@ -174,11 +174,16 @@ def tensor_semantics(x):
     derived = {"t[1]": t[1], "t[:, 1:]": t[:, 1:], "t.reshape(-1)": t.reshape(-1), "t.T": t.T,
                "np.exp(t)": np.exp(t), "t + 1": t + 1.0}
     out["derived"] = {
-        name: {"value": copy(d), "is_tensor": isinstance(d, core.Tensor),
-               "trainable": getattr(d, "trainable", "<none>") if isinstance(getattr(d, "trainable", None), bool) else "<none>"}
+        name: {"value": copy(d), "is_tensor": isinstance(d, core.Tensor), "trainable": _flag(d)}
         for name, d in derived.items()
     }
     return out
+
+
+def _flag(obj):
+    """obj.trainable when it is a bool, else a note of what it is."""
+    flag = getattr(obj, "trainable", None)
+    return flag if isinstance(flag, bool) else f"<{type(flag).__name__}>"
 
 
 def callable_call(x):
@@ -193,18 +198,16 @@ def weighted_flags(weights):
     """trainable, its setter, trainable_variables and non_trainable_variables of a Weighted."""
     obj = kit().BareWeighted(weights)
     w = obj.weights
-    out = {"trainable_0": obj.trainable, "n_trainable_0": len(obj.trainable_variables),
+    out = {"trainable_0": _flag(obj), "n_trainable_0": len(obj.trainable_variables),
            "n_frozen_0": len(obj.non_trainable_variables)}
     obj.trainable = False
-    out.update({"flags_1": [v.trainable is True for v in w], "trainable_1": obj.trainable,
+    out.update({"flags_1": [v.trainable is True for v in w], "trainable_1": _flag(obj),
                 "n_trainable_1": len(obj.trainable_variables), "n_frozen_1": len(obj.non_trainable_variables)})
     w[1].trainable = True
     trainable = obj.trainable_variables
-    out.update({"trainable_2": obj.trainable, "n_trainable_2": len(trainable),
+    out.update({"trainable_2": _flag(obj), "n_trainable_2": len(trainable),
                 "is_w1": len(trainable) == 1 and trainable[0] is w[1],
                 "frozen_is_w0": [v is w[0] for v in obj.non_trainable_variables]})
-    for key in ("trainable_0", "trainable_1", "trainable_2"):
-        out[key] = out[key] if isinstance(out[key], bool) else f"<{type(out[key]).__name__}>"
     return out
 
 
