@@ -89,24 +89,11 @@ def snippet(function, args, kwargs=None):
         if isinstance(value, np.ndarray):
             lines.append(array_source(f"arg{i}", value))
             names.append(f"arg{i}")
-        elif _holds_array(value):
-            lines.append(f"arg{i} = {_literal(value)}")
-            names.append(f"arg{i}")
         else:
-            names.append(repr(value))
+            names.append(_literal(value))
     names += [f"{k}={_literal(v)}" for k, v in (kwargs or {}).items()]
     lines.append(f"print({name}({', '.join(names)}))")
     return "\n".join(lines)
-
-
-def _holds_array(value):
-    if isinstance(value, np.ndarray):
-        return True
-    if isinstance(value, (list, tuple)):
-        return any(_holds_array(v) for v in value)
-    if isinstance(value, dict):
-        return any(_holds_array(v) for v in value.values())
-    return False
 
 
 def _literal(value):
@@ -115,6 +102,8 @@ def _literal(value):
         if value.size > 2000:
             return f"np.zeros({value.shape})"  # too large to print
         return f"np.array({value.tolist()!r})"
+    if isinstance(value, np.generic):
+        return repr(value.item())
     if isinstance(value, list):
         return "[" + ", ".join(_literal(v) for v in value) + "]"
     if isinstance(value, tuple):
