@@ -95,12 +95,12 @@ def _numeric(value):
 def _arrays_of(spec, run):
     """(what, method, array or dtype) for every array of a run of the student's code."""
     driver = spec.driver
-    named = [("the parameters it stores", f"{driver.class_name}.__init__", np.asarray(p).dtype)
+    named = [("it stores its parameters in float16", f"{driver.class_name}.__init__", np.asarray(p).dtype)
              for p in run.stored if _numeric(p) is not None]
-    named.append(("the output of its forward", driver.forward_name, run.output))
-    named += [("its input gradient", driver.input_gradient_name, g) for g in run.input_grads or ()]
+    named.append(("its forward returns float16", driver.forward_name, run.output))
+    named += [("it returns a float16 input gradient", driver.input_gradient_name, g) for g in run.input_grads or ()]
     grads = run.param_grads if isinstance(run.param_grads, (list, tuple)) else ()
-    named += [(f"its {driver.parameter_word} gradient", driver.parameter_gradient_name, g) for g in grads]
+    named += [(f"it returns a float16 {driver.parameter_word} gradient", driver.parameter_gradient_name, g) for g in grads]
     return [(what, method, a if isinstance(a, np.dtype) else _numeric(a)) for what, method, a in named]
 
 
@@ -113,7 +113,7 @@ def tier_of(spec, case, run, student=None, reference=None, snippet=""):
         if numerics.half_precision(array):
             fail(
                 f"{method} computes in half precision (float16): SPEC asks for float32 or float64 "
-                f"({what} is float16)",
+                f"({what})",
                 method=method,
                 case=case.label,
                 snippet=snippet,
