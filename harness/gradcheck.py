@@ -386,12 +386,13 @@ def check_inputs_untouched(spec, case, student, reference, rng):
     params, inputs = sample(spec, case, reference, rng)
     upstream = upstream_for(spec, case, reference, rng)
     snippet = driver.snippet(case, params, inputs, upstream)
-    got, want = side_by_side(_untouched_scenario, student, reference, spec, case, params, inputs, upstream)
-    run, aliased, after_forward, after = got
+    run, aliased, after_forward, after = _untouched_scenario(student, spec, case, params, inputs, upstream)
     output = run.output
     tier = tier_of(spec, case, run, student, reference, snippet)
+    # The forward check's own request: answered from memory.
+    expected = driver.run(reference, case, params, inputs).output
     # A forward of the right values in the wrong shape ((1,) for a scalar) is the forward check's business.
-    expected, values = want[0].output, numerics.as_numeric(output)
+    values = numerics.as_numeric(output)
     if values is None or values.size != np.size(expected) or not numerics.compare(
         values.reshape(np.shape(expected)), expected, tier, floor=_floor(case, tier)
     ).passed:
@@ -419,7 +420,10 @@ def check_inputs_untouched(spec, case, student, reference, rng):
         fail(f"{driver.input_gradient_name} (the backward) changes the output array that {driver.forward_name} "
              "returned to the caller (the next layer's input)",
              method=driver.input_gradient_name, case=case.label, snippet=snippet)
-    for name, alias, ref_alias in zip(names, aliased, want[1]):
+    if not any(aliased):
+        return
+    reference_aliased = _untouched_scenario(reference, spec, case, params, inputs, upstream)[1]
+    for name, alias, ref_alias in zip(names, aliased, reference_aliased):
         if alias and not ref_alias:
             fail(f"{driver.forward_name} returns its input {name} (or a view of it) as its output: "
                  "the caller's array and the layer's output must be different arrays",
