@@ -33,7 +33,7 @@ class Case:
     kwargs: dict = dataclasses.field(default_factory=dict)
     shapes: tuple = ()  # shape of each input array
     sample: object = None  # sample(rng, shape, index) -> array; default normal
-    extreme: bool = False  # forward only: values where finite differences mean nothing
+    extreme: bool = False  # values where finite differences mean nothing: forward, and gradients against the reference
     max_step: object = None  # how far finite differences may move the first differentiated input (kinks, ties)
     # judged(inputs) -> boolean mask of the first differentiated input's entries whose
     # gradient is compared (default all): e.g. where no clipping happens (SPEC 4).
@@ -69,7 +69,6 @@ class Driver:
     input_names = ("x",)  # the name of each input, for messages
     forward_method = ""  # the student's methods, for messages
     input_gradient_method = parameter_gradient_method = ""
-    separate_parts = False  # input and parameter gradients come from separate methods
 
     def __init__(self, target):
         self.target = target
@@ -236,7 +235,6 @@ class BerasLayer(LayerDriver):
     # What the student writes; Diffable.compose_* (given) turns it into the VJPs we check.
     input_gradient_method = "get_input_gradients"
     parameter_gradient_method = "get_weight_gradients"
-    separate_parts = True
 
     def parameters(self, batch, obj):
         return batch.getattr(obj, "weights")

@@ -5,8 +5,11 @@ forward pass is a round trip. Functions here take `f_stack(xs)`, which maps K
 stacked inputs `(K, *x.shape)` to K stacked outputs `(K, *y.shape)` in ONE
 request; nothing here calls it point by point.
 
-Conventions: inputs we build are float64; `dtype` means the precision the
-student *computes* in (float32 or float64), which sets steps and tolerances.
+Conventions: inputs we build are float64, on the grid of `on_grid` so that
+every perturbed point is exactly a float32; `dtype` means the precision the
+student *computes* in (float32 or float64: the lowest of every array their
+code stores, returns or computes with, see `precision`), which sets steps
+and tolerances.
 Directions are scaled to max-norm 1, so no entry moves by more than the step
 h (about 0.04 for float32, 7e-4 for float64, times max(1, rms x)): sample
 inputs further than that from kinks and ties, or pass `max_step`.
