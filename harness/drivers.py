@@ -8,7 +8,10 @@ the student's sandbox and to the reference's, so the two are comparable.
 
 Every request is self-contained (build, set parameters, run): nothing lives
 across requests, so a crashed or restarted worker costs one request only,
-and a request can be replayed from a recording.
+and a request can be replayed from a recording. A request runs one part of
+the backward (`part`: the input gradients, or the parameter gradients) where
+the API has separate methods for them, so that a method that raises, or a
+wrong result of one, costs only the checks of that part.
 """
 
 import dataclasses
@@ -16,6 +19,7 @@ import dataclasses
 import numpy as np
 
 from .checks import fail
+from .numerics import on_grid
 from .ops import array_source, failure_summary, first_failure
 from .sandbox import Over
 
@@ -29,12 +33,18 @@ class Case:
     kwargs: dict = dataclasses.field(default_factory=dict)
     shapes: tuple = ()  # shape of each input array
     sample: object = None  # sample(rng, shape, index) -> array; default normal
-    extreme: bool = False  # forward only: values where finite differences mean nothing
-    max_step: object = None  # how far finite differences may move an entry (kinks, ties)
+    extreme: bool = False  # values where finite differences mean nothing: forward, and gradients against the reference
+    max_step: object = None  # how far finite differences may move the first differentiated input (kinks, ties)
+    # judged(inputs) -> boolean mask of the first differentiated input's entries whose
+    # gradient is compared (default all): e.g. where no clipping happens (SPEC 4).
+    judged: object = None
+    magnitude: float = 0.0  # size of what the forward computes with, when its result is far smaller (cancellation)
 
     def inputs(self, rng):
+        """Fresh inputs, on the grid where float32 finite differences are exact
+        (`numerics.on_grid`: a relative change below 2**-24)."""
         draw = self.sample or (lambda rng, shape, index: rng.normal(size=shape))
-        return tuple(np.asarray(draw(rng, shape, i), dtype=np.float64) for i, shape in enumerate(self.shapes))
+        return tuple(on_grid(np.asarray(draw(rng, shape, i), dtype=np.float64)) for i, shape in enumerate(self.shapes))
 
 
 @dataclasses.dataclass
@@ -42,15 +52,21 @@ class Run:
     """What one object returned for one case."""
 
     output: object = None
-    input_grad: object = None
-    param_grads: list = None
+    input_grads: list = None  # one per differentiated input (`Driver.differentiated`); None: not asked
+    param_grads: list = None  # None: not asked, or not returned
+    stored: list = dataclasses.field(default_factory=list)  # the parameters as stored, read back after setting
+
+    @property
+    def input_grad(self):
+        return None if not self.input_grads else self.input_grads[0]
 
 
 class Driver:
     """Common machinery; subclasses say how their API is called."""
 
     parameter_word = "parameter"  # what the API calls them: beras "weight", bgd "parameter"
-    differentiated = 0  # which input the gradient is taken for
+    differentiated = (0,)  # the inputs whose gradients the API returns, in its order
+    input_names = ("x",)  # the name of each input, for messages
     forward_method = ""  # the student's methods, for messages
     input_gradient_method = parameter_gradient_method = ""
 
@@ -81,19 +97,26 @@ class Driver:
     def forward(self, batch, obj, inputs):
         raise NotImplementedError
 
-    def forward_map(self, batch, obj, inputs, stack):
-        raise NotImplementedError
+    def forward_map(self, batch, obj, inputs, stack, index=0):
+        """The forward once per slice of `stack`, which replaces input `index`."""
+        args = list(inputs)
+        args[index] = Over(stack)
+        return batch.map(self.forward_callee(obj), *args)
+
+    def forward_callee(self, obj):
+        return obj
 
     def forward_map_param(self, batch, obj, inputs, ref, stack):
+        return batch.map_into(ref, stack, self.forward_callee(obj), *inputs)
+
+    def backward(self, batch, obj, inputs, upstream, part=None):
+        """Pendings whose values `split_backward` turns into the gradients:
+        those of `part` ("inputs" or "parameters") or, for None, all."""
         raise NotImplementedError
 
-    def backward(self, batch, obj, inputs, upstream):
-        """Pendings whose values `split_backward` turns into the gradients."""
+    def split_backward(self, values, case, part=None):
+        """(list of input gradients or None, list of parameter gradients or None)."""
         raise NotImplementedError
-
-    def split_backward(self, values, case):
-        """(input gradient, list of parameter gradients or None)."""
-        return values[0], (values[1] if len(values) > 1 else None)
 
     def snippet_lines(self, case, params, inputs, upstream):
         raise NotImplementedError
@@ -117,26 +140,32 @@ class Driver:
         raise_on_error(batch, self, case)
         return [] if values is None or values.value is None else [np.shape(v) for v in values.value]
 
-    def run(self, engine, case, params, inputs, upstream=None):
-        """Forward (and backward when `upstream` is given) in one request."""
+    def run(self, engine, case, params, inputs, upstream=None, part=None):
+        """Forward (and, when `upstream` is given, the backward of `part`:
+        "inputs", "parameters" or None for both) in one request; the
+        parameters are read back after setting (their dtype is the storage's)."""
         with engine.batch() as batch:
             obj, _ = self.build(batch, case, params)
+            stored = self.parameters(batch, obj) if params else None
             output = self.forward(batch, obj, inputs)
-            grads = self.backward(batch, obj, inputs, upstream) if upstream is not None else []
+            grads = self.backward(batch, obj, inputs, upstream, part) if upstream is not None else []
         raise_on_error(batch, self, case, params, inputs, upstream)
+        kept = list(stored.value) if stored is not None and isinstance(stored.value, (list, tuple)) else []
         if upstream is None:
-            return Run(output.value)
-        return Run(output.value, *self.split_backward([g.value for g in grads], case))
+            return Run(output.value, stored=kept)
+        return Run(output.value, *self.split_backward([g.value for g in grads], case, part), stored=kept)
 
-    def f_stack(self, engine, case, params, inputs, parameter=None):
-        """stack -> outputs, for `numerics`: each slice of the stack replaces the
-        differentiated input, or parameter number `parameter` when one is given."""
+    def f_stack(self, engine, case, params, inputs, parameter=None, index=None):
+        """stack -> outputs, for `numerics`: each slice of the stack replaces
+        parameter number `parameter` when one is given, else input `index`
+        (default: the first differentiated one)."""
+        index = self.differentiated[0] if index is None else index
 
         def evaluate(stack):
             with engine.batch() as batch:
                 obj, refs = self.build(batch, case, params)
                 if parameter is None:
-                    out = self.forward_map(batch, obj, inputs, stack)
+                    out = self.forward_map(batch, obj, inputs, stack, index)
                 else:
                     out = self.forward_map_param(batch, obj, inputs, refs[parameter], stack)
             raise_on_error(batch, self, case, params, inputs)
@@ -185,8 +214,21 @@ class LayerDriver(Driver):
         return lines
 
 
+def _items(value, count):
+    """The first `count` items of a returned list/tuple, None for each missing one."""
+    if isinstance(value, (list, tuple)) or (isinstance(value, np.ndarray) and value.ndim > 0):
+        items = list(value[:count])
+    else:
+        items = [value] if value is not None else []
+    return items + [None] * (count - len(items))
+
+
 class BerasLayer(LayerDriver):
-    """A beras Diffable with one input: `layer(x)`, then compose_* with J=[upstream]."""
+    """A beras Diffable with one input: `layer(x)`, then compose_* with J=[upstream].
+
+    compose_input_gradients and compose_weight_gradients (the student's
+    get_input_gradients and get_weight_gradients under them) are separate
+    methods: each part of the backward is asked in its own request."""
 
     parameter_word = "weight"
     forward_method = "call"
@@ -200,14 +242,19 @@ class BerasLayer(LayerDriver):
     def forward(self, batch, obj, inputs):
         return batch.call(obj, *inputs)
 
-    def forward_map(self, batch, obj, inputs, stack):
-        return batch.map(obj, Over(stack))
+    def backward(self, batch, obj, inputs, upstream, part=None):
+        ops = []
+        if part in (None, "inputs"):
+            ops.append(obj.compose_input_gradients([upstream]).pick(0))
+        if part in (None, "parameters"):
+            ops.append(obj.compose_weight_gradients([upstream]))
+        return ops
 
-    def forward_map_param(self, batch, obj, inputs, ref, stack):
-        return batch.map_into(ref, stack, obj, *inputs)
-
-    def backward(self, batch, obj, inputs, upstream):
-        return [obj.compose_input_gradients([upstream]).pick(0), obj.compose_weight_gradients([upstream])]
+    def split_backward(self, values, case, part=None):
+        values = list(values)
+        input_grads = [values.pop(0)] if part in (None, "inputs") else None
+        param_grads = values.pop(0) if part in (None, "parameters") else None
+        return input_grads, param_grads
 
     snippet_parameter = "layer.weights[{i}]"
     snippet_call = ("x", "out = layer(x)")
@@ -218,19 +265,24 @@ class BerasLayer(LayerDriver):
 
 
 class BerasLoss(Driver):
-    """A beras loss: `loss(y_pred, y_true)` is a scalar; get_input_gradients()[0]."""
+    """A beras loss: `loss(y_pred, y_true)` is a scalar; get_input_gradients()
+    is [dL/dy_pred, dL/dy_true] (SPEC 2): both are judged."""
 
     forward_method = "call"
     input_gradient_method = "get_input_gradients"
+    differentiated = (0, 1)
+    input_names = ("y_pred", "y_true")
 
     def forward(self, batch, obj, inputs):
         return batch.call(obj, *inputs)
 
-    def forward_map(self, batch, obj, inputs, stack):
-        return batch.map(obj, Over(stack), inputs[1])
+    def backward(self, batch, obj, inputs, upstream, part=None):
+        return [obj.get_input_gradients()] if part in (None, "inputs") else []
 
-    def backward(self, batch, obj, inputs, upstream):
-        return [obj.get_input_gradients().pick(0)]
+    def split_backward(self, values, case, part=None):
+        if part not in (None, "inputs"):
+            return None, None
+        return _items(values[0], len(self.differentiated)), None
 
     def snippet_lines(self, case, params, inputs, upstream):
         return [
@@ -238,7 +290,7 @@ class BerasLoss(Driver):
             array_source("y_pred", inputs[0]),
             array_source("y_true", inputs[1]),
             "loss = loss_fn(y_pred, y_true)",
-            "grad_y_pred = loss_fn.get_input_gradients()[0]",
+            "grad_y_pred, grad_y_true = loss_fn.get_input_gradients()",
         ]
 
 
@@ -255,16 +307,15 @@ class BgdLayer(LayerDriver):
     def forward(self, batch, obj, inputs):
         return obj.forward(*inputs)
 
-    def forward_map(self, batch, obj, inputs, stack):
-        return batch.map(obj.forward, Over(stack))
+    def forward_callee(self, obj):
+        return obj.forward
 
-    def forward_map_param(self, batch, obj, inputs, ref, stack):
-        return batch.map_into(ref, stack, obj.forward, *inputs)
-
-    def backward(self, batch, obj, inputs, upstream):
+    def backward(self, batch, obj, inputs, upstream, part=None):
+        # One method returns both parts (SPEC 3): the same request for either,
+        # so it runs once; a wrong part costs only its own checks.
         return [obj.backward(upstream)]
 
-    def split_backward(self, values, case):
+    def split_backward(self, values, case, part=None):
         returned = values[0]
         if not isinstance(returned, (tuple, list)) or len(returned) != 2:
             fail(
@@ -272,7 +323,7 @@ class BgdLayer(LayerDriver):
                 method=self.input_gradient_name,
                 case=case.label,
             )
-        return returned[0], returned[1]
+        return [returned[0]], returned[1]
 
     snippet_parameter = "layer.get_parameters()[{i}]"
     snippet_call = ("X", "out = layer.forward(X)")
@@ -282,18 +333,22 @@ class BgdLayer(LayerDriver):
 class BgdCost(Driver):
     """A bgd cost: eval(y, y_hat) is a scalar, grad(y, y_hat) its gradient in y_hat."""
 
-    differentiated = 1
+    differentiated = (1,)
+    input_names = ("y", "y_hat")
     forward_method = "eval"
     input_gradient_method = "grad"
 
     def forward(self, batch, obj, inputs):
         return obj.eval(*inputs)
 
-    def forward_map(self, batch, obj, inputs, stack):
-        return batch.map(obj.eval, inputs[0], Over(stack))
+    def forward_callee(self, obj):
+        return obj.eval
 
-    def backward(self, batch, obj, inputs, upstream):
-        return [obj.grad(*inputs)]
+    def backward(self, batch, obj, inputs, upstream, part=None):
+        return [obj.grad(*inputs)] if part in (None, "inputs") else []
+
+    def split_backward(self, values, case, part=None):
+        return ([values[0]] if values else None), None
 
     def snippet_lines(self, case, params, inputs, upstream):
         return [

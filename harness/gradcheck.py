@@ -8,6 +8,13 @@ reference's with the same parameters and inputs, and raises CheckFailure
 The two witnesses for a gradient: finite differences of the student's OWN
 forward (`numerics.check_vjp`) and the reference's gradient. When only one
 disagrees, the bug is in the forward; when both do, in the backward.
+
+Precision: a check's tolerances and finite-difference steps follow the
+lowest precision among every array the student's code stores (parameters,
+read back after setting), returns (outputs, gradients) or computes with
+(float64 values that are all float32 numbers); half precision is outside
+SPEC and fails with a message that says so. Sampled values sit on a grid
+where every finite-difference step is exact in float32 (`numerics.on_grid`).
 """
 
 import concurrent.futures
@@ -15,13 +22,14 @@ import concurrent.futures
 import numpy as np
 
 from . import numerics
-from .checks import expect_close, fail, floating_dtype
-from .drivers import raise_on_error
+from .checks import fail
+from .drivers import Run, raise_on_error
 
 PARAMETER_SCALE = 0.5  # parameters drawn N(0, 0.5²): nothing saturates
 
 
 _SHAPES = {}  # (engine, class, case) -> (parameter shapes, output shape)
+_PROBES = {}  # (engine, spec) -> the precision its forward computes in, or None
 _PAIR = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="reference")
 
 
@@ -37,8 +45,11 @@ def shapes(spec, case, reference):
 
 
 def sample(spec, case, reference, rng):
-    """Fresh parameters (shaped as the reference's) and inputs for `case`."""
-    params = [rng.normal(scale=PARAMETER_SCALE, size=shape) for shape in shapes(spec, case, reference)[0]]
+    """Fresh parameters (shaped as the reference's) and inputs for `case`,
+    all on the grid where float32 finite differences are exact."""
+    params = [
+        numerics.on_grid(rng.normal(scale=PARAMETER_SCALE, size=shape)) for shape in shapes(spec, case, reference)[0]
+    ]
     return params, case.inputs(rng)
 
 
@@ -69,27 +80,114 @@ def max_step_for(case, x):
     return case.max_step(x) if callable(case.max_step) else case.max_step
 
 
-def _witness_runs(spec, case, student, reference, rng):
-    """Student's and reference's forward+backward on one fresh sample."""
+# ---------------------------------------------------------------- precision
+
+
+def _numeric(value):
+    """`value` as an array that keeps its dtype, or None when it is not numeric."""
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError):
+        return None
+    return array if array.dtype.kind in "biuf" else None
+
+
+def _arrays_of(spec, run):
+    """(what, method, array or dtype) for every array of a run of the student's code."""
+    driver = spec.driver
+    named = [("it stores its parameters in float16", f"{driver.class_name}.__init__", np.asarray(p).dtype)
+             for p in run.stored if _numeric(p) is not None]
+    named.append(("its forward returns float16", driver.forward_name, run.output))
+    named += [("it returns a float16 input gradient", driver.input_gradient_name, g) for g in run.input_grads or ()]
+    grads = run.param_grads if isinstance(run.param_grads, (list, tuple)) else ()
+    named += [(f"it returns a float16 {driver.parameter_word} gradient", driver.parameter_gradient_name, g) for g in grads]
+    return [(what, method, a if isinstance(a, np.dtype) else _numeric(a)) for what, method, a in named]
+
+
+def tier_of(spec, case, run, student=None, reference=None, snippet=""):
+    """The precision to judge `run` (the student's) in: the lowest of its
+    arrays and, when the engines are given, of the class's forward on a probe.
+    Any array in half precision fails the check with that reason."""
+    arrays = [(what, method, a) for what, method, a in _arrays_of(spec, run) if a is not None]
+    for what, method, array in arrays:
+        if numerics.half_precision(array):
+            fail(
+                f"{method} computes in half precision (float16): SPEC asks for float32 or float64 "
+                f"({what})",
+                method=method,
+                case=case.label,
+                snippet=snippet,
+            )
+    probe = _probe_precision(spec, student, reference) if student is not None else None
+    return numerics.precision(*[a for _, _, a in arrays], *([probe] if probe else []))
+
+
+def _probe_precision(spec, student, reference):
+    """The precision of the class's forward on its first ordinary case (once
+    per class): a result exact to the last bit (0, 1e-8 from 1 - 1e-8) does
+    not show that its code computes in float32; the class's other results do."""
+    key = (id(student), str(spec))
+    if key not in _PROBES:
+        _PROBES[key] = None
+        case = next((c for c in spec.cases if not c.extreme), None)
+        if case is not None:
+            try:
+                params, inputs = sample(spec, case, reference, np.random.default_rng(0))
+                run = spec.driver.run(student, case, params, inputs)
+            except Exception:  # a forward that fails is judged by its own checks
+                return None
+            arrays = [a for _, _, a in _arrays_of(spec, run) if a is not None]
+            if arrays and not any(numerics.half_precision(a) for a in arrays):
+                _PROBES[key] = numerics.precision(*arrays)
+    return _PROBES[key]
+
+
+def _floor(case, tier):
+    return numerics.rounding_floor(tier, case.magnitude) if case.magnitude else 0.0
+
+
+def _expect_close(actual, expected, what, tier, *, floor=0.0, mask=None, batch_size=None, candidates=None, **details):
+    """Fail unless `actual` matches `expected` at the precision `tier`, on the
+    entries of `mask` only (the others are set to 0 on both sides)."""
+    if mask is not None and numerics.as_numeric(actual) is not None and np.shape(actual) == np.shape(expected):
+        actual = np.where(mask, numerics.as_numeric(actual), 0.0)
+        expected = np.where(mask, np.asarray(expected, dtype=np.float64), 0.0)
+    comparison = numerics.compare(actual, expected, tier, floor=floor)
+    if comparison.passed:
+        return comparison
+    worst = [(m.index, m.actual, m.expected) for m in comparison.worst]
+    hints = numerics.diagnose(actual, expected, batch_size=batch_size, candidates=candidates)
+    fail(f"{what}: {comparison.message}", worst=worst, hints=hints, **details)
+
+
+# ---------------------------------------------------------------- the checks
+
+
+def _witness_runs(spec, case, student, reference, rng, part):
+    """Student's and reference's forward and the backward of `part` on one fresh sample."""
     params, inputs = sample(spec, case, reference, rng)
     upstream = upstream_for(spec, case, reference, rng)
     run = spec.driver.run
-    got, want = side_by_side(run, student, reference, case, params, inputs, upstream)
+    got, want = side_by_side(run, student, reference, case, params, inputs, upstream, part)
     return params, inputs, upstream, got, want
 
 
 def check_forward(spec, case, student, reference, rng):
     driver = spec.driver
     params, inputs = sample(spec, case, reference, rng)
-    got, want = (run.output for run in side_by_side(driver.run, student, reference, case, params, inputs))
+    got, want = side_by_side(driver.run, student, reference, case, params, inputs)
     snippet = driver.snippet(case, params, inputs)
+    tier = tier_of(spec, case, got, student, reference, snippet)
     what = f"{driver.forward_name} output"
-    expect_close(got, want, what, batch_size=_batch(inputs), case=case.label, snippet=snippet, method=driver.forward_name)
-    if case.extreme and not np.all(np.isfinite(np.asarray(got, dtype=np.float64))):
-        fail(f"{what} has NaN or inf for {case.label}", case=case.label, snippet=snippet)
+    _expect_close(got.output, want.output, what, tier, floor=_floor(case, tier), batch_size=_batch(inputs),
+                  case=case.label, snippet=snippet, method=driver.forward_name)
+    if case.extreme and not np.all(np.isfinite(np.asarray(got.output, dtype=np.float64))):
+        fail(f"{what} has NaN or inf for {case.label}", case=case.label, snippet=snippet, method=driver.forward_name)
 
 
 def _gradient_shape_problem(name, got, want):
+    if got is None:
+        return f"{name} is missing (nothing returned for it)"
     arr = numerics.as_numeric(got)
     if arr is None:
         return f"{name} is not a numeric array (got {type(got).__name__})"
@@ -127,90 +225,209 @@ def _vjp_failure(spec, case, which, method, result, entries, snippet, hints=()):
     )
 
 
-def check_input_gradient(spec, case, student, reference, rng, witness):
-    """`witness` "fd": against finite differences of the student's forward; "reference": against the reference."""
+def _cotangent(spec, case, output, upstream, snippet):
+    """The upstream gradient shaped like what the student's forward returned
+    (a (1,) loss gets a (1,) cotangent): the forward's shape is the forward
+    check's business; here only finite differences need it. None when the
+    output does not even have the reference's number of entries."""
+    array = numerics.as_numeric(output)
+    if array is None or array.size != np.size(upstream):
+        return None
+    return np.reshape(upstream, array.shape)
+
+
+def _forward_shape_failure(spec, case, output, upstream, snippet):
     driver = spec.driver
-    params, inputs, upstream, got, want = _witness_runs(spec, case, student, reference, rng)
+    fail(
+        f"{driver.forward_name} returns shape {np.shape(output)}, the reference's is {np.shape(upstream)}: "
+        "finite differences of your forward cannot be held against the gradient",
+        method=driver.forward_name,
+        case=case.label,
+        culprit=f"{driver.forward_name} (the forward)",
+        snippet=snippet,
+    )
+
+
+def gradient_label(spec, which):
+    """"the input gradient", or "the gradient with respect to y_true" for an API that returns several."""
+    driver = spec.driver
+    if len(driver.differentiated) == 1:
+        return "the input gradient"
+    return f"the gradient with respect to {driver.input_names[driver.differentiated[which]]}"
+
+
+def check_input_gradient(spec, case, student, reference, rng, witness, which=0):
+    """`witness` "fd": against finite differences of the student's forward;
+    "reference": against the reference. `which`: the differentiated input
+    (0: the first, e.g. y_pred; 1: y_true for a beras loss)."""
+    driver = spec.driver
+    params, inputs, upstream, got, want = _witness_runs(spec, case, student, reference, rng, "inputs")
     snippet = driver.snippet(case, params, inputs, upstream)
     method = driver.input_gradient_name
-    name = f"{method}: the input gradient"
-    problem = _gradient_shape_problem(name, got.input_grad, want.input_grad)
+    name = f"{method}: {gradient_label(spec, which)}"
+    g, w = got.input_grads[which], want.input_grads[which]
+    problem = _gradient_shape_problem(name, g, w)
     if problem:
         fail(problem, method=method, case=case.label, snippet=snippet)
-    _refuse_vacuous(got.input_grad, want.input_grad, name, method, case, snippet)
-    x = inputs[driver.differentiated]
-    dtype = floating_dtype(got.output, got.input_grad)
-    if witness == "reference" and numerics.compare(got.input_grad, want.input_grad, dtype=dtype).passed:
+    tier = tier_of(spec, case, got, student, reference, snippet)
+    _refuse_vacuous(g, w, name, method, case, snippet)
+    index = driver.differentiated[which]
+    x = inputs[index]
+    if witness == "reference" and numerics.compare(g, w, tier).passed:
         return
-    f_stack = driver.f_stack(student, case, params, inputs)
-    max_step = max_step_for(case, x)
-    result = numerics.check_vjp(
-        f_stack, x, upstream, got.input_grad, want.input_grad, rng=rng, dtype=dtype, max_step=max_step
-    )
+    v = _cotangent(spec, case, got.output, upstream, snippet)
+    mistakes = spec.mistakes(inputs, want.output, upstream) if spec.mistakes and which == 0 else None
+    if v is None:
+        if witness == "fd":
+            _forward_shape_failure(spec, case, got.output, upstream, snippet)
+        _expect_close(g, w, f"{name} differs from the reference", tier, batch_size=_batch(inputs),
+                      candidates=mistakes, case=case.label, snippet=snippet, method=method)
+    f_stack = driver.f_stack(student, case, params, inputs, index=index)
+    max_step = max_step_for(case, x) if which == 0 else None
+    result = numerics.check_vjp(f_stack, x, v, g, w, rng=rng, dtype=tier, max_step=max_step)
     agrees = result.own_forward_agrees if witness == "fd" else result.reference.passed
     if agrees:
         return
-    mistakes = spec.mistakes(inputs, want.output, upstream) if spec.mistakes else None
     if witness == "reference":
-        expect_close(
-            got.input_grad, want.input_grad, f"{name} differs from the reference", dtype=dtype,
-            batch_size=_batch(inputs), candidates=mistakes, case=case.label, snippet=snippet,
-            culprit=_culprit_text(spec, result), method=method,
+        _expect_close(
+            g, w, f"{name} differs from the reference", tier, batch_size=_batch(inputs), candidates=mistakes,
+            case=case.label, snippet=snippet, culprit=_culprit_text(spec, result), method=method,
         )
-    suspects = numerics.suspects(got.input_grad, want.input_grad)
-    entries = numerics.localise(f_stack, x, upstream, got.input_grad, suspects, dtype=dtype, max_step=max_step)
-    hints = numerics.diagnose(got.input_grad, want.input_grad, batch_size=_batch(inputs), candidates=mistakes)
-    _vjp_failure(spec, case, "the input gradient", method, result, entries, snippet, hints)
+    suspects = numerics.suspects(g, w)
+    entries = numerics.localise(f_stack, x, v, g, suspects, dtype=tier, max_step=max_step)
+    hints = numerics.diagnose(g, w, batch_size=_batch(inputs), candidates=mistakes)
+    _vjp_failure(spec, case, gradient_label(spec, which), method, result, entries, snippet, hints)
 
 
 def check_parameter_gradients(spec, case, student, reference, rng, witness):
     driver = spec.driver
-    params, inputs, upstream, got, want = _witness_runs(spec, case, student, reference, rng)
+    params, inputs, upstream, got, want = _witness_runs(spec, case, student, reference, rng, "parameters")
     snippet = driver.snippet(case, params, inputs, upstream)
     method = driver.parameter_gradient_name
     name = f"{method}: the {driver.parameter_word} gradients"
     grads = got.param_grads
-    if grads is None or len(grads) != len(want.param_grads):
-        count = "nothing" if grads is None else f"{len(grads)} arrays"
-        fail(f"{name}: expected {len(want.param_grads)} arrays, got {count}", case=case.label, snippet=snippet)
-    dtype = floating_dtype(got.output, *[g for g in grads if numerics.as_numeric(g) is not None])
+    if not isinstance(grads, (list, tuple)) or len(grads) != len(want.param_grads):
+        count = "nothing" if grads is None else (f"{len(grads)} arrays" if isinstance(grads, (list, tuple)) else type(grads).__name__)
+        fail(f"{name}: expected {len(want.param_grads)} arrays, got {count}", case=case.label, snippet=snippet, method=method)
     for index, (g, w) in enumerate(zip(grads, want.param_grads)):
-        label = f"{name} [{index}] (parameter {index}, shape {np.shape(w)})"
-        problem = _gradient_shape_problem(label, g, w)
+        problem = _gradient_shape_problem(f"{name} [{index}] (parameter {index}, shape {np.shape(w)})", g, w)
         if problem:
             fail(problem, case=case.label, snippet=snippet, method=method)
+    tier = tier_of(spec, case, got, student, reference, snippet)
+    v = _cotangent(spec, case, got.output, upstream, snippet)
+    for index, (g, w) in enumerate(zip(grads, want.param_grads)):
+        label = f"{name} [{index}] (parameter {index}, shape {np.shape(w)})"
         if witness == "reference":
-            expect_close(g, w, f"{label} differs from the reference", dtype=dtype, batch_size=_batch(inputs),
-                         case=case.label, snippet=snippet, method=method)
+            _expect_close(g, w, f"{label} differs from the reference", tier, batch_size=_batch(inputs),
+                          case=case.label, snippet=snippet, method=method)
             continue
         _refuse_vacuous(g, w, label, method, case, snippet)
+        if v is None:
+            _forward_shape_failure(spec, case, got.output, upstream, snippet)
         f_stack = driver.f_stack(student, case, params, inputs, parameter=index)
-        result = numerics.check_vjp(f_stack, params[index], upstream, g, w, rng=rng, dtype=dtype)
+        result = numerics.check_vjp(f_stack, params[index], v, g, w, rng=rng, dtype=tier)
         if not result.own_forward_agrees:
-            entries = numerics.localise(f_stack, params[index], upstream, g, numerics.suspects(g, w), dtype=dtype)
+            entries = numerics.localise(f_stack, params[index], v, g, numerics.suspects(g, w), dtype=tier)
             _vjp_failure(spec, case, f"the gradient of {driver.parameter_word} {index}", method, result, entries, snippet)
 
 
+def check_extreme_gradients(spec, case, student, reference, rng):
+    """At extreme inputs, every input gradient against the reference alone
+    (finite differences mean nothing there), where `case.judged` says: SPEC
+    leaves the gradient inside a clipped region open."""
+    driver = spec.driver
+    params, inputs, upstream, got, want = _witness_runs(spec, case, student, reference, rng, "inputs")
+    snippet = driver.snippet(case, params, inputs, upstream)
+    method = driver.input_gradient_name
+    tier = tier_of(spec, case, got, student, reference, snippet)
+    for which, (g, w) in enumerate(zip(got.input_grads, want.input_grads)):
+        name = f"{method}: {gradient_label(spec, which)}"
+        problem = _gradient_shape_problem(name, g, w)
+        if problem:
+            fail(problem, method=method, case=case.label, snippet=snippet)
+        mask = case.judged(inputs) if case.judged is not None and which == 0 else None
+        where = " (where no clipping happens)" if mask is not None else ""
+        _expect_close(g, w, f"{name}{where} differs from the reference for {case.label}", tier, mask=mask,
+                      batch_size=_batch(inputs), case=case.label, snippet=snippet, method=method)
+
+
+# ---------------------------------------------------------------- inputs untouched
+
+
+def _untouched_scenario(engine, spec, case, params, inputs, upstream):
+    """Forward then the whole backward on copies of the inputs kept in the
+    worker: the output, whether it shares memory with each input, and the
+    inputs after the forward and after the backward, the upstream gradient
+    and the output after the backward."""
+    driver = spec.driver
+    with engine.batch() as batch:
+        obj, _ = driver.build(batch, case, params)
+        stored = driver.parameters(batch, obj) if params else None
+        kept = [batch.call("numpy.array", x).keep() for x in inputs]
+        up = batch.call("numpy.array", upstream).keep()
+        out = driver.forward(batch, obj, kept).keep()
+        output = batch.call("numpy.array", out)
+        aliased = [batch.call("numpy.may_share_memory", out, k) for k in kept]
+        after_forward = [batch.call("numpy.array", k) for k in kept]
+        driver.backward(batch, obj, kept, up, None)
+        after = [batch.call("numpy.array", k) for k in kept + [up, out]]
+    raise_on_error(batch, driver, case, params, inputs, upstream)
+    values = lambda pendings: [p.value for p in pendings]  # noqa: E731
+    run = Run(output.value, stored=list(stored.value) if stored is not None and isinstance(stored.value, (list, tuple)) else [])
+    return run, values(aliased), values(after_forward), values(after)
+
+
 def check_inputs_untouched(spec, case, student, reference, rng):
-    """Forward and backward must not write into the arrays they are given."""
+    """Forward and backward must not write into the arrays they are given, nor
+    backward into the output it gave the caller; the output must not be the
+    input itself (unless the reference's is too: a reshape). Pays only for a
+    forward that works: it must give the reference's output."""
     driver = spec.driver
     params, inputs = sample(spec, case, reference, rng)
     upstream = upstream_for(spec, case, reference, rng)
-    with student.batch() as batch:
-        obj, _ = driver.build(batch, case, params)
-        kept = [batch.call("numpy.array", x).keep() for x in inputs]
-        up = batch.call("numpy.array", upstream).keep()
-        driver.forward(batch, obj, kept)
-        driver.backward(batch, obj, kept, up)
-        after = [batch.call("numpy.array", k) for k in kept + [up]]
-    raise_on_error(batch, driver, case, params, inputs, upstream)
-    for name, before, now in zip([f"input {i}" for i in range(len(inputs))] + ["upstream gradient"], list(inputs) + [upstream], after):
-        if not np.array_equal(np.asarray(now.value), before):
-            fail(
-                f"{driver.class_name} changed its {name} in place (forward/backward must not modify what they are given)",
-                case=case.label,
-                snippet=driver.snippet(case, params, inputs, upstream),
-            )
+    snippet = driver.snippet(case, params, inputs, upstream)
+    run, aliased, after_forward, after = _untouched_scenario(student, spec, case, params, inputs, upstream)
+    output = run.output
+    tier = tier_of(spec, case, run, student, reference, snippet)
+    # The forward check's own request: answered from memory.
+    expected = driver.run(reference, case, params, inputs).output
+    # A forward of the right values in the wrong shape ((1,) for a scalar) is the forward check's business.
+    values = numerics.as_numeric(output)
+    if values is None or values.size != np.size(expected) or not numerics.compare(
+        values.reshape(np.shape(expected)), expected, tier, floor=_floor(case, tier)
+    ).passed:
+        fail(
+            f"{driver.forward_name} does not give the reference's output, so this check has nothing to judge yet "
+            "(it pays for a forward that works and leaves its inputs alone)",
+            method=driver.forward_name,
+            case=case.label,
+            snippet=snippet,
+        )
+    names = [driver.input_names[i] if i < len(driver.input_names) else f"input {i}" for i in range(len(inputs))]
+    for name, before, mid, now, alias in zip(names, inputs, after_forward, after, aliased):
+        if not np.array_equal(np.asarray(mid), before):
+            how = " and returns it as its output" if alias else ""
+            fail(f"{driver.forward_name} writes into its input {name}{how} (a forward must not modify what it is given)",
+                 method=driver.forward_name, case=case.label, snippet=snippet)
+        if not np.array_equal(np.asarray(now), before):
+            fail(f"{driver.input_gradient_name} (the backward) changes the input {name} in place "
+                 "(it must not modify what the forward was given)",
+                 method=driver.input_gradient_name, case=case.label, snippet=snippet)
+    if not np.array_equal(np.asarray(after[-2]), upstream):
+        fail(f"{driver.input_gradient_name} (the backward) changes the upstream gradient it is given in place",
+             method=driver.input_gradient_name, case=case.label, snippet=snippet)
+    if not np.array_equal(np.asarray(after[-1]), np.asarray(output)):
+        fail(f"{driver.input_gradient_name} (the backward) changes the output array that {driver.forward_name} "
+             "returned to the caller (the next layer's input)",
+             method=driver.input_gradient_name, case=case.label, snippet=snippet)
+    if not any(aliased):
+        return
+    reference_aliased = _untouched_scenario(reference, spec, case, params, inputs, upstream)[1]
+    for name, alias, ref_alias in zip(names, aliased, reference_aliased):
+        if alias and not ref_alias:
+            fail(f"{driver.forward_name} returns its input {name} (or a view of it) as its output: "
+                 "the caller's array and the layer's output must be different arrays",
+                 method=driver.forward_name, case=case.label, snippet=snippet)
 
 
 def _refuse_vacuous(got, want, name, method, case, snippet):

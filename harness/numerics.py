@@ -5,8 +5,11 @@ forward pass is a round trip. Functions here take `f_stack(xs)`, which maps K
 stacked inputs `(K, *x.shape)` to K stacked outputs `(K, *y.shape)` in ONE
 request; nothing here calls it point by point.
 
-Conventions: inputs we build are float64; `dtype` means the precision the
-student *computes* in (float32 or float64), which sets steps and tolerances.
+Conventions: inputs we build are float64, on the grid of `on_grid` so that
+every perturbed point is exactly a float32; `dtype` means the precision the
+student *computes* in (float32 or float64: the lowest of every array their
+code stores, returns or computes with, see `precision`), which sets steps
+and tolerances.
 Directions are scaled to max-norm 1, so no entry moves by more than the step
 h (about 0.04 for float32, 7e-4 for float64, times max(1, rms x)): sample
 inputs further than that from kinks and ties, or pass `max_step`.
@@ -15,6 +18,7 @@ inputs further than that from kinks and ties, or pass `max_step`.
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import NamedTuple
 
 import numpy as np
@@ -26,16 +30,49 @@ import numpy as np
 RTOL = {np.float32: 1e-3, np.float64: 1e-6}
 ATOL = {np.float32: 1e-4, np.float64: 1e-8}
 NOISE_SIGMAS = 3.0  # finite-difference noise allowance, in estimated sigmas
+ROUNDING_ULPS = 16  # see rounding_floor
 
 
-def precision(*dtypes) -> type:
-    """np.float32 if any argument (dtype or array) is a float of 32 bits or
-    less, else np.float64: integers and bools lose nothing."""
-    for d in dtypes:
-        d = np.dtype(d) if isinstance(d, (type, np.dtype, str)) else np.asarray(d).dtype
-        if d.kind == "f" and d.itemsize <= 4:
+def precision(*arrays) -> type:
+    """The tier of tolerances and steps for code whose arrays (or dtypes) are
+    given: np.float32 if any is a float of 32 bits or less, or a float64 array
+    whose values all fit float32 (computed in float32, then cast up), else
+    np.float64. Integers and bools lose nothing. Half precision is outside
+    SPEC: `half_precision` names it, this reads it as float32."""
+    for a in arrays:
+        if computed_in(a) is not np.float64:
             return np.float32
     return np.float64
+
+
+def computed_in(a) -> type:
+    """np.float16, np.float32 or np.float64: the precision an array (or dtype)
+    was computed in. For a dtype, its own; for a float64 array, float32 when
+    every finite entry is exactly a float32 and one at least is not a float16
+    (so zeros, integers and one-hot rows still read as float64)."""
+    if isinstance(a, (type, np.dtype, str)):
+        d, values = np.dtype(a), None
+    else:
+        values = np.asarray(a)
+        d = values.dtype
+    if d.kind != "f":
+        return np.float64
+    if d.itemsize <= 2:
+        return np.float16
+    if d.itemsize <= 4:
+        return np.float32
+    if values is None or values.size == 0 or d.itemsize > 8:
+        return np.float64
+    finite = values[np.isfinite(values)]
+    with np.errstate(over="ignore"):
+        fits32 = np.array_equal(finite.astype(np.float32), finite)
+        fits16 = np.array_equal(finite.astype(np.float16), finite)
+    return np.float32 if fits32 and not fits16 else np.float64
+
+
+def half_precision(*arrays) -> bool:
+    """Whether any of the arrays (or dtypes) is a float of 16 bits or less."""
+    return any(computed_in(a) is np.float16 for a in arrays)
 
 
 def rel_error(a, b) -> float:
@@ -107,14 +144,61 @@ def directional_derivatives(f_stack, x, directions, h, richardson=True) -> Estim
     return Estimate((4 * d[1] - d[0]) / 3, d[0] - d[1])
 
 
-def _projected(f_stack, x, v, u, h, max_step):
+# Steps that storage cannot round. Writing x + h u into float32 storage (or
+# casting it to float32 to compute) rounds it, and the rounding, divided by
+# the step, corrupts the quotient. With x on a grid of spacing q (a power of
+# two) and every displacement a multiple of q, all perturbed points are
+# exactly representable in float32: any cast is lossless, the displacement is
+# the one we divide by. `on_grid` puts sampled values on such a grid.
+
+MANTISSA_BITS = {np.float32: 24, np.float64: 53}
+
+
+def grid(x, reach=0.0, dtype=np.float32) -> float:
+    """The spacing q, a power of two, such that every multiple of q up to
+    max|x| + reach in magnitude is exactly representable in `dtype`."""
+    top = (float(np.max(np.abs(np.asarray(x, dtype=np.float64)), initial=0.0)) + reach) * (1 + 2.0**-20)
+    exponent = max(math.frexp(top)[1], np.finfo(dtype).minexp + MANTISSA_BITS[dtype])  # top < 2**exponent
+    return 2.0 ** (exponent - MANTISSA_BITS[dtype])
+
+
+def on_grid(x, reach=None) -> np.ndarray:
+    """`x` rounded (by at most 2**-24 of max|x|) to a grid on which central
+    differences with any float32 step up to `reach` (default: twice
+    `step_size(float32, x)`) perturb it exactly in float32."""
+    x = np.asarray(x, dtype=np.float64)
+    q = grid(x, 2 * step_size(np.float32, x) if reach is None else reach)
+    return np.round(x / q) * q
+
+
+def exact_steps(x, u, h, dtype):
+    """(u', h'): directions and step such that x +- h' u' and x +- h'/2 u' are
+    exactly representable in `dtype` (h' a power of two near h, h' u' on the
+    grid of x), or (u, h) unchanged when `dtype` is float64 or x is not on
+    its grid (then the points are what they are)."""
+    if precision(dtype) is np.float64:
+        return u, h
+    h2 = 2.0 ** round(math.log2(h))
+    q = grid(x, h2)
+    if not np.array_equal(np.round(x / q) * q, x):
+        return u, h
+    return np.round(u * (h2 / (2 * q))) * (2 * q / h2), h2
+
+
+def _projected(f_stack, x, v, u, h, max_step, dtype=np.float64):
     """v . (J u_k) and its spread for each direction, after shrinking the
-    entries of u that may not move by h (|h u_i| <= max_step_i)."""
+    entries of u that may not move by h (|h u_i| <= max_step_i) and making
+    every step exact in `dtype`; returns the directions used. The cotangent
+    v is applied to the output as the forward returns it (a (1,) loss for a
+    scalar one): only its number of entries must agree."""
     shrink = np.ones(x.shape) if max_step is None else np.minimum(1.0, np.broadcast_to(max_step, x.shape) / h)
-    u = u * shrink
+    u, h = exact_steps(x, u * shrink, h, dtype)
     est = directional_derivatives(f_stack, x, u, h)
-    if est.value.shape[1:] != v.shape:
-        raise ValueError(f"forward output shape {est.value.shape[1:]} differs from the cotangent's {v.shape}")
+    out_shape = est.value.shape[1:]
+    if out_shape != v.shape:
+        if int(np.prod(out_shape)) != v.size:
+            raise ValueError(f"forward output shape {out_shape} differs from the cotangent's {v.shape}")
+        v = v.reshape(out_shape)
     return est.value.reshape(len(u), -1) @ v.ravel(), est.spread.reshape(len(u), -1) @ v.ravel(), u
 
 
@@ -148,12 +232,20 @@ def _tolerance(expected, dtype, rtol=None, atol=None):
     return rtol * np.abs(np.nan_to_num(expected, posinf=0, neginf=0)) + atol * scale, atol * scale
 
 
-def compare(actual, expected, dtype=None, *, top_k=5, rtol=None, atol=None) -> Comparison:
+def rounding_floor(dtype, magnitude) -> float:
+    """An absolute allowance for results far smaller than the values they are
+    computed from (cancellation: log(1 - 1e-8) from probabilities of size 1):
+    ROUNDING_ULPS rounding errors of the precision at that magnitude."""
+    return ROUNDING_ULPS * float(np.finfo(precision(dtype)).eps) * magnitude
+
+
+def compare(actual, expected, dtype=None, *, top_k=5, rtol=None, atol=None, floor=0.0) -> Comparison:
     """Judge `actual` (student) against `expected` (reference) entry by entry.
 
-    Passes when every |a - e| <= rtol*|e| + atol*max|e|, tolerances by the
-    precision the student computes in (default: actual's dtype). NaN and inf
-    must match exactly: a NaN where a finite value is expected always fails.
+    Passes when every |a - e| <= rtol*|e| + atol*max|e| + floor, tolerances by
+    the precision the student computes in (default: actual's dtype; `floor`,
+    absolute, see `rounding_floor`). NaN and inf must match exactly: a NaN
+    where a finite value is expected always fails.
     """
     a, e = as_numeric(actual), np.asarray(expected, dtype=np.float64)
     fail = Comparison(False, np.inf, np.inf, [])
@@ -161,7 +253,9 @@ def compare(actual, expected, dtype=None, *, top_k=5, rtol=None, atol=None) -> C
         return dataclasses.replace(fail, message=f"not a numeric array: got {type(actual).__name__}")
     if a.shape != e.shape:
         return dataclasses.replace(fail, message=f"shape {a.shape}, expected {e.shape}")
+    floor_abs = float(floor)
     tol, floor = _tolerance(e, np.asarray(actual).dtype if dtype is None else dtype, rtol, atol)
+    tol, floor = tol + floor_abs, floor + floor_abs
     same_special = (np.isnan(a) & np.isnan(e)) | (np.isinf(a) & (a == e))
     with np.errstate(invalid="ignore"):
         err = np.where(np.isfinite(a) & np.isfinite(e), np.abs(a - e), np.where(same_special, 0.0, np.inf))
@@ -272,7 +366,7 @@ def check_vjp(
         return VJPCheck(False, np.inf, [], 0, 0, False, ref, "backward", problem)
     g_r = None if g_ref is None else np.asarray(g_ref, dtype=np.float64)
     names, u = _directions(g, g_r, rng, n_random)
-    fd, spread, u = _projected(f_stack, x, v, u, step_size(tier, x) if h is None else h, max_step)
+    fd, spread, u = _projected(f_stack, x, v, u, step_size(tier, x) if h is None else h, max_step, tier)
     student = u.reshape(len(u), -1) @ g.ravel()
     randoms = [i for i, name in enumerate(names) if name.startswith("random")]
     noise = np.abs(spread) + NOISE_SIGMAS * np.sqrt(np.mean(spread[randoms] ** 2) if randoms else 0.0)
@@ -337,9 +431,10 @@ def localise(f_stack, x, v, g_student, candidates, h=None, dtype=None, max_step=
     basis = np.zeros((len(candidates),) + x.shape)
     for row, idx in enumerate(candidates):
         basis[(row,) + tuple(idx)] = 1.0
-    fd, spread, basis = _projected(f_stack, x, v, basis, step_size(tier, x) if h is None else h, max_step)
+    h = step_size(tier, x) if h is None else h
+    fd, spread, basis = _projected(f_stack, x, v, basis, h, max_step, tier)
     # An entry whose step max_step shrank by w has its FD value, and noise, scaled by 1/w.
-    weight = basis.reshape(len(basis), -1).max(axis=1)
+    weight = np.maximum(basis.reshape(len(basis), -1).max(axis=1), 1e-300)
     noise = (np.abs(spread) + NOISE_SIGMAS * np.sqrt(np.mean(spread**2))) / weight
     floor = ATOL[tier] * float(np.abs(g).max(initial=0.0))
     student, fd = np.array([g[tuple(i)] for i in candidates]), fd / weight

@@ -1,74 +1,101 @@
-"""Submissions that do nothing, for the "pay only for behaviour that is there" rule.
+"""Submissions that do nothing useful, for "no points for doing nothing".
 
-`materialise_zero_stub(destination)` writes a copy of the reference in which
-every method that a student writes (a `# SOLUTION:` region, see
-docs/solution-markers.md) returns zeros of the right shape: the region still
-runs, on the side, so that shapes, types and object state look right, but
-every number it returns is zero (arrays, scalars, and the arrays inside
-lists, tuples and dicts). A region that returns nothing does nothing when it
-is an update (the optimizers' steps, `update_parameters`), and runs as it is
-otherwise (constructors, `fit` of the encoder, a tape's `__enter__`).
-
-Such a submission must earn next to nothing: a check that pays it is a check
-that pays for behaviour that is not there.
+`materialise_zero_stub(destination)` copies `student_template/` and replaces
+every `raise NotImplementedError("Class.method: TODO ...")` by code that
+returns zeros of the right shape (or does nothing: optimizers, fit). A fair
+judge pays such a submission next to nothing (issue 6: at most 3 % of the
+points); `ZERO_BODIES` is the code put in each method's place.
 """
 
 import pathlib
 import re
+import shutil
 
-from mutants import copy_reference
+TEMPLATE_DIR = pathlib.Path(__file__).resolve().parents[1] / "student_template"
 
-UPDATES = re.compile(r"def (apply_gradients|update_parameters|update|add_gradient_fragments)\(")
+ZERO_BODIES = {
+    # ---------------------------------------------------------------- beras
+    "Dense.call": "return np.zeros((np.shape(x)[0], self.w.shape[1]))",
+    "Dense.get_input_gradients": "return [np.zeros(np.shape(self.w))]",
+    "Dense.get_weight_gradients": "return [np.zeros(np.shape(self.w)), np.zeros(np.shape(self.b))]",
+    "Dense._initialize_weight": (
+        "return Variable(np.zeros((input_size, output_size))), Variable(np.zeros((1, output_size)))"
+    ),
+    "LeakyReLU.call": "return np.zeros(np.shape(x))",
+    "LeakyReLU.get_input_gradients": "return [np.zeros(np.shape(self.inputs[0]))]",
+    "Sigmoid.call": "return np.zeros(np.shape(x))",
+    "Sigmoid.get_input_gradients": "return [np.zeros(np.shape(self.inputs[0]))]",
+    "Tanh.call": "return np.zeros(np.shape(x))",
+    "Tanh.get_input_gradients": "return [np.zeros(np.shape(self.inputs[0]))]",
+    "Softmax.call": "return np.zeros(np.shape(x))",
+    "Softmax.get_input_gradients": "return [np.zeros(np.shape(self.inputs[0]) + np.shape(self.inputs[0])[-1:])]",
+    "MeanSquaredError.call": "return Tensor(0.0)",
+    "MeanSquaredError.get_input_gradients": "return [np.zeros(np.shape(t)) for t in self.inputs]",
+    "CategoricalCrossentropy.call": "return Tensor(0.0)",
+    "CategoricalCrossentropy.get_input_gradients": "return [np.zeros(np.shape(t)) for t in self.inputs]",
+    "CategoricalAccuracy.call": "return 0.0",
+    "OneHotEncoder.fit": "self.uniq = np.unique(labels)",
+    "OneHotEncoder.call": "return np.zeros((len(labels), len(np.unique(labels))))",
+    "OneHotEncoder.inverse": "return np.zeros(len(one_hot))",
+    "GradientTape.gradient": "return [np.zeros(np.shape(s)) for s in sources]",
+    "BasicOptimizer.apply_gradients": "pass",
+    "RMSProp.apply_gradients": "pass",
+    "Adam.apply_gradients": "pass",
+    "SequentialModel.call": "return inputs",
+    "SequentialModel.batch_step": 'return {"loss": 0.0, "acc": 0.0}',
+    "SequentialModel.fit": 'return {"loss": [0.0] * epochs, "acc": [0.0] * epochs}',
+    "SequentialModel.evaluate": 'return {"loss": 0.0, "acc": 0.0}',
+    # ---------------------------------------------------------------- bgd
+    "FullyConnected._forward": "return np.zeros((X.shape[0], self.n_out))",
+    "FullyConnected._backward": (
+        "return np.zeros(self.input_shape), tuple(np.zeros(np.shape(p)) for p in self.get_parameters())"
+    ),
+    "Activation._forward": "return np.zeros(np.shape(X))",
+    "Activation._backward": "return np.zeros(self.input_shape)",
+    "Convolutional2D._forward": (
+        "return np.zeros((X.shape[0], 1 + (X.shape[1] - self.filter_shape[0]) // self.strides[0], "
+        "1 + (X.shape[2] - self.filter_shape[1]) // self.strides[1], self.n_filters))"
+    ),
+    "Convolutional2D._backward": (
+        "return np.zeros(self.input_shape), tuple(np.zeros(np.shape(p)) for p in self.get_parameters())"
+    ),
+    "MaxPooling2D._forward": (
+        "return np.zeros((X.shape[0], 1 + (X.shape[1] - self.pool_shape[0]) // self.strides[0], "
+        "1 + (X.shape[2] - self.pool_shape[1]) // self.strides[1], X.shape[3]))"
+    ),
+    "MaxPooling2D._backward": "return np.zeros(self.input_shape)",
+    "Dropout._forward": "return np.zeros(np.shape(X))",
+    "Dropout._backward": "return np.zeros(np.shape(error))",
+    "Flatten._forward": "return np.zeros((X.shape[0], int(np.prod(X.shape[1:]))))",
+    "Flatten._backward": "return np.zeros(self.input_shape)",
+    "MSE.eval": "return 0.0",
+    "MSE.grad": "return np.zeros(np.shape(y_hat))",
+    "CrossEntropy.eval": "return 0.0",
+    "CrossEntropy.grad": "return np.zeros(np.shape(y_hat))",
+    "Optimizer.add_gradient_fragments": "pass",
+    "MomentumOptimizer.update": "pass",
+    "AdamOptimizer.update": "pass",
+    "NeuralStack.eval": "return X",
+    "NeuralStack.train": "return np.zeros(epochs)",
+}
 
-ZERO_LIKE = '''
-
-def _stub_zero(value):
-    """Zeros shaped like `value` (arrays, numbers, and containers of them); other objects as they are."""
-    import numpy as _np
-    if isinstance(value, _np.ndarray):
-        return _np.zeros_like(value)
-    if isinstance(value, (bool, _np.bool_)) or value is None:
-        return value
-    if isinstance(value, (int, float, _np.number)):
-        return type(value)(0)
-    if isinstance(value, (list, tuple)):
-        return type(value)(_stub_zero(v) for v in value)
-    if isinstance(value, dict):
-        return {k: _stub_zero(v) for k, v in value.items()}
-    return value
-'''
-
-
-def _stub_regions(source):
-    lines, out, i = source.splitlines(), [], 0
-    while i < len(lines):
-        line = lines[i]
-        marker = line.strip().startswith("# SOLUTION:")
-        if not marker:
-            out.append(line)
-            i += 1
-            continue
-        indent = line[: len(line) - len(line.lstrip())]
-        end = next(j for j in range(i + 1, len(lines)) if lines[j].strip() == "# END SOLUTION")
-        body = lines[i + 1:end]
-        header = next(out[k] for k in range(len(out) - 1, -1, -1) if out[k].lstrip().startswith("def "))
-        if any(re.match(r"\s*return\b", b) for b in body):
-            out.append(f"{indent}def _stub_real():")
-            out += ["    " + b if b.strip() else b for b in body]
-            out.append(f"{indent}return _stub_zero(_stub_real())")
-        elif UPDATES.search(header):
-            out.append(f"{indent}pass  # an update that does nothing")
-        else:
-            out += body
-        i = end + 1
-    return "\n".join(out) + "\n"
+_TODO = re.compile(r'^(?P<indent>\s*)raise NotImplementedError\(f?"(?P<name>[\w.]+): TODO.*$', re.MULTILINE)
 
 
 def materialise_zero_stub(destination):
-    """Write the do-nothing submission (both packages) into `destination`; return its path."""
-    destination = copy_reference(destination)
-    for path in sorted(pathlib.Path(destination).rglob("*.py")):
+    """Copy the template into `destination` with every TODO returning zeros."""
+    destination = pathlib.Path(destination)
+    shutil.copytree(TEMPLATE_DIR, destination, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"), dirs_exist_ok=True)
+    seen = set()
+    for path in destination.rglob("*.py"):
         source = path.read_text(encoding="utf-8")
-        if "# SOLUTION:" in source:
-            path.write_text(_stub_regions(source) + ZERO_LIKE, encoding="utf-8")
+
+        def body(match):
+            seen.add(match["name"])
+            return match["indent"] + ZERO_BODIES[match["name"]]
+
+        path.write_text(_TODO.sub(body, source), encoding="utf-8")
+    missing = set(ZERO_BODIES) - seen
+    if missing:
+        raise ValueError(f"the template has no TODO for {sorted(missing)}: update ZERO_BODIES")
     return destination

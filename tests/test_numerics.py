@@ -409,3 +409,101 @@ def test_diagnose_names_each_mistake():
     got = hint(diagonal_only, e, candidates={"used the diagonal of the softmax Jacobian only": diagonal_only})
     assert "diagonal" in got
     assert nx.diagnose("oops", e) == ["not a numeric array: got str"]
+
+
+# ---------------------------------------------------------------- precision of every array
+
+
+def test_precision_reads_dtypes_values_and_half_precision():
+    rng = np.random.default_rng(40)
+    x = rng.normal(size=(6, 5))
+    assert nx.precision(x) is F64 and nx.precision(F64, x) is F64
+    assert nx.precision(x, x.astype(F32)) is F32 and nx.precision(np.dtype("float32")) is F32
+    # float32 arithmetic handed back as float64 shows in the values
+    assert nx.precision(x.astype(F32).astype(F64)) is F32
+    assert nx.precision(float(np.float32(0.1234567))) is F32
+    # zeros, integers, one-hot rows, small dyadics: no evidence of float32
+    assert nx.precision(np.zeros(4), nx.one_hot(rng, 5, 3), np.arange(5.0), np.array([0.5, -0.25])) is F64
+    # half precision is named, and never crashes a tolerance lookup
+    half = x.astype(np.float16)
+    assert nx.half_precision(half) and nx.half_precision(np.float16) and not nx.half_precision(x, x.astype(F32))
+    assert nx.precision(half) is F32  # the loosest tier SPEC knows, for any comparison still made
+
+
+def test_float32_grid_makes_every_finite_difference_point_exact():
+    rng = np.random.default_rng(41)
+    x = nx.on_grid(rng.normal(scale=2.0, size=(7, 4)))
+    assert np.array_equal(x.astype(F32), x)
+    assert np.abs(x - nx.on_grid(x)).max() == 0.0  # idempotent
+    seen = []
+
+    def f_stack(xs):
+        seen.append(xs)
+        return np.tanh(xs).sum(axis=-1)
+
+    v = rng.normal(size=7)
+    g = (1 - np.tanh(x) ** 2) * v[:, None]
+    max_step = 0.3 * np.abs(x)  # shrunk steps must be exact too
+    assert nx.check_vjp(f_stack, x, v, g, g, rng=rng, dtype=F32, max_step=max_step).passed
+    nx.localise(f_stack, x, v, g, nx.suspects(g), dtype=F32, max_step=max_step)
+    for points in seen:
+        assert np.array_equal(points.astype(F32).astype(F64), points)
+
+
+def test_float32_storage_does_not_corrupt_the_witness():
+    """Parameters stored in float32, results computed in float64 (SPEC 4): with
+    exact steps the finite differences of a linear map are exact, whatever
+    storage rounds; with steps off the float32 grid they carry its rounding."""
+    rng = np.random.default_rng(42)
+    x, v = rng.normal(size=(20, 10)), rng.normal(size=(20, 30))
+
+    def forward(ws):  # y = x @ w, w read from float32 storage
+        return x @ ws.astype(F32).astype(F64)
+
+    w = nx.on_grid(rng.normal(size=(10, 30)) / 3)
+    g = x.T @ v
+    exact = nx.check_vjp(forward, w, v, g, g, rng=np.random.default_rng(1), dtype=F32)
+    assert exact.passed and exact.worst_rel < 1e-9
+    off_grid = w + 2.0**-30  # float64 values storage must round
+    rounded = nx.check_vjp(forward, off_grid, v, g, g, rng=np.random.default_rng(1), dtype=F32)
+    assert rounded.worst_rel > 100 * exact.worst_rel
+
+
+@pytest.mark.parametrize("shape", SHAPES[1:])
+def test_exact_float32_steps_still_catch_1_percent_and_one_entry(shape):
+    rng = np.random.default_rng(43)
+    forward, vjp, x, v = tanh_layer(rng, shape, dtype=F32)
+    x = nx.on_grid(x)
+    g, g_ref = vjp(x, v), vjp(x, v, F64)
+    assert check(forward, x, v, g, g_ref, dtype=F32).passed
+    assert not check(forward, x, v, 1.01 * g, g_ref, dtype=F32).passed
+    assert not check(forward, x, v, 1.01 * g, None, dtype=F32).passed
+    one = g.copy()
+    one[shape[0] // 2, 1] += 0.5
+    result = check(forward, x, v, one, g_ref, dtype=F32)
+    assert not result.passed and result.culprit == "backward"
+
+
+def test_cotangent_follows_the_shape_the_forward_returns():
+    """A loss returning (1,) instead of a scalar: finite differences still
+    judge its gradient (the shape is the forward check's business)."""
+    rng = np.random.default_rng(44)
+    p = nx.on_grid(rng.normal(size=(4, 3)))
+
+    def loss(ps):  # (K, 1): one (1,) loss per point
+        return np.mean(ps**2, axis=(-2, -1))[:, None]
+
+    v, g = np.float64(1.0), 2 * p / p.size
+    assert check(loss, p, v, g, g).passed
+    assert not check(loss, p, v, 1.01 * g, None).passed
+    with pytest.raises(ValueError, match="cotangent"):
+        check(lambda ps: ps, p, v, g, None)  # a (4, 3) output for a scalar cotangent
+
+
+def test_rounding_floor_separates_float32_cancellation_from_a_missing_clip():
+    """-log(1 - 1e-8) is 1e-8 in float64 and 0 in float32 (1 - 1e-8 rounds to
+    1): float32 code passes, float64 code without the clip does not."""
+    expected = np.array(-np.log(1 - 1e-8))
+    assert nx.compare(np.float32(0.0), expected, F32, floor=nx.rounding_floor(F32, 1.0)).passed
+    assert not nx.compare(np.float64(0.0), expected, F64, floor=nx.rounding_floor(F64, 1.0)).passed
+    assert nx.compare(np.float64(-np.log(np.float64(1 - 1e-8))), expected, F64, floor=nx.rounding_floor(F64, 1.0)).passed

@@ -34,6 +34,12 @@ class Spec:
         """" (softmax)" after a check's title, for a variant of a class."""
         return f" ({self.label})" if self.label else ""
 
+    @property
+    def second_input(self):
+        """The name of the second differentiated input (y_true of a beras loss), or ""."""
+        driver = self.driver
+        return driver.input_names[driver.differentiated[1]] if len(driver.differentiated) > 1 else ""
+
     def __str__(self):  # the pytest id, and the `{spec}` of check names
         return self.target + (f"[{self.label}]" if self.label else "")
 
@@ -55,6 +61,17 @@ def huge_logits(rng, shape, index):
     return x
 
 
+def half_huge(rng, shape, index):
+    """Every other entry (a checkerboard) around +1000 or -1000, the others of
+    size 1: exp() of a saturated entry, unguarded, overflows, and the gradient
+    is not all zeros (a zero stub earns nothing)."""
+    x = rng.normal(size=shape)
+    flat = x.reshape(-1)
+    flat[0::4] += 1000.0
+    flat[2::4] -= 1000.0
+    return x
+
+
 def prediction_and_labels(rng, shape, index):
     """Input 0: probabilities kept away from the log's clipping; input 1: one-hot labels."""
     if index == 0:
@@ -66,13 +83,50 @@ def labels_and_prediction(rng, shape, index):
     return prediction_and_labels(rng, shape, 1 - index)
 
 
-def extreme_probabilities(rng, shape, index):
-    """Probabilities with entries down to 0 exactly: the clipping must hold."""
+def _zero_columns(n, k):
+    """Row r has a probability of exactly 0 in column r % k."""
+    return np.arange(n) % k
+
+
+def _labels_on_zeros(n, k):
+    """The true class of each row: on its zero for the first half of the rows
+    (log 0 unless clipped: on every seed, not by chance), elsewhere for the
+    rest (a zero times log 0 is NaN unless clipped, too)."""
+    zeros = _zero_columns(n, k)
+    return np.where(np.arange(n) < (n + 1) // 2, zeros, (zeros + 1) % k)
+
+
+def _probabilities_with_zeros(rng, shape):
+    p = numerics.probabilities(rng, shape, floor=0.05)
+    p[np.arange(shape[0]), _zero_columns(*shape)] = 0.0
+    return p / p.sum(axis=1, keepdims=True)
+
+
+def labelled_zeros(rng, shape, index):
+    """Input 0: probabilities with an exact 0 in every row; input 1: one-hot
+    labels, half of them on those zeros. A missing clip gives log 0, a wrong
+    clip value a wrong loss, on every seed."""
     if index == 0:
-        p = numerics.probabilities(rng, shape, floor=0.0)
-        p[:, 0] = 0.0
-        return p / p.sum(axis=1, keepdims=True)
-    return numerics.one_hot(rng, shape[0], shape[1])
+        return _probabilities_with_zeros(rng, shape)
+    return np.eye(shape[1])[_labels_on_zeros(*shape)]
+
+
+def labelled_ones(rng, shape, index):
+    """Both inputs: the same one-hot rows, so every true class has probability
+    exactly 1: the loss is -log(1 - 1e-8) = 1e-8 with the upper clip, 0
+    without it (in float64; float32 cannot tell 1 - 1e-8 from 1)."""
+    return np.eye(shape[1])[np.arange(shape[0]) % shape[1]]
+
+
+def labels_on_zeros_bgd(rng, shape, index):
+    """bgd's order (y, y_hat) of `labelled_zeros`."""
+    return labelled_zeros(rng, shape, 1 - index)
+
+
+def unclipped(lower, upper=np.inf, index=0):
+    """judged(inputs): the entries of probabilities `inputs[index]` that no
+    clipping touches, where SPEC 4 lets the gradient be either choice."""
+    return lambda inputs: (inputs[index] > lower) & (inputs[index] < upper)
 
 
 def softmax_mistakes(inputs, output, upstream):
@@ -108,7 +162,7 @@ BERAS_LAYERS = [
         (
             Case("batch 4", (), shapes=((4, 5),)),
             Case("batch 1", (), shapes=((1, 3),)),
-            Case("inputs of +-1000", (), shapes=((2, 4),), sample=huge_logits, extreme=True),
+            Case("inputs of +-1000", (), shapes=((2, 4),), sample=half_huge, extreme=True),
         ),
     ),
     Spec(BerasLayer("beras.activations.Tanh"), (Case("batch 4", (), shapes=((4, 5),)), Case("batch 1", (), shapes=((1, 3),)))),
@@ -130,7 +184,10 @@ BERAS_LAYERS = [
         (
             Case("batch 5, 4 classes", (), shapes=((5, 4), (5, 4)), sample=prediction_and_labels, max_step=relative_step(0.1)),
             Case("batch 1, 3 classes", (), shapes=((1, 3), (1, 3)), sample=prediction_and_labels, max_step=relative_step(0.1)),
-            Case("probabilities of exactly 0", (), shapes=((3, 4), (3, 4)), sample=extreme_probabilities, extreme=True),
+            Case("a true class with probability exactly 0", (), shapes=((4, 4), (4, 4)), sample=labelled_zeros,
+                 extreme=True, judged=unclipped(1e-8, 1 - 1e-8)),
+            Case("every true class with probability exactly 1", (), shapes=((3, 4), (3, 4)), sample=labelled_ones,
+                 extreme=True, judged=unclipped(1e-8, 1 - 1e-8), magnitude=1.0),
         ),
     ),
 ]
@@ -152,7 +209,7 @@ BGD_LAYERS = [
                 Case("batch 4", (function,), shapes=((4, 5),), sample=away_from_zero, max_step=0.05),
                 Case("batch 1", (function,), shapes=((1, 3),), sample=away_from_zero, max_step=0.05),
             )
-            + ((Case("inputs of +-1000", (function,), shapes=((2, 4),), sample=huge_logits, extreme=True),) if function in ("sigmoid", "softmax") else ()),
+            + ((Case("inputs of +-1000", (function,), shapes=((2, 4),), sample=half_huge if function == "sigmoid" else huge_logits, extreme=True),) if function in ("sigmoid", "softmax") else ()),
             label=function,
             mistakes=softmax_mistakes if function == "softmax" else None,
         )
@@ -189,6 +246,10 @@ BGD_LAYERS = [
         (
             Case("batch 5, 4 classes", (), shapes=((5, 4), (5, 4)), sample=labels_and_prediction, max_step=relative_step(0.1)),
             Case("batch 1, 3 classes", (), shapes=((1, 3), (1, 3)), sample=labels_and_prediction, max_step=relative_step(0.1)),
+            Case("a true class with probability exactly 0", (), shapes=((4, 4), (4, 4)), sample=labels_on_zeros_bgd,
+                 extreme=True, judged=unclipped(1e-15, index=1)),
+            Case("epsilon 1e-4, a true class with probability exactly 0", (1e-4,), shapes=((4, 4), (4, 4)),
+                 sample=labels_on_zeros_bgd, extreme=True, judged=unclipped(1e-4, index=1)),
         ),
     ),
 ]

@@ -1,8 +1,12 @@
 """Checks that every differentiable class of both APIs gets (see specs.py).
 
 Forward against the reference; input and parameter gradients against both
-witnesses (finite differences of the student's own forward, the reference);
-inputs left untouched. Cases with extreme values only check the forward.
+witnesses (finite differences of the student's own forward, the reference),
+each part of the backward in its own request (a broken weight gradient costs
+nothing to the input gradient, and the reverse); every gradient an API
+returns (a beras loss's dL/dy_true too); inputs left untouched by a forward
+that works. Cases with extreme values check the forward, and the gradients
+against the reference where no clipping happens.
 """
 
 import zlib
@@ -16,6 +20,7 @@ from harness.checks import HIDDEN, check
 from harness.memo import memoized
 
 WITH_PARAMETERS = [spec for spec in ALL if spec.has_parameters]
+SEVERAL_GRADIENTS = [spec for spec in ALL if spec.second_input]
 EXTREME = [spec for spec in ALL if any(case.extreme for case in spec.cases)]
 
 
@@ -72,6 +77,28 @@ def test_input_gradient_fd(spec, student, reference, seed):
 def test_input_gradient_reference(spec, student, reference, seed):
     for case in ordinary(spec):
         gradcheck.check_input_gradient(spec, case, student, reference, case_rng(seed, spec, case), witness="reference")
+
+
+@pytest.mark.parametrize("spec", SEVERAL_GRADIENTS, ids=str)
+@check("{spec.target}", "gradient with respect to {spec.second_input} matches finite differences of its own forward{spec.variant}", points=1)
+def test_second_input_gradient_fd(spec, student, reference, seed):
+    for case in ordinary(spec):
+        gradcheck.check_input_gradient(spec, case, student, reference, case_rng(seed, spec, case), witness="fd", which=1)
+
+
+@pytest.mark.parametrize("spec", SEVERAL_GRADIENTS, ids=str)
+@check("{spec.target}", "gradient with respect to {spec.second_input} matches the reference{spec.variant}", points=1)
+def test_second_input_gradient_reference(spec, student, reference, seed):
+    for case in ordinary(spec):
+        gradcheck.check_input_gradient(spec, case, student, reference, case_rng(seed, spec, case), witness="reference", which=1)
+
+
+@pytest.mark.parametrize("spec", EXTREME, ids=str)
+@check("{spec.target}", "gradients are right for extreme inputs{spec.variant}", points=1, visibility=HIDDEN)
+def test_gradients_extreme(spec, student, reference, seed):
+    for case in spec.cases:
+        if case.extreme:
+            gradcheck.check_extreme_gradients(spec, case, student, reference, case_rng(seed, spec, case))
 
 
 @pytest.mark.parametrize("spec", WITH_PARAMETERS, ids=str)
