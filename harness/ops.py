@@ -72,7 +72,9 @@ def first_failure(batch, upto=None):
     """(op index, label, ErrorInfo) of the first op before `upto` that failed, or None."""
     for index, (op, result) in enumerate(zip(batch._ops[:upto], batch.results)):
         if not result.ok and result.error.kind != "skipped":
-            return index, op_label(op), result.error
+            # The student's function where the exception arose names the fault better than the op.
+            where = getattr(result.error, "where", "").partition(":")[2]
+            return index, where or op_label(op), result.error
     return None
 
 

@@ -21,13 +21,14 @@ from .checks import HIDDEN, PUBLIC, CheckFailure, Diagnosis
 from .ops import failure_summary, op_label
 from .results import CheckOutcome
 from .sandbox import Limits, RemoteError, Sandbox
+from .scenarios import IMPORT_NAME
 from .submission import ASSIGNMENTS
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 REFERENCE_DIR = ROOT / "reference"
 CATALOG_DIR = pathlib.Path(__file__).resolve().parent / "catalog"
 # The harness's own code that runs in the worker (probes, scenarios), and its import name there.
-SCENARIOS = ((pathlib.Path(__file__).resolve().parent / "scenarios", "gradecheck_scenarios"),)
+SCENARIOS = ((pathlib.Path(__file__).resolve().parent / "scenarios", IMPORT_NAME),)
 
 
 def pytest_addoption(parser):

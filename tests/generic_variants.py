@@ -12,7 +12,7 @@ it). Each is a list of textual patches of the reference, as in
 `tests/mutants.py` (whose catalog and float32 variant this module reuses).
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from mutants import FLOAT32_PATCHES, Patch, apply_patch, copy_reference, materialise_float32
 

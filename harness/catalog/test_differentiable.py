@@ -120,3 +120,8 @@ def test_parameter_gradients_reference(spec, student, reference, seed):
 def test_inputs_untouched(spec, student, reference, seed):
     for case in ordinary(spec):
         gradcheck.check_inputs_untouched(spec, case, student, reference, case_rng(seed, spec, case))
+    # Extreme cases too, once the ordinary ones showed a working forward: a clip written
+    # into its input only shows where clipping happens (a wrong clip is the forward checks' business).
+    for case in spec.cases:
+        if case.extreme:
+            gradcheck.check_inputs_untouched(spec, case, student, reference, case_rng(seed, spec, case), gate=False)

@@ -15,3 +15,7 @@ Rules for this package:
 - student code shares the worker's interpreter and may tamper with anything
   here: the judge treats what comes back as untrusted data, as always.
 """
+
+# The name this package is imported by inside the sandbox (the only name the
+# judge may use for it: the judge itself imports none of its modules).
+IMPORT_NAME = "gradecheck_scenarios"

@@ -402,7 +402,7 @@ def _build(core):
             return np.cos(_f64(x)) * scale
 
     return SimpleNamespace(
-        core=core, variable=variable, given_call=given_call, Wave=Wave, Bend=Bend, Squash=Squash, Cauchy=Cauchy,
+        core=core, variable=variable, given_call=given_call, compose=compose, Wave=Wave, Bend=Bend, Squash=Squash, Cauchy=Cauchy,
         Closeness=Closeness, PlainSGD=PlainSGD, chain_tape_class=chain_tape_class, Bare=Bare,
         BarePair=BarePair, BareWeighted=BareWeighted, BareCallable=BareCallable,
     )
@@ -414,3 +414,15 @@ PROBE_LAYERS = {"wave": "Wave", "bend": "Bend", "squash": "Squash"}
 def layer(kind, w):
     """A probe layer by name ("wave", "bend", "squash") with weight `w`."""
     return getattr(kit(), PROBE_LAYERS[kind])(w)
+
+
+def call_as_given(layer, *args, **kwargs):
+    """`layer(*args)` for the generic checks of a layer: as the given `Diffable.__call__`
+    does it unless the class has a `__call__` of its own (a broken core costs Diffable only)."""
+    return kit().given_call(layer, *args, **kwargs)
+
+
+def compose_as_given(layer, kind, J):
+    """`layer.compose_<kind>_gradients(J)` ("input" or "weight"), by the given code's rule
+    unless the class has its own compose method."""
+    return kit().compose(layer, kind, J)
