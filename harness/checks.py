@@ -27,11 +27,17 @@ from . import numerics
 PUBLIC, HIDDEN = "public", "hidden"
 
 
-def check(target, title, points=1, visibility=PUBLIC, tags=()):
-    """Mark a test function as a graded check named "`target`: `title`"."""
+def check(target, title, points=1, visibility=PUBLIC, tags=(), clause=""):
+    """Mark a test function as a graded check named "`target`: `title`".
+
+    `clause`: what the check enforces, as a SPEC section and its words (every
+    built-in check cites one; docs/judge.md lists them, `python -m harness.clauses`).
+    """
     if visibility not in (PUBLIC, HIDDEN):
         raise ValueError(f"visibility must be {PUBLIC!r} or {HIDDEN!r}, not {visibility!r}")
-    return pytest.mark.check(target=target, title=title, points=points, visibility=visibility, tags=tuple(tags))
+    return pytest.mark.check(
+        target=target, title=title, points=points, visibility=visibility, tags=tuple(tags), clause=clause
+    )
 
 
 @dataclasses.dataclass

@@ -142,48 +142,48 @@ def check_trajectory(cls, kwargs, student, reference, rng, scales=STEP_SCALES):
 
 
 @check("beras.optimizers.BasicOptimizer", "apply_gradients moves every given array in place, against its gradient, "
-       "and changes nothing else", points=1)
+       "and changes nothing else", points=1, clause="2 optimizers: apply_gradients updates the params in place; 4 update: exactly the right arrays, in place")
 def test_basic_optimizer_in_place(student, reference, rng):
     check_in_place("BasicOptimizer", {"learning_rate": 0.1}, student, rng)
 
 
-@check("beras.optimizers.BasicOptimizer", "parameters over 5 steps match the reference", points=2)
+@check("beras.optimizers.BasicOptimizer", "parameters over 5 steps match the reference", points=2, clause="2 BasicOptimizer: p -= lr*g; 4 update: over several steps")
 def test_basic_optimizer_trajectory(student, reference, rng):
     check_trajectory("BasicOptimizer", {"learning_rate": 0.1}, student, reference, rng)
 
 
 @check("beras.optimizers.RMSProp", "apply_gradients moves every given array in place, against its gradient, "
-       "and changes nothing else", points=1)
+       "and changes nothing else", points=1, clause="2 optimizers: apply_gradients updates the params in place; 4 update: exactly the right arrays, in place")
 def test_rmsprop_in_place(student, reference, rng):
     check_in_place("RMSProp", {"learning_rate": 0.01}, student, rng)
 
 
 @check("beras.optimizers.RMSProp", "parameters over 5 steps match the reference (a running average of g² per parameter)",
-       points=2)
+       points=2, clause="2 RMSProp: v = beta*v + (1-beta)*g², p -= lr*g/(sqrt(v)+epsilon); 4 update: optimizer state")
 def test_rmsprop_trajectory(student, reference, rng):
     check_trajectory("RMSProp", {"learning_rate": 0.01}, student, reference, rng)
 
 
 @check("beras.optimizers.RMSProp", "parameters over 5 steps match the reference with beta=0.6, epsilon=0.01", points=2,
-       visibility=HIDDEN)
+       visibility=HIDDEN, clause="2 RMSProp(learning_rate, beta, epsilon) formula; 4 update: optimizer state")
 def test_rmsprop_trajectory_hyperparameters(student, reference, rng):
     check_trajectory("RMSProp", {"learning_rate": 0.02, "beta": 0.6, "epsilon": 0.01}, student, reference, rng)
 
 
 @check("beras.optimizers.Adam", "apply_gradients moves every given array in place, against its gradient, "
-       "and changes nothing else", points=1)
+       "and changes nothing else", points=1, clause="2 optimizers: apply_gradients updates the params in place; 4 update: exactly the right arrays, in place")
 def test_adam_in_place(student, reference, rng):
     check_in_place("Adam", {"learning_rate": 0.01}, student, rng)
 
 
 @check("beras.optimizers.Adam", "parameters over 5 steps match the reference (bias-corrected moments per parameter)",
-       points=2)
+       points=2, clause="2 Adam, as Keras and PyTorch: bias-corrected m_hat, v_hat; 4 update: optimizer state")
 def test_adam_trajectory(student, reference, rng):
     check_trajectory("Adam", {"learning_rate": 0.01}, student, reference, rng)
 
 
 @check("beras.optimizers.Adam", "parameters over 5 steps match the reference with amsgrad=True (the running max of the "
-       "raw second moment), beta_1=0.8, beta_2=0.5, epsilon=1e-3", points=2, visibility=HIDDEN)
+       "raw second moment), beta_1=0.8, beta_2=0.5, epsilon=1e-3", points=2, visibility=HIDDEN, clause="2 Adam amsgrad: v_max = max(v_max, v) over the raw second moment, v_hat = v_max/(1-b2^t)")
 def test_adam_trajectory_amsgrad(student, reference, rng):
     kwargs = {"learning_rate": 0.02, "beta_1": 0.8, "beta_2": 0.5, "epsilon": 1e-3, "amsgrad": True}
     check_trajectory("Adam", kwargs, student, reference, rng, scales=AMSGRAD_STEP_SCALES)
@@ -222,32 +222,32 @@ def check_tape(graph, student, reference, rng, hint=""):
 
 
 @check("beras.gradient_tape.GradientTape", "gradients through a chain of three layers and a loss match the reference",
-       points=2)
+       points=2, clause="2 GradientTape: gradient(target, sources) -> list of arrays shaped like sources")
 def test_tape_chain(student, reference, rng):
     check_tape("chain", student, reference, rng)
 
 
 @check("beras.gradient_tape.GradientTape", "a tensor used by two layers gets the sum of both gradients (fan-out)",
-       points=2)
+       points=2, clause="2 GradientTape: a tensor used by two layers gets the sum of both contributions; 4 contract: fan-out sums")
 def test_tape_fan_out(student, reference, rng):
     check_tape("fan-out", student, reference, rng, hint=SUM_HINT)
 
 
 @check("beras.gradient_tape.GradientTape", "a weight that is also another layer's input gets the sum of both gradients",
-       points=2)
+       points=2, clause="2 GradientTape: a tensor used by two layers gets the sum of both contributions")
 def test_tape_weight_as_input(student, reference, rng):
     check_tape("weight input", student, reference, rng, hint=SUM_HINT)
 
 
 @check("beras.gradient_tape.GradientTape", "a source the loss does not depend on gets None; the others get their "
-       "gradients", points=1)
+       "gradients", points=1, clause="2 GradientTape: None for a disconnected source; 4 contract: disconnected sources")
 def test_tape_disconnected(student, reference, rng):
     check_tape("disconnected", student, reference, rng)
 
 
 @check("beras.gradient_tape.GradientTape",
        "the with block sets and clears Diffable.gradient_tape, gradient works after it, nesting raises RuntimeError",
-       points=1)
+       points=1, clause="2 GradientTape: context manager that sets Diffable.gradient_tape; BACKGROUND: __enter__ raises RuntimeError when a tape is active")
 def test_tape_lifecycle(student, reference, rng):
     (w,) = probe_weights(rng, 3, 1)
     x, y = rng.normal(size=(4, 3)), rng.normal(size=(4, 3))
@@ -282,7 +282,7 @@ GIVEN = 0
 
 
 @check("beras.core.Tensor", "Tensor is an ndarray with .trainable (default True), kept through slicing, reshapes and "
-       "ufuncs; Variable(x) is such a Tensor", points=GIVEN)
+       "ufuncs; Variable(x) is such a Tensor", points=GIVEN, clause="2 core: Tensor (ndarray subclass with .trainable, default True), Variable; BACKGROUND: __array_finalize__; 4: given classes are checked too")
 def test_tensor(student, reference, rng):
     x = rng.normal(size=(3, 4))
     scenario = Scenario("tensor_semantics", x, method="Tensor.__new__",
@@ -309,7 +309,7 @@ def test_tensor(student, reference, rng):
                           f"{w['trainable']!r} (__array_finalize__ copies it)", method="Tensor.__array_finalize__")
 
 
-@check("beras.core.Callable", "calling an instance returns call's result as a Tensor", points=GIVEN)
+@check("beras.core.Callable", "calling an instance returns call's result as a Tensor", points=GIVEN, clause="2 core: Callable; BACKGROUND: Callable.__call__ returns Tensor(self.call(...)); 4: given classes are checked too")
 def test_callable(student, reference, rng):
     x = rng.normal(size=(3, 4))
     scenario = Scenario("callable_call", x, method="Callable.__call__",
@@ -321,7 +321,7 @@ def test_callable(student, reference, rng):
         scenario.fail("Callable.__call__ must return the values that call returned (with the arguments passed on)")
 
 
-@check("beras.core.Weighted", "trainable, its setter, trainable_variables and non_trainable_variables", points=GIVEN)
+@check("beras.core.Weighted", "trainable, its setter, trainable_variables and non_trainable_variables", points=GIVEN, clause="2 core: Weighted; BACKGROUND: trainable, its setter, trainable_variables, non_trainable_variables")
 def test_weighted(student, reference, rng):
     weights = [rng.normal(size=(3, 2)), rng.normal(size=(1, 2))]
     scenario = Scenario("weighted_flags", weights, method="Weighted.trainable",
@@ -345,7 +345,7 @@ def test_weighted(student, reference, rng):
 
 
 @check("beras.core.Diffable", "calling a layer under a tape records previous_layers[id(output)] and keeps its inputs "
-       "(in argument order) and outputs", points=GIVEN)
+       "(in argument order) and outputs", points=GIVEN, clause="2 core: Diffable.gradient_tape, previous_layers maps id(output) -> layer; BACKGROUND: Diffable.__call__")
 def test_diffable_records(student, reference, rng):
     x, x2 = rng.normal(size=(4, 3)), rng.normal(size=(2, 3))
     scenario = Scenario("diffable_records", x, x2, method="Diffable.__call__",
@@ -385,7 +385,7 @@ COMPOSE_LABELS = [
 
 @check("beras.core.Diffable",
        "compose_input_gradients and compose_weight_gradients for shared (in, out) and batched (B, in, out) local gradients",
-       points=GIVEN)
+       points=GIVEN, clause="2 core: compose_input_gradients(J), compose_weight_gradients(J); conventions: batched or shared gradients; BACKGROUND")
 def test_diffable_composition(student, reference, rng):
     b, n_in, n_out = 5, 3, 4
     x, x2, u = rng.normal(size=(b, n_in)), rng.normal(size=(b, 2)), rng.normal(size=(b, n_out))
@@ -420,7 +420,7 @@ SPREAD_FIXED = ("xavier", "kaiming")
 
 
 @check("beras.layers.Dense", "Dense(in, out, initializer) has weights [w (in, out), b (1, out)], Tensors, w drawn as the "
-       "initializer says (zero, normal, xavier, kaiming), b zero", points=2)
+       "initializer says (zero, normal, xavier, kaiming), b zero", points=2, clause="2 Dense: weights -> [w (input_size, output_size), b (1, output_size)]; initializers zero, normal, xavier, kaiming; b starts at zero")
 def test_dense_weights(student, reference, rng):
     n_in, n_out = 200, 100
     scenario = Scenario("dense_weights", n_in, n_out, list(INITIALIZERS), method="Dense._initialize_weight",
@@ -506,7 +506,7 @@ def expect_scalars(scenario, got, want, what, dtype=np.float64):
         expect(scenario, got[key], want[key], f'{what}["{key}"]', dtype=dtype)
 
 
-@check("beras.model.SequentialModel", "call runs the layers in order (output matches the reference)", points=1)
+@check("beras.model.SequentialModel", "call runs the layers in order (output matches the reference)", points=1, clause="2 SequentialModel: call(x)")
 def test_model_call(student, reference, rng):
     weights, x, y = model_case(rng, 6)
     scenario, got, want = play_model(student, reference, weights, x, y, [("call", [x], {})], "model.call(x), batch 6",
@@ -521,7 +521,7 @@ def test_model_call(student, reference, rng):
 
 
 @check("beras.model.SequentialModel", "batch_step(training=False) returns the batch's loss and accuracy and changes no "
-       "weight, no trainable flag", points=1)
+       "weight, no trainable flag", points=1, clause="2 SequentialModel: batch_step(x, y, training) trains only when training; 4: loss/acc any real scalar; 4 contract: trainable")
 def test_model_batch_step_no_training(student, reference, rng):
     weights, x, y = model_case(rng, 6)
     scenario, got, want = play_model(student, reference, weights, x, y, [("batch_step", [x, y], {"training": False})],
@@ -564,19 +564,19 @@ def check_training_step(student, reference, rng, frozen=()):
 
 
 @check("beras.model.SequentialModel", "batch_step(training=True) returns the batch's loss and accuracy and takes exactly "
-       "one optimizer step with the trainable weights' gradients", points=2)
+       "one optimizer step with the trainable weights' gradients", points=2, clause="2 SequentialModel: batch_step(x, y, training=True) -> {loss, acc}; 4 update")
 def test_model_batch_step_training(student, reference, rng):
     check_training_step(student, reference, rng)
 
 
 @check("beras.model.SequentialModel", "batch_step(training=True) leaves weights with trainable = False unchanged",
-       points=1, visibility=HIDDEN)
+       points=1, visibility=HIDDEN, clause="2 Weighted: trainable_variables; SequentialModel: batch_step trains the trainable weights; 4 contract: trainable")
 def test_model_frozen_layer(student, reference, rng):
     check_training_step(student, reference, rng, frozen=(1,))
 
 
 @check("beras.model.SequentialModel", "evaluate returns the loss and accuracy on all the data and changes nothing",
-       points=1)
+       points=1, clause="2 SequentialModel: evaluate(x, y, batch_size) -> {loss, acc} (changes no weight)")
 def test_model_evaluate(student, reference, rng):
     weights, x, y = model_case(rng, 12)
     scenario, got, want = play_model(student, reference, weights, x, y, [("evaluate", [x, y, 4], {})],
@@ -625,7 +625,7 @@ def _within(value, values):
 
 
 @check("beras.model.SequentialModel", 'fit trains on every batch of every epoch once and returns {{"loss": [...], '
-       '"acc": [...]}}, one value per epoch', points=1)
+       '"acc": [...]}}, one value per epoch', points=1, clause="2 SequentialModel: fit(x, y, epochs, batch_size) -> {loss: [one per epoch], acc: [...]}; 4 contract: no mutation of inputs")
 def test_model_fit_history(student, reference, rng):
     weights, x, y = model_case(rng, 12)
     epochs, batch_size, per_epoch = 3, 4, 3
@@ -660,7 +660,7 @@ def toy_task(rng, n=48):
     return teacher, start, x
 
 
-@check("beras.model.SequentialModel", "end to end: fit on a small task halves the loss on the data", points=2)
+@check("beras.model.SequentialModel", "end to end: fit on a small task halves the loss on the data", points=2, clause="4 end to end: a small model trains and its loss falls")
 def test_model_trains(student, reference, rng):
     teacher, start, x = toy_task(rng)
     # The labels, and the loss before training: the probes alone compute them (no model), asked
@@ -713,13 +713,13 @@ def check_onehot(student, reference, rng, classes):
 
 
 @check("beras.onehot.OneHotEncoder", "fit and call give one-hot rows in np.unique order of integer labels; inverse maps back",
-       points=1)
+       points=1, clause="2 OneHotEncoder: fit, call -> one-hot rows in np.unique order, inverse -> labels")
 def test_onehot_integers(student, reference, rng):
     check_onehot(student, reference, rng, rng.choice(np.arange(-20, 60), size=5, replace=False))
 
 
 @check("beras.onehot.OneHotEncoder", "string labels: one-hot rows in np.unique order, inverse maps back", points=1,
-       visibility=HIDDEN)
+       visibility=HIDDEN, clause="2 OneHotEncoder: fit, call -> one-hot rows in np.unique order, inverse -> labels")
 def test_onehot_strings(student, reference, rng):
     check_onehot(student, reference, rng, rng.choice(np.array(["owl", "cat", "ant", "dog", "bee", "yak", "emu"]), size=4,
                                                      replace=False))
@@ -729,7 +729,7 @@ def test_onehot_strings(student, reference, rng):
 
 
 @check("beras.metrics.CategoricalAccuracy", "matches the reference on random probabilities, batch sizes 8, 6, 5 and 1",
-       points=1)
+       points=1, clause="2 CategoricalAccuracy: fraction of rows where the argmaxes agree; 4 contract: no mutation of inputs")
 def test_categorical_accuracy(student, reference, rng):
     cases = []
     for n, k, agree in [(8, 4, 0.6), (5, 5, 0.4), (1, 3, 1.0), (1, 3, 0.0), (6, 2, 0.5)]:
@@ -759,7 +759,7 @@ def test_categorical_accuracy(student, reference, rng):
 
 
 @check("beras.losses.CategoricalCrossentropy", "clips y_pred to [1e-8, 1 - 1e-8] before the log: the true class given "
-       "probability 0 or 1e-6", points=1)
+       "probability 0 or 1e-6", points=1, clause="2 CategoricalCrossentropy: -sum(y_true * log(clip(y_pred, 1e-8, 1 - 1e-8))); 4 forward: probabilities near 0")
 def test_crossentropy_clips(student, reference, rng):
     cases = []
     for p_true in (0.0, 1e-6):

@@ -146,7 +146,7 @@ def play_base(student, reference, function, args, case, method, hints=()):
         fail(f"{problem[0]}: {problem[1]}", method=method, case=case, hints=list(hints))
 
 
-@check(LAYER, "update_parameters subtracts each delta from its parameter array, in place, step after step", points=0)
+@check(LAYER, "update_parameters subtracts each delta from its parameter array, in place, step after step", points=0, clause="3 Layer (given): update_parameters: params[i] -= delta_fragments[i] in place, in get_parameters() order; 4: given classes are checked too")
 def test_base_update_parameters(student, reference, rng):
     params = wave_parameters(rng)
     steps = [[rng.normal(scale=0.3, size=np.shape(p)) for p in params] for _ in range(3)]
@@ -158,7 +158,7 @@ def test_base_update_parameters(student, reference, rng):
 
 
 @check(LAYER, "forward records input_shape and keeps current_input / current_output exactly as save_input / save_output ask",
-       points=0)
+       points=0, clause="3 Layer (given): input_shape, current_input, current_output; 4: the base class must honour save_input/save_output")
 def test_base_forward_records(student, reference, rng):
     case = "probe layers on the given Layer base, built with each combination of save_input, save_output and copy; forward(X)"
     play_base(student, reference, "base_forward_records", (*wave_parameters(rng), rng.normal(size=(3, 4))), case,
@@ -166,7 +166,7 @@ def test_base_forward_records(student, reference, rng):
 
 
 @check(LAYER, "backward returns (signal, None) for a layer without parameters and (None, None) once its propagation is "
-       "off; a learnable layer's backward still runs", points=0)
+       "off; a learnable layer's backward still runs", points=0, clause="3 Layer (given): backward -> (signal or None, gradients or None), propagate, activate/deactivate_propagation")
 def test_base_propagation(student, reference, rng):
     case = "probe layers on the given Layer base: forward, then backward with propagation on, off, on again"
     play_base(student, reference, "base_propagation", (*wave_parameters(rng), rng.normal(size=(3, 4)), rng.normal(size=(3, 4))),
@@ -233,7 +233,7 @@ def case_args(layer):
 
 
 @pytest.mark.parametrize("target", list(LEARNABLE), ids=str)
-@check("{target}", "backward with propagation off returns no signal but the same parameter gradients", points=1)
+@check("{target}", "backward with propagation off returns no signal but the same parameter gradients", points=1, clause="3: a learnable layer whose propagation is deactivated returns None as its signal")
 def test_propagation_off(target, student, reference, rng):
     for layer in LEARNABLE[target]:
         params, X, E = layer.parameters(rng), layer.inputs(rng), rng.normal(size=layer.output_shape)
@@ -262,7 +262,7 @@ def test_propagation_off(target, student, reference, rng):
 
 @pytest.mark.parametrize("target", list(LEARNABLE), ids=str)
 @check("{target}", "update_parameters changes the arrays get_parameters() returned, in place, and the layer computes with them",
-       points=1)
+       points=1, clause="3 Layer: update_parameters in place; 4: the arrays get_parameters() returns are the arrays the layer computes with")
 def test_layer_update_in_place(target, student, reference, rng):
     for layer in LEARNABLE[target]:
         params, X = layer.parameters(rng), layer.inputs(rng)
@@ -291,7 +291,7 @@ def test_layer_update_in_place(target, student, reference, rng):
 
 
 @pytest.mark.parametrize("target", list(EVERY_LAYER), ids=str)
-@check("{target}", "backward after several forward passes follows the last one (no state kept from earlier calls)", points=1)
+@check("{target}", "backward after several forward passes follows the last one (no state kept from earlier calls)", points=1, clause="4 contract: backward follows the forward it belongs to (no state kept from earlier calls)")
 def test_last_forward_wins(target, student, reference, rng):
     for layer in EVERY_LAYER[target]:
         params = layer.parameters(rng)
@@ -331,7 +331,7 @@ def cost_arguments(target, rng, n, k=4):
 
 
 @pytest.mark.parametrize("target", COSTS, ids=str)
-@check("{target}", "eval and grad after earlier calls follow the last arguments (no state kept from earlier calls)", points=1)
+@check("{target}", "eval and grad after earlier calls follow the last arguments (no state kept from earlier calls)", points=1, clause="3 cost: eval(y, y_hat), grad(y, y_hat) are functions of their arguments; 4 contract")
 def test_cost_keeps_no_state(target, student, reference, rng):
     pairs = [cost_arguments(target, rng, n) for n in (3, 5, 5)]
     name = target.rsplit(".", 1)[-1]
@@ -349,7 +349,7 @@ TIED_POOLS = (POOLS[0], LayerCase("MaxPooling2D 3x3, strides 2 (overlapping)", P
                                    (1, 7, 7, 2), (1, 3, 3, 2)))
 
 
-@check(POOL, "backward sends each error to the first maximum of a tied window", points=1)
+@check(POOL, "backward sends each error to the first maximum of a tied window", points=1, clause="3 MaxPooling2D: backward sends each error to the first maximum of its window")
 def test_pool_ties_go_to_the_first_maximum(student, reference, rng):
     # SPEC 3: the FIRST maximum of its window. Finite differences cannot look at
     # a tie (a kink), so ties are judged against the reference alone.
@@ -405,7 +405,7 @@ def dropout_output(value, X, keep_proba, method, case, what="Dropout.forward out
 
 
 @check(DROPOUT, "a new Dropout drops about 1 - keep_proba of the units, with a new mask at every forward pass, and divides "
-       "the kept ones by keep_proba", points=2)
+       "the kept ones by keep_proba", points=2, clause="3 Dropout: inverted dropout, each unit kept with probability keep_proba, kept ones / keep_proba; a new Dropout is active")
 def test_dropout_forward_statistics(student, reference, rng):
     X = nonzero_inputs(rng, (100, 200))
     method = "Dropout.forward"
@@ -433,7 +433,7 @@ def test_dropout_forward_statistics(student, reference, rng):
                  f"in both (allowed: {low:.0f} to {high:.0f})", method=method, case=case, hints=[hint])
 
 
-@check(DROPOUT, "backward lets the error through the mask of the last forward, divided by keep_proba", points=2)
+@check(DROPOUT, "backward lets the error through the mask of the last forward, divided by keep_proba", points=2, clause="3 Dropout: backward reuses the forward mask")
 def test_dropout_backward(student, reference, rng):
     method = "Dropout.backward"
     for p, shape in ((0.5, (40, 50)), (0.8, (4, 6, 6, 3))):
@@ -458,7 +458,7 @@ def test_dropout_backward(student, reference, rng):
                  worst=worst(comparison))
 
 
-@check(DROPOUT, "deactivate() makes forward and backward the identity; activate() switches dropout back on", points=1)
+@check(DROPOUT, "deactivate() makes forward and backward the identity; activate() switches dropout back on", points=1, clause="3 Dropout: activate(), deactivate() (inactive: identity)")
 def test_dropout_deactivate(student, reference, rng):
     X, E = nonzero_inputs(rng, (20, 20)), rng.normal(size=(20, 20))
     case = f"Dropout(0.5): deactivate(), forward(X), backward(E), activate(), forward(X) twice; X of shape {X.shape} without zeros"
@@ -475,7 +475,7 @@ def test_dropout_deactivate(student, reference, rng):
                  "switch dropout back on", method="Dropout.activate", case=case)
 
 
-@check(DROPOUT, "forward and backward leave their inputs untouched", points=1)
+@check(DROPOUT, "forward and backward leave their inputs untouched", points=1, clause="4 contract: no mutation of inputs")
 def test_dropout_untouched(student, reference, rng):
     shape = (30, 40)
     X, E = nonzero_inputs(rng, shape), rng.normal(size=shape)
@@ -573,21 +573,21 @@ def check_trajectory(optimizer, student, reference, rng):
 
 
 @pytest.mark.parametrize("optimizer", DEFAULT_OPTIMIZERS, ids=str)
-@check("{optimizer.target}", "parameters follow the reference over 5 updates of 4 layers ({optimizer.label})", points=2)
+@check("{optimizer.target}", "parameters follow the reference over 5 updates of 4 layers ({optimizer.label})", points=2, clause="3 optimizers: Momentum delta = lr*g + momentum*previous_delta; Adam bias-corrected; 4 update: over several steps")
 def test_optimizer_trajectory(optimizer, student, reference, rng):
     check_trajectory(optimizer, student, reference, rng)
 
 
 @pytest.mark.parametrize("optimizer", CUSTOM_OPTIMIZERS, ids=str)
 @check("{optimizer.target}", "parameters follow the reference over 5 updates of 4 layers ({optimizer.label})", points=2,
-       visibility=HIDDEN)
+       visibility=HIDDEN, clause="3 optimizers with given hyperparameters; 4 update: over several steps")
 def test_optimizer_trajectory_custom(optimizer, student, reference, rng):
     check_trajectory(optimizer, student, reference, rng)
 
 
 @pytest.mark.parametrize("optimizer", DEFAULT_OPTIMIZERS, ids=str)
 @check("{optimizer.target}", "update() applies the deltas with each queued layer's update_parameters, once, then empties "
-       "the queue", points=1)
+       "the queue", points=1, clause="3 optimizers: add_gradient_fragments(layer, fragments), then update() applies the deltas with layer.update_parameters")
 def test_optimizer_applies_and_empties(optimizer, student, reference, rng):
     params, steps = optimizer_inputs(rng, 2)
     case = f"{optimizer}; {BANKS}; 2 updates with gradients queued, then update() with nothing queued"
@@ -629,7 +629,7 @@ def stack_parameters(rng):
 PARAMETER_SHAPES = [[(1, 4), (4,)], [(1, 4)], [], [(1, 2), (2,)]]
 
 
-@check(STACK, "add() takes layers, a cost and an optimizer; eval(X) forwards X through every layer in order", points=1)
+@check(STACK, "add() takes layers, a cost and an optimizer; eval(X) forwards X through every layer in order", points=1, clause="3 NeuralStack: add(layer | optimizer | cost), eval(X) forward through every layer; 4: eval judged where Dropout's choice does not matter")
 def test_stack_eval(student, reference, rng):
     params, X = stack_parameters(rng), rng.normal(size=(5, 4))
     case = f"{PROBE_STACK}; eval(X), X of shape {X.shape}"
@@ -642,7 +642,7 @@ def test_stack_eval(student, reference, rng):
              f"{comparison.message}", method=method, case=case, worst=worst(comparison))
 
 
-@check(STACK, "eval(X) and train(X, y, epochs, batch_size) leave X and y untouched", points=1)
+@check(STACK, "eval(X) and train(X, y, epochs, batch_size) leave X and y untouched", points=1, clause="4 contract: no mutation of inputs")
 def test_stack_leaves_inputs_untouched(student, reference, rng):
     (X, teacher), params = training_data(rng, 12), stack_parameters(rng)
     y = teacher_targets(reference, teacher, X)
@@ -696,7 +696,7 @@ def _close(a, b):
 
 
 @check(STACK, "train(X, y, epochs, batch_size) returns the costs it computed, in order: one per batch or one per epoch",
-       points=1)
+       points=1, clause="3 NeuralStack: train -> 1-D array of training losses in order (one per batch or per epoch)")
 def test_stack_train_returns_losses(student, reference, rng):
     (X, teacher), params = training_data(rng, 24), stack_parameters(rng)
     y = teacher_targets(reference, teacher, X)
@@ -736,7 +736,7 @@ def test_stack_train_returns_losses(student, reference, rng):
 
 
 @check(STACK, "full-batch training follows the reference: the same gradients reach the optimizer, the same parameters result",
-       points=2)
+       points=2, clause="3 NeuralStack: train; 4 end to end")
 def test_stack_full_batch_training(student, reference, rng):
     (X, teacher), params = training_data(rng, 16), stack_parameters(rng)
     y = teacher_targets(reference, teacher, X)
@@ -775,7 +775,7 @@ def test_stack_full_batch_training(student, reference, rng):
                          dtype=np.float32, method=method, case=case)
 
 
-@check(STACK, "mini-batch training fits a small model: the cost of its predictions falls as the reference's does", points=2)
+@check(STACK, "mini-batch training fits a small model: the cost of its predictions falls as the reference's does", points=2, clause="4 end to end: a small model trains and its loss falls")
 def test_stack_learns(student, reference, rng):
     (X, teacher), params = training_data(rng, 32), stack_parameters(rng)
     y = teacher_targets(reference, teacher, X)
