@@ -477,6 +477,13 @@ def innermost_submission_function(tb, prefix):
     return where
 
 
+def check_same_size(target, value, what):
+    """`target[...] = value` is how the harness sets a parameter (SPEC 4): numpy broadcasts a
+    (1, n) value into an (n,) array; a value of another size means a parameter of the wrong shape."""
+    if target.size != value.size:
+        raise ValueError(f"{what}: the array has shape {target.shape}, the value {value.shape}")
+
+
 # -------------------------------------------------------------------- ops
 
 
@@ -587,9 +594,8 @@ class Worker:
         if not isinstance(target, np.ndarray):
             raise BadRequest(f"assign needs an ndarray target, got {qualname(type(target))}")
         value = np.asarray(value)
-        if value.shape != target.shape:
-            raise ValueError(f"assign: the array has shape {target.shape}, the value {value.shape}")
-        target[...] = value
+        check_same_size(target, value, "assign")
+        target[...] = value  # numpy's broadcasting, as SPEC 4's `w[...] = value`
         return None
 
     @staticmethod
@@ -617,10 +623,7 @@ class Worker:
         if into is not None:
             if not isinstance(into, np.ndarray):
                 raise BadRequest(f"write_into needs an ndarray, got {qualname(type(into))}")
-            if into.shape != stack.shape[1:]:
-                raise ValueError(
-                    f"map: the array written into has shape {into.shape}, the stack slices {stack.shape[1:]}"
-                )
+            check_same_size(into, stack[0], "map")
             saved = into.copy()
         seed, pick = op.get("seed"), op.get("pick")
         results = []

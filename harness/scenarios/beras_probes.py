@@ -292,9 +292,17 @@ def _build(core):
         grads = []
         for w, g in zip(layer.weights, layer.get_weight_gradients()):
             g = _f64(g)
-            total = sum((g[b] if g.ndim == 3 else g) * u[b] for b in range(len(u)))
-            grads.append(np.broadcast_to(total, np.shape(w)).copy())
+            total = np.asarray(sum((g[b] if g.ndim == 3 else g) * u[b] for b in range(len(u))))
+            grads.append(in_shape_of(total, w))
         return grads
+
+    def in_shape_of(total, w):
+        """`total` shaped like the weight `w` where numpy can (the given code broadcasts it);
+        as it is otherwise: a weight of another shape (a bias stored (n,)) is the shape checks' business."""
+        try:
+            return np.broadcast_to(total, np.shape(w)).copy()
+        except ValueError:
+            return total.reshape(np.shape(w)) if total.size == np.size(w) else total
 
     def compose(layer, kind, J):
         """`layer.compose_<kind>_gradients(J)`, or the given code's when the layer inherits it."""
