@@ -236,3 +236,15 @@ def test_a_forward_and_backward_of_zeros_earns_no_gradient_points(tmp_path):
     status = {t["name"]: t["status"] for t in document["tests"]}
     assert status["beras.activations.Tanh: input gradient matches finite differences of its own forward"] == "failed"
     assert status["beras.activations.Tanh: input gradient matches the reference"] == "failed"
+
+
+def test_a_stray_module_beside_the_packages_changes_nothing(tmp_path):
+    """Only the graded packages (and the modules they import) are on the worker's import path:
+    a scratch random.py at the top of a submission must not break numpy.random."""
+    submission = tmp_path / "submission"
+    shutil.copytree(REFERENCE, submission, ignore=shutil.ignore_patterns("__pycache__"))
+    (submission / "random.py").write_text("raise RuntimeError('a scratch file, not part of the submission')\n")
+    (submission / "numpy.py").write_text("raise RuntimeError('a scratch file, not part of the submission')\n")
+    run, document = grade(tmp_path, submission)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert document["score"] == document["extra_data"]["max_score"]
