@@ -21,23 +21,14 @@ import subprocess
 import sys
 import tempfile
 import time
-import zlib
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-VARIANTS = ROOT / "tests" / "variants"
+sys.path.insert(0, str(ROOT / "tests"))
 
+import variant_corpus  # noqa: E402
+from variant_corpus import seeds_of  # noqa: E402  (the same seeds as tests/test_variants.py, then more)
 
-def variant_names():
-    return sorted(
-        p.name for p in VARIANTS.iterdir()
-        if p.is_dir() and not p.name.startswith(("_", ".")) and ((p / "beras").is_dir() or (p / "bgd").is_dir())
-    )
-
-
-def seeds_of(name, count):
-    """The same seeds as tests/test_variants.py for the first three, then more of them."""
-    base = zlib.crc32(name.encode()) % 100_000
-    return [base + 7919 * k for k in range(count)]
+variant_names = variant_corpus.names
 
 
 def grade(name, seed):
@@ -45,8 +36,9 @@ def grade(name, seed):
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as folder:
         results = pathlib.Path(folder) / "results.json"
+        submission = variant_corpus.materialise(name, pathlib.Path(folder) / name)
         run = subprocess.run(
-            [sys.executable, "-m", "harness", "grade", str(VARIANTS / name), "--results", str(results), "--seed", str(seed)],
+            [sys.executable, "-m", "harness", "grade", str(submission), "--results", str(results), "--seed", str(seed)],
             capture_output=True, text=True, cwd=ROOT, timeout=1800,
         )
         if not results.exists():

@@ -8,30 +8,16 @@ variant, and must score full marks with exit status 0.
 """
 
 import json
-import pathlib
 import subprocess
 import sys
-import zlib
 
 import pytest
+import variant_corpus
+from variant_corpus import ROOT, seeds_of
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-VARIANTS = ROOT / "tests" / "variants"
 SEEDS_PER_VARIANT = 3
 OUTPUT_CHARS = 400
-
-
-def variant_names():
-    return sorted(
-        p.name for p in VARIANTS.iterdir()
-        if p.is_dir() and not p.name.startswith(("_", ".")) and ((p / "beras").is_dir() or (p / "bgd").is_dir())
-    )
-
-
-def seeds_of(name, count=SEEDS_PER_VARIANT):
-    """Fixed seeds, different for every variant (derived from its name)."""
-    base = zlib.crc32(name.encode()) % 100_000
-    return [base + 7919 * k for k in range(count)]
+variant_names = variant_corpus.names
 
 
 def grade(submission, results, seed):
@@ -54,10 +40,11 @@ def describe(failures):
 
 
 @pytest.mark.parametrize(
-    "name, seed", [pytest.param(n, s, id=f"{n}-seed{s}") for n in variant_names() for s in seeds_of(n)]
+    "name, seed", [pytest.param(n, s, id=f"{n}-seed{s}") for n in variant_names() for s in seeds_of(n, SEEDS_PER_VARIANT)]
 )
 def test_correct_variant_scores_full_marks(name, seed, tmp_path):
-    status, document, log = grade(VARIANTS / name, tmp_path / "results.json", seed)
+    submission = variant_corpus.materialise(name, tmp_path / name)
+    status, document, log = grade(submission, tmp_path / "results.json", seed)
     assert document is not None, f"{name}, seed {seed}: no results.json (exit {status})\n{log[-2000:]}"
     failures = failures_of(document)
     max_score = document.get("extra_data", {}).get("max_score")
@@ -70,4 +57,4 @@ def test_correct_variant_scores_full_marks(name, seed, tmp_path):
 def test_there_are_enough_variants():
     names = variant_names()
     assert len(names) >= 12, names
-    assert len({s for n in names for s in seeds_of(n)}) == SEEDS_PER_VARIANT * len(names)
+    assert len({s for n in names for s in seeds_of(n, SEEDS_PER_VARIANT)}) == SEEDS_PER_VARIANT * len(names)

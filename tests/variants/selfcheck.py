@@ -11,19 +11,22 @@ Not run by pytest: the judge grades the variants in tests/test_variants.py.
 import pathlib
 import subprocess
 import sys
+import tempfile
 
 HERE = pathlib.Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
 
+import variant_corpus  # noqa: E402
 
-def variants():
-    return sorted(p.name for p in HERE.iterdir() if p.is_dir() and not p.name.startswith(("_", ".")))
+variants = variant_corpus.names
 
 
 def main(argv):
     names = argv or variants()
     bad = 0
+    scratch = tempfile.TemporaryDirectory()
     for name in names:
-        folder = HERE / name
+        folder = variant_corpus.materialise(name, pathlib.Path(scratch.name) / name)
         packages = [p for p in ("beras", "bgd") if (folder / p).is_dir()]
         for package in packages:
             proc = subprocess.run(
