@@ -15,7 +15,7 @@ wrong fails here, in a check of its own class.
 import numpy as np
 import pytest
 
-from harness import gradcheck
+from harness import gradcheck, numerics
 from harness.catalog.beras_judging import (
     Scenario,
     describe,
@@ -28,6 +28,17 @@ from harness.catalog.beras_judging import (
 from harness.catalog.specs import BERAS_LAYERS
 from harness.checks import check
 from harness.drivers import BerasLoss
+
+
+def half_precision(names):
+    """Whether the dtype names a scenario reported include a float of 16 bits or less."""
+    dtypes = []
+    for name in names if isinstance(names, list) else ():
+        try:
+            dtypes.append(np.dtype(str(name)))
+        except TypeError:
+            pass
+    return numerics.half_precision(*dtypes)
 
 
 def in_tape_case(spec, reference, rng):
@@ -84,6 +95,9 @@ def test_in_tape(spec, student, reference, rng):
             scenario.fail(summary, method=method)
     grads = gradient_list(scenario, got["grads"], len(names), "the probe tape's gradient")
     dtype = precision_of(got["loss"], *[g for g in grads if isinstance(g, np.ndarray)], names=got.get("dtypes"))
+    if half_precision(got.get("dtypes")):
+        scenario.fail(f"{name} computes in half precision (float16): SPEC asks for float32 or float64 (its output "
+                      "or its weights are float16)", method=f"{name}.call")
     expect(scenario, got["loss"], want["loss"], f"the loss at the end of the chain ({describe(got['loss'])}) differs "
            f"from the reference: {name}'s forward", dtype=dtype, method=f"{name}.call")
     shapes = got.get("source_shapes") if isinstance(got.get("source_shapes"), list) else want["source_shapes"]
