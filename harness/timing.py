@@ -31,6 +31,7 @@ import os
 import pathlib
 import secrets
 import struct
+import time
 
 import numpy as np
 
@@ -63,11 +64,14 @@ class Budget:
     together; without, this process alone.
     """
 
+    REREAD_SECONDS = 0.25  # how stale the other processes' spending may be (reading it costs a listdir)
+
     def __init__(self, total, folder=None):
         self.total = float(total)
         self.folder = pathlib.Path(folder) if folder else None
         self._own = 0.0
         self._fd = None
+        self._others = (0.0, -math.inf)  # (their seconds, when read)
 
     def charge(self, seconds):
         self._own += max(0.0, float(seconds))
@@ -79,7 +83,13 @@ class Budget:
 
     def spent(self):
         """Seconds spent so far (by every process of the run, with a folder)."""
-        return spent_in(self.folder) if self.folder is not None else self._own
+        if self.folder is None:
+            return self._own
+        others, read_at = self._others
+        if time.monotonic() - read_at > self.REREAD_SECONDS:
+            others = max(0.0, spent_in(self.folder) - self._own)
+            self._others = (others, time.monotonic())
+        return self._own + others
 
     def remaining(self):
         return self.total - self.spent()
