@@ -12,9 +12,6 @@ import pathlib
 
 from mutants import Mutant, copy_reference
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-TEMPLATE_DIR = ROOT / "student_template"
-
 # ------------------------------------------------------------------ correct variants
 
 _LEAN = "save_input=False, save_output=False"

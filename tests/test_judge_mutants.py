@@ -10,26 +10,16 @@ import ast
 import fcntl
 import functools
 import json
-import subprocess
-import sys
 
 import pytest
+from autograde import grade
 from mutants import MUTANTS, REFERENCE_DIR, materialise, materialise_float32, module_of
-
-
-def grade(folder, results, assignment=None):
-    command = [sys.executable, "-m", "harness", "grade", str(folder), "--results", str(results)]
-    if assignment:
-        command += ["--assignment", assignment]
-    run = subprocess.run(command, capture_output=True, text=True, timeout=600)
-    assert run.returncode in (0, 1), run.stderr
-    return run.returncode, json.loads(results.read_text())
 
 
 def grade_mutant(mutant, folder):
     """`(status, results document)` of grading `mutant`'s assignment, in `folder`."""
     materialise(mutant, folder / "submission")
-    return grade(folder / "submission", folder / "results.json", assignment=mutant.target.split(".")[0])
+    return grade(folder / "submission", folder / "results.json", "--assignment", mutant.target.split(".")[0])
 
 
 @pytest.fixture(scope="session")
