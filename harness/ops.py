@@ -117,7 +117,7 @@ def _op_source(op, index, names, imports, taken):
     """(source of the op, the name its value gets or None)."""
 
     def arg(value):
-        return _source(value, names)
+        return python_literal(value, names)
 
     def call_args():
         parts = [arg(a) for a in op.get("args", [])]
@@ -155,25 +155,32 @@ def _op_source(op, index, names, imports, taken):
     return f"# ({kind} op)", None
 
 
-def _source(value, names):
+def python_literal(value, names=None, limit=400):
+    """Python source for `value` in a snippet: arrays (nested in lists, tuples and dicts too) as
+    `np.array(...)`, or `np.zeros(shape)` past `limit` entries; ops of a batch by their `names`."""
+    names = {} if names is None else names
+
+    def source(v):
+        return python_literal(v, names, limit)
+
     if isinstance(value, Item):
-        return _source(value._base, names) + "".join(f"[{step!r}]" for step in value._path)
+        return source(value._base) + "".join(f"[{step!r}]" for step in value._path)
     if isinstance(value, Pending):
         return names.get(value._index, f"v{value._index}")
     if isinstance(value, Ref):
         return "<an object from an earlier request>"
     if isinstance(value, np.ndarray):
-        if value.size > 400:
-            return f"np.zeros({value.shape})  # (a {value.shape} array, too large to print)"
+        if value.size > limit:
+            return f"np.zeros({value.shape})"  # too large to print (no comment: it may sit inside a call)
         return array_source("x", value)[len("x = "):]
     if isinstance(value, np.generic):
         return repr(value.item())
     if isinstance(value, list):
-        return "[" + ", ".join(_source(v, names) for v in value) + "]"
+        return "[" + ", ".join(source(v) for v in value) + "]"
     if isinstance(value, tuple):
-        return "(" + ", ".join(_source(v, names) for v in value) + ("," if len(value) == 1 else "") + ")"
+        return "(" + ", ".join(source(v) for v in value) + ("," if len(value) == 1 else "") + ")"
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{k!r}: {_source(v, names)}" for k, v in value.items()) + "}"
+        return "{" + ", ".join(f"{k!r}: {source(v)}" for k, v in value.items()) + "}"
     return repr(value)
 
 

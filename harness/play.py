@@ -22,8 +22,10 @@ import numpy as np
 
 from .checks import fail
 from .gradcheck import side_by_side
-from .ops import array_source
+from .ops import array_source, python_literal
 from .scenarios import IMPORT_NAME as IN_SANDBOX  # harness/scenarios, as the worker imports it
+
+SNIPPET_ARRAY_LIMIT = 2000  # entries of an array written out in a scenario's snippet (as array_source)
 
 
 class ReferenceBroken(RuntimeError):
@@ -89,24 +91,7 @@ def snippet(function, args, kwargs=None):
             lines.append(array_source(f"arg{i}", value))
             names.append(f"arg{i}")
         else:
-            names.append(_literal(value))
-    names += [f"{k}={_literal(v)}" for k, v in (kwargs or {}).items()]
+            names.append(python_literal(value, limit=SNIPPET_ARRAY_LIMIT))
+    names += [f"{k}={python_literal(v, limit=SNIPPET_ARRAY_LIMIT)}" for k, v in (kwargs or {}).items()]
     lines.append(f"print({name}({', '.join(names)}))")
     return "\n".join(lines)
-
-
-def _literal(value):
-    """Python source for `value`, arrays nested in lists, tuples and dicts included."""
-    if isinstance(value, np.ndarray):
-        if value.size > 2000:
-            return f"np.zeros({value.shape})"  # too large to print
-        return f"np.array({value.tolist()!r})"
-    if isinstance(value, np.generic):
-        return repr(value.item())
-    if isinstance(value, list):
-        return "[" + ", ".join(_literal(v) for v in value) + "]"
-    if isinstance(value, tuple):
-        return "(" + ", ".join(_literal(v) for v in value) + ("," if len(value) == 1 else "") + ")"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{k!r}: {_literal(v)}" for k, v in value.items()) + "}"
-    return repr(value)
