@@ -102,14 +102,21 @@ def fail(summary, **details):
     raise CheckFailure(Diagnosis(summary=summary, **details))
 
 
-def expect_close(actual, expected, what, dtype=None, batch_size=None, candidates=None, **details):
-    """Fail unless `actual` matches `expected` within the dtype's tolerance."""
-    comparison = numerics.compare(actual, expected, dtype=dtype)
+def expect_close(actual, expected, what, dtype=None, batch_size=None, candidates=None, *, rtol=None, floor=0.0,
+                 mask=None, hints=(), **details):
+    """Fail unless `actual` matches `expected` within the dtype's tolerance
+    (`numerics.compare`: `rtol`, `floor`), on the entries of `mask` only (the
+    others are set to 0 on both sides). The failure lists the largest errors,
+    the recognised mistakes and `hints` of the caller's own."""
+    if mask is not None and numerics.as_numeric(actual) is not None and np.shape(actual) == np.shape(expected):
+        actual = np.where(mask, numerics.as_numeric(actual), 0.0)
+        expected = np.where(mask, np.asarray(expected, dtype=np.float64), 0.0)
+    comparison = numerics.compare(actual, expected, dtype=dtype, rtol=rtol, floor=floor)
     if comparison.passed:
         return comparison
     worst = [(m.index, m.actual, m.expected) for m in comparison.worst]
-    hints = numerics.diagnose(actual, expected, batch_size=batch_size, candidates=candidates)
-    fail(f"{what}: {comparison.message}", worst=worst, hints=hints, **details)
+    found = numerics.diagnose(actual, expected, batch_size=batch_size, candidates=candidates)
+    fail(f"{what}: {comparison.message}", worst=worst, hints=found + [h for h in hints if h], **details)
 
 
 def floating_dtype(*arrays):

@@ -22,7 +22,7 @@ import concurrent.futures
 import numpy as np
 
 from . import numerics
-from .checks import fail
+from .checks import expect_close, fail
 from .drivers import Run, raise_on_error
 
 PARAMETER_SCALE = 0.5  # parameters drawn N(0, 0.5²): nothing saturates
@@ -146,20 +146,6 @@ def _floor(case, tier):
     return numerics.rounding_floor(tier, case.magnitude) if case.magnitude else 0.0
 
 
-def _expect_close(actual, expected, what, tier, *, floor=0.0, mask=None, batch_size=None, candidates=None, **details):
-    """Fail unless `actual` matches `expected` at the precision `tier`, on the
-    entries of `mask` only (the others are set to 0 on both sides)."""
-    if mask is not None and numerics.as_numeric(actual) is not None and np.shape(actual) == np.shape(expected):
-        actual = np.where(mask, numerics.as_numeric(actual), 0.0)
-        expected = np.where(mask, np.asarray(expected, dtype=np.float64), 0.0)
-    comparison = numerics.compare(actual, expected, tier, floor=floor)
-    if comparison.passed:
-        return comparison
-    worst = [(m.index, m.actual, m.expected) for m in comparison.worst]
-    hints = numerics.diagnose(actual, expected, batch_size=batch_size, candidates=candidates)
-    fail(f"{what}: {comparison.message}", worst=worst, hints=hints, **details)
-
-
 # ---------------------------------------------------------------- the checks
 
 
@@ -179,7 +165,7 @@ def check_forward(spec, case, student, reference, rng):
     snippet = driver.snippet(case, params, inputs)
     tier = tier_of(spec, case, got, student, reference, snippet)
     what = f"{driver.forward_name} output"
-    _expect_close(got.output, want.output, what, tier, floor=_floor(case, tier), batch_size=_batch(inputs),
+    expect_close(got.output, want.output, what, tier, floor=_floor(case, tier), batch_size=_batch(inputs),
                   case=case.label, snippet=snippet, method=driver.forward_name)
     if case.extreme and not np.all(np.isfinite(np.asarray(got.output, dtype=np.float64))):
         fail(f"{what} has NaN or inf for {case.label}", case=case.label, snippet=snippet, method=driver.forward_name)
@@ -280,7 +266,7 @@ def check_input_gradient(spec, case, student, reference, rng, witness, which=0):
     if v is None:
         if witness == "fd":
             _forward_shape_failure(spec, case, got.output, upstream, snippet)
-        _expect_close(g, w, f"{name} differs from the reference", tier, batch_size=_batch(inputs),
+        expect_close(g, w, f"{name} differs from the reference", tier, batch_size=_batch(inputs),
                       candidates=mistakes, case=case.label, snippet=snippet, method=method)
     f_stack = driver.f_stack(student, case, params, inputs, index=index)
     max_step = max_step_for(case, x) if which == 0 else None
@@ -289,7 +275,7 @@ def check_input_gradient(spec, case, student, reference, rng, witness, which=0):
     if agrees:
         return
     if witness == "reference":
-        _expect_close(
+        expect_close(
             g, w, f"{name} differs from the reference", tier, batch_size=_batch(inputs), candidates=mistakes,
             case=case.label, snippet=snippet, culprit=_culprit_text(spec, result), method=method,
         )
@@ -319,7 +305,7 @@ def check_parameter_gradients(spec, case, student, reference, rng, witness):
     for index, (g, w) in enumerate(zip(grads, want.param_grads)):
         label = f"{name} [{index}] (parameter {index}, shape {np.shape(w)})"
         if witness == "reference":
-            _expect_close(g, w, f"{label} differs from the reference", tier, batch_size=_batch(inputs),
+            expect_close(g, w, f"{label} differs from the reference", tier, batch_size=_batch(inputs),
                           case=case.label, snippet=snippet, method=method)
             continue
         _refuse_vacuous(g, w, label, method, case, snippet)
@@ -363,7 +349,7 @@ def check_extreme_gradients(spec, case, student, reference, rng):
             fail(problem, method=method, case=case.label, snippet=snippet)
         mask = case.judged(inputs) if case.judged is not None and which == 0 else None
         where = " (where no clipping happens)" if mask is not None else ""
-        _expect_close(g, w, f"{name}{where} differs from the reference for {case.label}", tier, mask=mask,
+        expect_close(g, w, f"{name}{where} differs from the reference for {case.label}", tier, mask=mask,
                       batch_size=_batch(inputs), case=case.label, snippet=snippet, method=method)
 
 

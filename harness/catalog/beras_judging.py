@@ -10,7 +10,7 @@ precision the student computes in.
 import numpy as np
 
 from harness import numerics
-from harness.checks import CheckFailure, fail, replay_with
+from harness.checks import CheckFailure, expect_close, fail, replay_with
 from harness.play import play, play_both, snippet
 
 
@@ -55,12 +55,8 @@ def _rtol(dtype, rtol):
 
 def expect(scenario, actual, expected, what, dtype=None, hints=(), rtol=None, method=None):
     """Fail (naming the scenario's method) unless `actual` matches `expected`."""
-    comparison = numerics.compare(actual, expected, dtype=dtype, rtol=_rtol(dtype, rtol))
-    if comparison.passed:
-        return
-    worst = [(m.index, m.actual, m.expected) for m in comparison.worst]
-    found = numerics.diagnose(actual, expected)
-    scenario.fail(f"{what}: {comparison.message}", method=method, worst=worst, hints=found + [h for h in hints if h])
+    expect_close(actual, expected, what, dtype=dtype, rtol=_rtol(dtype, rtol), hints=hints,
+                 method=scenario.method if method is None else method, case=scenario.case)
 
 
 def precision_of(*values, names=()):

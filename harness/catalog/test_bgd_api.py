@@ -92,10 +92,7 @@ def worst(comparison):
 
 def same(got, want, what, method, case, hints=()):
     """Fail unless `got` equals `want` within the student's precision."""
-    comparison = numerics.compare(got, want, dtype=floating_dtype(got))
-    if not comparison.passed:
-        fail(f"{what}: {comparison.message}", method=method, case=case,
-             hints=list(hints) or numerics.diagnose(got, want), worst=worst(comparison))
+    expect_close(got, want, what, dtype=floating_dtype(got), method=method, case=case, hints=hints)
 
 
 def _shown(value):
