@@ -37,10 +37,10 @@ import numpy as np
 
 from .ops import name_of, op_label
 from .sandbox import ErrorInfo, Item, Pending, Ref, Result, Sandbox
+from .scenarios import IMPORT_NAME  # harness/scenarios, as the worker imports it
 
 DEFAULT_TIMEOUT = 5.0  # seconds per call into student code
 DEFAULT_BUDGET = 600.0  # seconds for a whole submission
-IN_SANDBOX = "gradecheck_scenarios"  # the import name of harness/scenarios in the worker (see plugin.SCENARIOS)
 NOT_RUN = "not run: the time budget"  # how the summary of a check the budget did not let run starts
 _SECONDS = struct.Struct("<d")
 
@@ -187,7 +187,7 @@ def method_key(op):
     if kind in ("call", "map"):
         if op.get("target") is None:
             function = op.get("function") or ""
-            if function.startswith(IN_SANDBOX + "."):
+            if function.startswith(IMPORT_NAME + "."):
                 return f"{function}{_described(tuple(op.get('args', ())))}{_described(op.get('kwargs', {}))}"
             return function
         return f"{_owner(op['target'])}.{op.get('method') or '__call__'}"
@@ -197,7 +197,7 @@ def method_key(op):
 def scenario_name(op):
     """"tape_chain" for a call of gradecheck_scenarios.beras_scenarios.tape_chain, else ""."""
     function = (op.get("function") or "") if op.get("target") is None else ""
-    return function.rpartition(".")[2] if function.startswith(IN_SANDBOX + ".") else ""
+    return function.rpartition(".")[2] if function.startswith(IMPORT_NAME + ".") else ""
 
 
 def not_called_again(label, earlier):
