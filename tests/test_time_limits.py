@@ -364,6 +364,35 @@ def test_each_call_of_a_request_has_its_own_limit(slow_submission):
         assert re.match(r"timed out after 0\.\d+ s \(limit: 0\.5 s per call\)", error.message), error
 
 
+def test_each_evaluation_of_a_replay_has_its_own_limits_and_what_timed_out_is_not_called_again(slow_submission):
+    """A replay (the finite differences of harness/own_forward.py) gives each evaluation a limit per
+    op of its body; a function that timed out there is refused later, in a replay or not."""
+    with sandbox(slow_submission, cls=TimedSandbox) as engine:
+        engine.start()
+
+        def sleeps(body, slot):
+            return [body.call("pkg.slow.one_long_call", slot)]
+
+        started = time.monotonic()
+        with engine.batch() as batch:
+            fine = batch.replay(np.full(5, 0.3), sleeps)  # 1.5 s in all, 0.3 s per evaluation
+        assert fine.ok, fine.result.error
+        assert [value for [value] in fine.value] == [0.3] * 5 and time.monotonic() - started > 1.4
+        started = time.monotonic()
+        with engine.batch() as batch:
+            hung = batch.replay(np.array([0.1, 0.1, 100.0, 0.1]), sleeps)
+        assert time.monotonic() - started < 1.5  # its own limit, not the request's 2.5 s
+        error = hung.result.error
+        assert error.kind == "timeout" and "limit: 0.5 s per call; evaluation 3 of 4" in error.message, error
+        started = time.monotonic()
+        [again] = engine.run([{"op": "call", "function": "pkg.slow.one_long_call", "args": [0.0]}])
+        with engine.batch() as batch:
+            replayed = batch.replay(np.zeros(2), sleeps)
+        assert time.monotonic() - started < 0.3
+        for result in (again, replayed.result):
+            assert result.error.kind == "timeout" and result.error.message.endswith("not called again"), result.error
+
+
 def test_an_op_that_makes_many_calls_gets_a_limit_per_call_and_stops_when_one_call_hangs(slow_submission):
     with sandbox(slow_submission) as engine:
         engine.start()

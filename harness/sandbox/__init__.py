@@ -42,6 +42,14 @@ name bound by "as" earlier in the same request):
         gets a fresh copy of stack[k]; with write_into the array gets stack[k]
         before each call and its original content back afterwards. All other
         array arguments are fresh copies at every evaluation.
+    {"op": "replay", "body": [ops...], "stack": array (K, ...), "collect": [j, ...]}
+        -> one list per slice k: the values of the body ops listed in
+        "collect". The body runs once per slice, as a request of its ops
+        alone would run: names bound by "as" are the slice's own, every
+        {"$array": "$slot"} argument is a fresh copy of stack[k] (as every
+        array argument is a fresh copy), values are encoded as replies are
+        (objects kept), and nothing of a slice is held once it is over.
+        `Batch.replay(stack, record)` builds it (its "calls" is the body's).
     {"op": "import", "module": "beras"}
     {"op": "release", "handles": [1, 2]}
 
@@ -77,6 +85,11 @@ Known limits (for the hardening work still to come):
 - All sandboxes run as the same `nobody` (when the judge is root): in a
   concurrent batch one student's worker could reach another's files or
   processes, and they share the process limit. Needs a user per sandbox.
+  So can a submission's two workers (grading, and finite differences: see
+  harness/own_forward.py) reach each other, through /tmp, /dev/shm, SysV IPC
+  or their folders: the grading worker could leave the graded input there for
+  the other to forge its finite differences around. Needs a user and a
+  private /tmp per sandbox too.
 - rlimits are per process (64 processes x 2 GiB is possible) and RLIMIT_FSIZE
   does not cap the number of files: needs a cgroup and a tmpfs quota.
 - Descendants that setsid() escape the sweep if the worker dies first, or if
@@ -101,6 +114,7 @@ from .client import (
     RemoteError,
     Result,
     Sandbox,
+    Slot,
     StaleRefError,
 )
 from .limits import GiB, KiB, Limits, MiB
@@ -125,5 +139,6 @@ __all__ = [
     "Result",
     "Sandbox",
     "SandboxError",
+    "Slot",
     "StaleRefError",
 ]

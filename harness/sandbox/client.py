@@ -27,7 +27,9 @@ from . import process, runtime, stack, wire
 from .limits import Limits
 from .runtime import SandboxError
 
-OPS = frozenset({"new", "call", "getattr", "setattr", "assign", "map", "import", "release"})
+OPS = frozenset({"new", "call", "getattr", "setattr", "assign", "map", "replay", "import", "release"})
+# The array key that stands for a replay's slice in its body (see worker.SLOT).
+SLOT = "$slot"
 ERROR_KINDS = frozenset(
     {
         "exception",  # the student's code raised
@@ -62,8 +64,8 @@ def calls_of(op: dict) -> int:
 
 
 def evaluations_of(op: dict) -> int:
-    """1, or the number of slices a map evaluates."""
-    if op.get("op") != "map":
+    """1, or the number of slices a map or a replay evaluates."""
+    if op.get("op") not in ("map", "replay"):
         return 1
     shape = np.shape(op.get("stack"))
     return max(1, int(shape[0])) if shape else 1
@@ -209,6 +211,21 @@ class Over:
         self.stack = np.asarray(stack)
         if self.stack.ndim == 0:
             raise ValueError("Over() needs a stack of shape (K, ...)")
+
+
+class Slot:
+    """Stands, in the ops of a replay (`Batch.replay`), for the array that each
+    evaluation replaces by its slice of the stack: shaped and typed as a slice."""
+
+    def __init__(self, shape: tuple, dtype: Any):
+        self.shape = tuple(shape)
+        self.dtype = np.dtype(dtype)
+
+    def _wire_node(self) -> dict:
+        return {"$array": SLOT}
+
+    def __repr__(self) -> str:
+        return f"<each slice: {self.dtype} array {self.shape}>"
 
 
 def callable_fields(fn: Any) -> dict:
@@ -446,6 +463,29 @@ class Batch:
             "write_into": target,
         }
         return self._record(op)
+
+    def replay(self, stack: Any, record: Any) -> Pending:
+        """Run the ops that `record(body, slot)` records in `body` (a Batch of
+        its own, never run by itself) once per slice of `stack`, `slot` standing
+        for the slice wherever the ops take it as an argument; `record` returns
+        the Pendings of `body` whose values to collect. The value: one list of
+        those values per slice. Each evaluation runs its ops as a request of
+        them alone would (see worker.Worker.replay), with a time limit of one
+        call per op."""
+        stack = np.asarray(stack)
+        if stack.ndim == 0:
+            raise ValueError("replay needs a stack of shape (K, ...)")
+        body = Batch(self._sandbox)
+        collected = record(body, Slot(stack.shape[1:], stack.dtype))
+        if not body._ops or any(p._batch is not body for p in collected):
+            raise ValueError("replay: record() must record ops in the body and return some of their Pendings")
+        return self._record({
+            "op": "replay",
+            "body": body._ops,
+            "stack": stack,
+            "collect": [p._index for p in collected],
+            "calls": sum(calls_of(op) for op in body._ops),
+        })
 
     def run(self) -> list[Result]:
         if self.results is None:

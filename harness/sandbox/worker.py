@@ -82,6 +82,9 @@ STALLED = -2
 # ... that the running op entered a submission function the judge refuses
 # (one that timed out earlier in the run: the request's "refused" list).
 REFUSED = -3
+# The array key that stands, in the ops of a replay's body, for the slice of
+# the stack each evaluation replaces (the judge's keys are "a0", "a1", ...).
+SLOT = "$slot"
 
 np = None  # imported by bootstrap() once the limits are in place
 
@@ -92,6 +95,14 @@ class BadRequest(Exception):
 
 class UnsupportedResult(Exception):
     """An op's value cannot be sent back (dtype, size)."""
+
+
+class Replayed:
+    """The value of a replay op, already encoded: one list of nodes per evaluation, and their arrays."""
+
+    def __init__(self, evaluations, arrays):
+        self.evaluations = evaluations
+        self.arrays = arrays
 
 
 # --------------------------------------------------------------- bootstrap
@@ -575,6 +586,8 @@ class Worker:
             value = self.assign(decode(op["target"]), decode(op["value"]))
         elif kind == "map":
             value = self.map(op, decode)
+        elif kind == "replay":
+            value = self.replay(op, arrays, scope)
         elif kind == "import":
             importlib.import_module(op["module"])
             value = None
@@ -652,6 +665,51 @@ class Worker:
             return np.empty((0,))
         return np.stack(results)
 
+    def replay(self, op, arrays, scope):
+        """Run the ops of op["body"] once per slice of op["stack"], each time
+        as a request of those ops alone runs them: an array argument written
+        {"$array": SLOT} is a fresh copy of the slice at each use (as any
+        array argument is a fresh copy of what the judge sent), the names the
+        ops bind are the evaluation's own, objects are kept as a request keeps
+        them (`new`, "keep") and, once the evaluation is over, nothing else of
+        it is held here. The value: for each evaluation, the values of the
+        ops op["collect"] lists, encoded as replies are, their arrays copied
+        (so no object of the student's outlives its evaluation for their
+        sake); the other ops' values are not sent (encoding runs no student
+        code: nothing to see there)."""
+        body, collect = op.get("body"), op.get("collect")
+        if not isinstance(body, list) or not body or not all(
+            isinstance(sub, dict) and sub.get("op") not in ("map", "replay", "release") for sub in body
+        ):
+            raise BadRequest("replay needs a body of plain ops (no map, replay or release)")
+        if not isinstance(collect, list) or not all(type(j) is int and 0 <= j < len(body) for j in collect):
+            raise BadRequest("replay needs the indices of the body ops to collect")
+        stack = self.decode(op.get("stack"), arrays, scope)
+        if not isinstance(stack, np.ndarray) or stack.ndim == 0:
+            raise BadRequest("replay needs a stack array of shape (K, ...)")
+        encoder = Encoder(self)
+        evaluations = []
+        own = dict(arrays)
+        collect = set(collect)
+        for k in range(stack.shape[0]):
+            own[SLOT] = stack[k]  # decoded into a fresh copy at every use
+            names = dict(scope)
+            self.progress(self.index, k)  # every evaluation has its own limit (op["calls"] calls)
+            collected = []
+            for j, sub in enumerate(body):
+                value = self.run_op(sub, own, names)
+                if j in collect:
+                    first = len(encoder.arrays)
+                    node, _ = self.encode_value(sub, value, encoder)
+                    for key in list(encoder.arrays)[first:]:
+                        encoder.arrays[key] = np.array(encoder.arrays[key], copy=True)
+                    collected.append(node)
+                elif sub.get("keep") or sub.get("op") == "new":
+                    self.encode_value(sub, value)  # kept, as a request keeps it (its object lives on)
+            evaluations.append(collected)
+            del names, value  # the evaluation's objects go, as a request's go at its end
+        return Replayed(evaluations, encoder.arrays)
+
     @staticmethod
     def as_numeric(value, k, earlier):
         if value is None:
@@ -665,16 +723,19 @@ class Worker:
             )
         return array
 
-    def encode_value(self, op, value):
-        """The op's reply value: encoded data, a ref, refs, or nothing."""
+    def encode_value(self, op, value, encoder=None):
+        """The op's reply value: encoded data, a ref, refs, or nothing
+        (arrays go to `encoder`'s, a new one's by default)."""
         keep = op.get("keep")
         if op.get("quiet"):
             return None, {}
+        if isinstance(value, Replayed):
+            return value.evaluations, value.arrays
         if keep == "items":
             return [self.store(item) for item in value], {}
         if keep or op.get("op") == "new":
             return self.store(value), {}
-        encoder = Encoder(self)
+        encoder = encoder or Encoder(self)
         return encoder.encode(value), encoder.arrays
 
     # -- the request loop
