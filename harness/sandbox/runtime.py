@@ -292,20 +292,42 @@ def _copy_tree(source: Path, target: Path, budget: list[int], identity: Identity
             own(destination / name)
 
 
+# file -> (its size, mtime and inode, the names it imports): a grading run makes
+# two sandboxes of the submission (`harness/own_forward.py`), parsing it once.
+_IMPORTS_OF: dict[str, tuple[tuple[int, int, int], frozenset[str]]] = {}
+
+
 def imported_top_level_names(path: Path) -> set[str]:
     """The top-level module names that the .py file(s) at `path` import (read, never run)."""
     names: set[str] = set()
     for file in sorted(path.rglob("*.py")) if path.is_dir() else [path]:
-        try:
-            tree = ast.parse(file.read_bytes())
-        except (SyntaxError, ValueError, OSError, RecursionError):
-            continue  # importing it in the worker reports the error to the student
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                names.update(alias.name.split(".")[0] for alias in node.names)
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                names.add(node.module.split(".")[0])
+        names |= _imports_of(file)
     return names
+
+
+def _imports_of(file: Path) -> frozenset[str]:
+    try:
+        info = file.stat()
+    except OSError:
+        return frozenset()
+    stamp = (info.st_size, info.st_mtime_ns, info.st_ino)
+    known = _IMPORTS_OF.get(str(file))
+    if known is not None and known[0] == stamp:
+        return known[1]
+    names: set[str] = set()
+    try:
+        tree = ast.parse(file.read_bytes())
+    except (SyntaxError, ValueError, OSError, RecursionError):
+        return frozenset()  # importing it in the worker reports the error to the student
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    if len(_IMPORTS_OF) > 10_000:  # a long test session: forget, rather than grow
+        _IMPORTS_OF.clear()
+    _IMPORTS_OF[str(file)] = (stamp, frozenset(names))
+    return _IMPORTS_OF[str(file)][1]
 
 
 def submission_entries(source: Path, packages: tuple[str, ...] | None) -> list[Path]:
