@@ -22,7 +22,7 @@ from .checks import HIDDEN, PUBLIC, CheckFailure, Diagnosis
 from .drivers import GIVEN_CORE
 from .ops import failure_summary, op_label
 from .results import CheckOutcome
-from .sandbox import Limits, RemoteError, Sandbox
+from .sandbox import Batch, Limits, RemoteError, Sandbox
 from .scenarios import IMPORT_NAME
 from .submission import ASSIGNMENTS
 
@@ -194,6 +194,15 @@ class _Later:
             raise self.error
         return self.sandbox
 
+    # Used as the sandbox itself (`own_forward` sends it requests): a check waits
+    # for its start only when it sends one, not when it merely might (one that
+    # fails before its finite differences, e.g. on a method refused for time, never does).
+    def batch(self, timeout=None):
+        return Batch(self, timeout)
+
+    def run(self, ops, timeout=None):
+        return self.ready().run(ops, timeout=timeout)
+
     def close(self):
         self._thread.join()
         if self.sandbox is not None:
@@ -259,8 +268,9 @@ def student_fd(request):
     """The submission again, in a fresh sandbox of its own that serves only the
     finite differences of its forward (`harness/own_forward.py`): nothing the
     student's code kept from the graded calls is there. Same limits, same
-    time budget, same refused methods as `student`."""
-    return _finite_differences(request.config).ready()
+    time budget, same refused methods as `student`. Its requests (`batch`,
+    `run`) wait for its start, in the background since collection."""
+    return _finite_differences(request.config)
 
 
 @pytest.fixture
