@@ -15,6 +15,7 @@ import shutil
 import signal
 import struct
 import subprocess
+import tempfile
 import time
 import weakref
 from dataclasses import dataclass, field
@@ -466,10 +467,11 @@ class Batch:
 class _Worker:
     """One worker process and its pipes."""
 
-    def __init__(self, popen: subprocess.Popen, request_fd: int, reply_fd: int, max_bytes: int):
+    def __init__(self, popen: subprocess.Popen, request_fd: int, reply_fd: int, max_bytes: int, lifeline: int | None = None):
         self.popen = popen
         self.request_fd = request_fd
         self.reply_fd = reply_fd
+        self.lifeline = lifeline  # closing it makes the worker's guard kill the worker
         self.max_bytes = max_bytes
         try:
             self.pidfd: int | None = os.pidfd_open(popen.pid)
@@ -593,13 +595,14 @@ class _Worker:
             return True
         return bool(self.buffer)
 
-    def kill(self, grace: float) -> None:
-        process.kill_sandbox(self.popen.pid, grace)
+    def kill(self, grace: float, owner: int | None = None) -> None:
+        """Kill the worker's processes (`owner`: the sandbox's own uid: all of its processes)."""
+        process.kill_sandbox(self.popen.pid, grace, owner)
         try:
             self.popen.wait(timeout=5)
         except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL was sent
             pass
-        for fd in (self.request_fd, self.reply_fd, self.pidfd):
+        for fd in (self.request_fd, self.reply_fd, self.pidfd, self.lifeline):
             if fd is not None:
                 try:
                     os.close(fd)
@@ -689,9 +692,10 @@ class _CallWatch:
 class _Resources:
     """What must be released even if the Sandbox is never closed explicitly."""
 
-    def __init__(self, root: Path, grace: float):
+    def __init__(self, root: Path, grace: float, identity: runtime.Identity | None = None):
         self.root = root
         self.grace = grace
+        self.identity = identity  # its uid lease ends with the sandbox
         self.worker: _Worker | None = None
         self.capture_fds: tuple[int, ...] = ()
         self.progress_fd: int | None = None  # the worker writes PROGRESS records here
@@ -700,7 +704,8 @@ class _Resources:
     def stop_worker(self) -> None:
         worker, self.worker = self.worker, None
         if worker is not None:
-            worker.kill(self.grace)
+            leased = self.identity is not None and self.identity.lease is not None
+            worker.kill(self.grace, self.identity.uid if leased else None)
 
     def close(self) -> None:
         self.stop_worker()
@@ -712,6 +717,8 @@ class _Resources:
                 pass
         self.capture_fds, self.progress_fd, self.stack_fd = (), None, None
         shutil.rmtree(self.root, ignore_errors=True)
+        if self.identity is not None:  # last: its processes are gone and its files too
+            self.identity.release()
 
 
 # ------------------------------------------------------------------ sandbox
@@ -746,7 +753,7 @@ class Sandbox:
         limits: Limits | None = None,
         *,
         packages: tuple[str, ...] = ("numpy",),
-        user: str | int | None = "nobody",
+        user: str | int | None = runtime.FRESH,
         graded: tuple[str, ...] | None = None,
         shipped: tuple[tuple[str | os.PathLike, str], ...] = (),
         budget: Any = None,
@@ -766,15 +773,19 @@ class Sandbox:
         self.refused: set[str] = set()
         self.identity = runtime.Identity.lookup(user)
         self._interpreter = runtime.prepare_interpreter(tuple(packages), self.identity)
-        self._layout = runtime.create_sandbox_dir(
-            Path(submission_dir).resolve(),
-            self._interpreter,
-            self.identity,
-            self.limits.submission_bytes,
-            graded,
-            tuple((Path(folder), name) for folder, name in shipped),
-        )
-        self._resources = _Resources(self._layout.root, self.limits.kill_grace)
+        try:
+            self._layout = runtime.create_sandbox_dir(
+                Path(submission_dir).resolve(),
+                self._interpreter,
+                self.identity,
+                self.limits.submission_bytes,
+                graded,
+                tuple((Path(folder), name) for folder, name in shipped),
+            )
+        except BaseException:
+            self.identity.release()
+            raise
+        self._resources = _Resources(self._layout.root, self.limits.kill_grace, self.identity)
         self._finalizer = weakref.finalize(self, self._resources.close)
         flags = os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND | os.O_CLOEXEC
         self._resources.capture_fds = tuple(
@@ -852,6 +863,8 @@ class Sandbox:
             nproc += runtime.count_user_threads(os.getuid())
         request_r, request_w = os.pipe2(os.O_CLOEXEC)
         reply_r, reply_w = os.pipe2(os.O_CLOEXEC)
+        # The worker's guard kills it when this pipe ends: when we die, however.
+        lifeline_r, lifeline_w = os.pipe2(os.O_CLOEXEC)
         for fd in (request_w, reply_w):
             _widen_pipe(fd)
         config = {
@@ -862,9 +875,13 @@ class Sandbox:
             "workdir": str(self._layout.work),
             "sitedir": str(self._layout.site),
             "uid": self.identity.uid,
+            "own_uid": self.identity.lease is not None,  # no other sandbox runs as it
             "gid": self.identity.gid,
-            "judge_pid": os.getpid(),
+            "lifeline": lifeline_r,
             "hide": [str(PROJECT_ROOT)],
+            "tmp_root": os.path.realpath(tempfile.gettempdir()),
+            "keep": [os.path.realpath(self._layout.root), *self._interpreter.roots],
+            "sandbox_tmp": str(self._layout.tmp),
             "nproc": nproc,
             "limits": limits.to_wire(),
         }
@@ -879,20 +896,21 @@ class Sandbox:
                 stdin=subprocess.DEVNULL,
                 stdout=stdout_fd,
                 stderr=stderr_fd,
-                pass_fds=(request_r, reply_w, self._resources.progress_fd, self._resources.stack_fd),
+                pass_fds=(request_r, reply_w, self._resources.progress_fd, self._resources.stack_fd, lifeline_r),
                 cwd=self._layout.work,
                 env=self._environment(),
                 start_new_session=True,
             )
         except OSError as exc:
-            for fd in (request_r, request_w, reply_r, reply_w):
+            for fd in (request_r, request_w, reply_r, reply_w, lifeline_r, lifeline_w):
                 os.close(fd)
             raise SandboxError(f"could not start the sandbox worker: {exc}") from exc
         os.close(request_r)
         os.close(reply_w)
+        os.close(lifeline_r)
         os.set_blocking(request_w, False)
         os.set_blocking(reply_r, False)
-        worker = _Worker(popen, request_w, reply_r, limits.message_bytes)
+        worker = _Worker(popen, request_w, reply_r, limits.message_bytes, lifeline_w)
         self._resources.worker = worker
         self.generation += 1
         frames, failure, detail = worker.exchange(b"", 1, started + limits.startup_timeout)

@@ -6,13 +6,15 @@ Layout of one sandbox (root-owned unless said otherwise):
         worker.py               0644  copy of harness/sandbox/worker.py
         site/                   0755  symlinks to the allowed packages only, and copies
                                       of the harness's own in-sandbox code (scenarios, probes)
-        work/                   0700  copy of the graded packages (and the modules they import),
-                                      owned by the worker's uid; its cwd
-        tmp/                    0700  HOME and TMPDIR, owned by the worker's uid
+        work/                   0750  copy of the graded packages (and the modules they import),
+                                      root-owned, group the worker's: readable, not writable; its cwd
+        tmp/                    0700  HOME and TMPDIR, owned by the worker's uid (a fresh
+                                      size-limited tmpfs for every worker, where mounts are allowed)
         out/                    0700  stdout/stderr capture files (the judge's; the
                                       worker only holds file descriptors)
 
-When the judge is root the worker drops to an unprivileged user, who must be
+When the judge is root the worker drops to an unprivileged uid of its own
+(`Identity`, FRESH: one per sandbox, never shared while it lives), who must be
 able to read the interpreter, the standard library and numpy. A Python
 installed under /root (pyenv) is not readable by `nobody`; we then build, once
 per machine and Python/numpy version, a "runtime mirror" in the temp dir: hard
@@ -57,17 +59,39 @@ class SandboxError(Exception):
     """The sandbox itself could not be set up or used (not a student error)."""
 
 
+# A uid of its own for every sandbox, when the judge is root: drawn from a
+# block far above any real account or subordinate-id range, with no passwd
+# entry. Two sandboxes never share one while both live (a lock held for the
+# sandbox's life), so the kernel keeps them apart: one student's worker
+# cannot read, signal or trace the reference's worker or another student's,
+# and RLIMIT_NPROC, counted per uid, is the sandbox's own.
+FRESH = "fresh"
+UID_BLOCK_START = 1_900_000_000
+UID_BLOCK_SIZE = 1 << 16
+
+
 @dataclass(frozen=True)
 class Identity:
-    """Who the worker runs as: uid/gid to switch to, or None to stay the judge's user."""
+    """Who the worker runs as: uid/gid to switch to, or None to stay the judge's user.
+
+    `lease`: the open lock file that reserves a fresh uid (closed with the sandbox).
+    """
 
     uid: int | None
     gid: int | None
+    lease: int | None = None
 
     @classmethod
     def lookup(cls, user: str | int | None) -> Identity:
+        """`user`: FRESH (a uid of the sandbox's own), a name or uid, or None (stay).
+
+        Only root switches users; anyone else runs the worker as itself.
+        Raises SandboxError for an unknown name, root, or an exhausted uid block.
+        """
         if os.getuid() != 0 or user is None:
             return cls(None, None)
+        if user == FRESH:
+            return _lease_fresh_uid()
         try:
             entry = pwd.getpwuid(user) if isinstance(user, int) else pwd.getpwnam(user)
         except KeyError:
@@ -82,6 +106,68 @@ class Identity:
     def switches(self) -> bool:
         return self.uid is not None
 
+    def release(self) -> None:
+        """Give the uid back (the lock closes; the sandbox's processes must be gone)."""
+        if self.lease is not None:
+            try:
+                os.close(self.lease)
+            except OSError:
+                pass
+
+
+def _lease_dir() -> Path:
+    """A root-only folder for the uid locks (/run when there is one)."""
+    for base in (Path("/run"), Path(tempfile.gettempdir())):
+        folder = base / "gradecheck-uids"
+        try:
+            folder.mkdir(mode=0o700, exist_ok=True)
+            info = os.lstat(folder)
+        except OSError:
+            continue
+        if stat.S_ISDIR(info.st_mode) and info.st_uid == 0 and not info.st_mode & 0o077:
+            return folder
+    raise SandboxError("no root-only folder for the sandbox uid locks (/run or the temp dir)")
+
+
+def _lease_fresh_uid() -> Identity:
+    """Reserve a uid no other live sandbox holds and no process runs as.
+
+    The reservation is an flock on a file per uid: the kernel drops it when
+    the judge dies, however it dies, so nothing ever needs cleaning up.
+    """
+    import fcntl  # Linux-only, like the rest of the root path
+
+    folder = _lease_dir()
+    first = int.from_bytes(os.urandom(4), "little") % UID_BLOCK_SIZE
+    running = None
+    for step in range(UID_BLOCK_SIZE):
+        uid = UID_BLOCK_START + (first + step) % UID_BLOCK_SIZE
+        fd = os.open(folder / str(uid), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue
+        if running is None:
+            running = process_uids()
+        if uid in running:  # a process of a judge killed earlier lives on: not ours to share
+            os.close(fd)
+            continue
+        return Identity(uid, uid, fd)
+    raise SandboxError("every sandbox uid is in use")
+
+
+def process_uids() -> set[int]:
+    """The real uids of every process on the machine."""
+    uids = set()
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                uids.add(os.stat(f"/proc/{name}").st_uid)
+            except OSError:
+                continue
+    return uids
+
 
 @dataclass(frozen=True)
 class Interpreter:
@@ -90,6 +176,7 @@ class Interpreter:
     executable: str
     packages: tuple[str, ...]  # paths to link into the sandbox's site dir
     env: tuple[tuple[str, str], ...] = ()  # extra environment (LD_LIBRARY_PATH)
+    roots: tuple[str, ...] = ()  # folders in the temp dir the worker needs (the runtime mirror)
 
 
 # ---------------------------------------------------------------- packages
@@ -233,6 +320,7 @@ def prepare_interpreter(packages: tuple[str, ...], identity: Identity) -> Interp
         str(mirror / "bin" / executable.name),
         tuple(str(mirror / "site" / p.name) for p in paths),
         env,
+        (os.path.realpath(mirror),),
     )
 
 
@@ -376,12 +464,18 @@ def create_sandbox_dir(
             for path in [layout.site / name, *(layout.site / name).rglob("*")]:
                 path.chmod(0o755 if path.is_dir() else 0o644)
         layout.out.mkdir(mode=0o700)
-        for private in (layout.work, layout.tmp):
-            private.mkdir(mode=0o700)
-            if identity.switches:
-                os.chown(private, identity.uid, identity.gid)
-        copy_submission(submission, layout.work, max_bytes, identity, packages)
-        layout.work.chmod(0o700)
+        layout.tmp.mkdir(mode=0o700)
+        layout.work.mkdir(mode=0o700)
+        # The code is the judge's copy: the worker may read it (group), not
+        # change it (owner root), and nobody else may enter (0750). Changing
+        # it would let one worker leave something for the next one of the
+        # same sandbox (a fresh worker must start from the submission).
+        readers = Identity(os.getuid(), identity.gid) if identity.switches else identity
+        copy_submission(submission, layout.work, max_bytes, readers, packages)
+        if identity.switches:
+            os.chown(layout.tmp, identity.uid, identity.gid)
+            os.chown(layout.work, os.getuid(), identity.gid)
+        layout.work.chmod(0o750 if identity.switches else 0o700)
         return layout
     except BaseException:
         shutil.rmtree(root, ignore_errors=True)
