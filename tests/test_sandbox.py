@@ -25,9 +25,9 @@ from harness.sandbox import (
     Sandbox,
     SandboxError,
     StaleRefError,
+    process,
     wire,
 )
-from harness.sandbox import process
 
 IS_ROOT = os.getuid() == 0
 
