@@ -10,6 +10,7 @@ checks use, and reports each outcome to a `Collector` in the judge process
 import dataclasses
 import math
 import pathlib
+import sys
 import threading
 import zlib
 
@@ -152,8 +153,14 @@ def pytest_collection(session):
 
 
 def pytest_unconfigure(config):
+    # Closing kills the workers; their folders are removed now, or after the
+    # reports are written when the command line defers it (sandbox.cleanup).
+    # Nothing here may keep the run from ending and its results from being written.
     for engine in getattr(config, "_harness_engines", {}).values():
-        engine.close()
+        try:
+            engine.close()
+        except Exception as error:  # noqa: BLE001
+            print(f"harness: closing a sandbox failed: {error}", file=sys.stderr)
     if getattr(config, "_harness_budget", None) is not None:
         config._harness_budget.close()
 

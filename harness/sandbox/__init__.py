@@ -104,7 +104,7 @@ from .client import (
     StaleRefError,
 )
 from .limits import GiB, KiB, Limits, MiB
-from .runtime import SandboxError
+from .runtime import SandboxError, SubmissionRefused
 from .wire import ProtocolError
 
 __all__ = [
@@ -126,4 +126,5 @@ __all__ = [
     "Sandbox",
     "SandboxError",
     "StaleRefError",
+    "SubmissionRefused",
 ]

@@ -11,10 +11,10 @@ import json
 import math
 import os
 import select
-import shutil
 import signal
 import struct
 import subprocess
+import sys
 import time
 import weakref
 from dataclasses import dataclass, field
@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from . import process, runtime, stack, wire
+from . import cleanup, process, runtime, stack, wire
 from .limits import Limits
 from .runtime import SandboxError
 
@@ -703,7 +703,12 @@ class _Resources:
             worker.kill(self.grace)
 
     def close(self) -> None:
-        self.stop_worker()
+        """Kill the worker, close the files, remove the folder. Never raises:
+        it runs at the end of a grading run (and from a finalizer)."""
+        try:
+            self.stop_worker()
+        except Exception as error:  # noqa: BLE001 - the folder must still go
+            print(f"harness: stopping a sandbox worker failed: {error}", file=sys.stderr)
         for fd in (*self.capture_fds, self.progress_fd, self.stack_fd):
             try:
                 if fd is not None:
@@ -711,7 +716,9 @@ class _Resources:
             except OSError:
                 pass
         self.capture_fds, self.progress_fd, self.stack_fd = (), None, None
-        shutil.rmtree(self.root, ignore_errors=True)
+        # Whatever the worker left there (any depth, any mode): removed now,
+        # or after the reports are written (cleanup.deferred); never raises.
+        cleanup.discard(self.root)
 
 
 # ------------------------------------------------------------------ sandbox
