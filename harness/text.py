@@ -9,7 +9,9 @@ JSON readers choke) and lone surrogates (which cannot be written as UTF-8).
 applies it to every string of a JSON-like document. `harness.results` passes
 every results.json and JUnit document through them, whatever path the text
 took, and the sandbox client (`sandbox.wire.clean_text`) uses the same
-function on every string the worker sends.
+function on every string the worker sends. Any other report (HTML, the
+console table of `check`) must pass its strings through them too, including
+a `CheckOutcome`'s `details`, which no report writes yet.
 
 What is kept, removed or replaced, and why:
 

@@ -13,15 +13,16 @@ import os
 import pathlib
 import pwd
 import stat
+import tempfile
 import textwrap
 import xml.etree.ElementTree as ET
 
 import pytest
-from hardening import grade, leftovers, private_tmpdir, submission_with
+from hardening import DENSE_CALL, grade, leftovers, private_tmpdir, submission_with
 from mutants import copy_reference
 
 from harness import cli
-from harness.sandbox import SubmissionRefused, cleanup, runtime
+from harness.sandbox import Sandbox, SubmissionRefused, cleanup, runtime
 
 IS_ROOT = os.getuid() == 0
 
@@ -139,6 +140,17 @@ def test_copy_bounds_entries_bytes_depth_and_path_length(tmp_path):
     assert list(target.iterdir()) == []
 
 
+def test_a_sandbox_refusing_a_submission_leaves_no_folder(tmp_path, monkeypatch):
+    """The judge refuses before any sandbox starts; a Sandbox used directly refuses too, and cleans up."""
+    folder = make_package(tmp_path / "submission", ["a.py"])
+    chain(folder / "pkg" / "scratch", 1100)
+    with private_tmpdir() as tmpdir:
+        monkeypatch.setattr(tempfile, "tempdir", tmpdir)
+        with pytest.raises(SubmissionRefused, match="folders deep"):
+            Sandbox(folder, user=None, graded=("pkg",))
+        assert leftovers(tmpdir) == []
+
+
 # ------------------------------------------------------------- clean-up
 
 MAKE_DEEP_TREES = """\
@@ -158,7 +170,6 @@ for top in (".", os.environ["TMPDIR"]):  # its cwd (work/) and its tmp/
         os.symlink("/", "root", dir_fd=fd)
         os.close(fd)
 """
-AFFINE = "    return x @ w + b\n"
 # 100,000 names of empty files, most of them hard links (ext4 allows 65,000
 # per file): what the clean-up must remove is directory entries, and a fresh
 # inode each would take this disk ~15 s to make.
@@ -177,14 +188,20 @@ if not os.path.exists("many"):
 """
 
 
-@pytest.mark.parametrize("code", [MAKE_DEEP_TREES, MAKE_MANY_FILES], ids=["3000-deep trees", "100000 files"])
-def test_what_student_code_leaves_is_removed_after_the_results_are_written(tmp_path, tmpdir_for_the_judge, code):
-    """The trees are made by the student's nnmath.affine, which beras's Dense
-    and bgd's FullyConnected both call: in the sandbox of this process (beras)
-    and in that of the forked process that grades bgd (harness/grading.py),
-    whose folders this process removes."""
+# Where each is made: the trees by bgd's FullyConnected (graded in the forked
+# process, whose sandbox folders this process removes: harness/grading.py),
+# the files by beras's Dense (graded in this process).
+PLACES = {
+    "3000-deep trees": (MAKE_DEEP_TREES, "bgd/layers/fc.py", "            return nnmath.affine(X, self.weights, self.biases)\n", " " * 12),
+    "100000 files": (MAKE_MANY_FILES, "beras/layers.py", DENSE_CALL, " " * 8),
+}
+
+
+@pytest.mark.parametrize("attack", PLACES)
+def test_what_student_code_leaves_is_removed_after_the_results_are_written(tmp_path, tmpdir_for_the_judge, attack):
     before = set(leftovers(tmpdir_for_the_judge))
-    folder = submission_with(tmp_path / "submission", textwrap.indent(code, "    "), path="nnmath.py", find=AFFINE)
+    code, path, find, indent = PLACES[attack]
+    folder = submission_with(tmp_path / "submission", textwrap.indent(code, indent), path=path, find=find)
     status, document, junit, run = grade(folder, tmp_path, tmpdir_for_the_judge, "--timeout", "30")
     failed = [t["output"] for t in document["tests"] if t["status"] == "failed"] if document else []
     assert status == 0 and full_marks(document), run.stderr + "".join(failed[:1])

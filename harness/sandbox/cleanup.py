@@ -24,7 +24,9 @@ import sys
 import time
 from collections.abc import Iterator
 
-REMOVE_SECONDS = 60.0  # a sandbox folder is removed in well under a second; a hostile one gets this long at most
+# A sandbox folder is removed in well under a second; a hostile one (or all
+# the folders of a deferred block together) gets this long at most.
+REMOVE_SECONDS = 60.0
 _DIRECTORY = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _RESCANS = 2  # times a folder is emptied again when something appeared in it meanwhile
 
@@ -216,8 +218,8 @@ def queued() -> list[str]:
 @contextlib.contextmanager
 def deferred() -> Iterator[None]:
     """Within this block `discard` only queues folders; they are removed when
-    it ends (by the outermost block, if they nest), whatever happened in it.
-    Never raises of its own."""
+    it ends (by the outermost block, if they nest), whatever happened in it,
+    all of them within REMOVE_SECONDS. Never raises of its own."""
     global _pending
     if _pending is not None:  # nested: the outer block removes everything
         yield
@@ -227,5 +229,6 @@ def deferred() -> Iterator[None]:
         yield
     finally:
         paths, _pending = _pending, None
+        deadline = time.monotonic() + REMOVE_SECONDS
         for path in paths:
-            remove_tree(path)
+            remove_tree(path, timeout=max(0.0, deadline - time.monotonic()))
