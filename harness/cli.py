@@ -1,7 +1,13 @@
 """The command line (SPEC section 1): `grade` for autograders, `check` for students.
 
 Exit status: 0 every check passed, 1 some check failed, 2 the harness could
-not run (bad arguments, no package found, a broken catalog).
+not run (bad arguments, no package found, a broken catalog) or refused the
+submission (too deep, too many files, too large to copy into a sandbox:
+`grade` still writes results.json, saying why).
+
+Sandbox folders are removed after the results are written or printed
+(`sandbox.cleanup.deferred`): removing what student code left behind can
+neither prevent nor delay them.
 """
 
 import argparse
@@ -9,10 +15,13 @@ import pathlib
 import secrets
 import sys
 import textwrap
+import time
 
 from . import results, timing
 from .grading import HarnessError, run_checks
+from .sandbox import SubmissionRefused, cleanup
 from .submission import ASSIGNMENTS, SubmissionError, find_packages
+from .text import printable
 
 EXIT_PASSED, EXIT_FAILED, EXIT_UNUSABLE = 0, 1, 2
 
@@ -57,9 +66,10 @@ def build_parser():
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
-        return {"grade": grade, "check": check}[args.command](args)
-    except (SubmissionError, HarnessError) as error:
-        print(f"harness: {error}", file=sys.stderr)
+        with cleanup.deferred():  # the command writes its results first
+            return {"grade": grade, "check": check}[args.command](args)
+    except (SubmissionError, SubmissionRefused, HarnessError) as error:
+        print(f"harness: {printable(str(error))}", file=sys.stderr)
         return EXIT_UNUSABLE
 
 
@@ -67,10 +77,21 @@ def grade(args):
     packages = find_packages(args.submission, args.assignment)
     seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
     stats = {}
-    outcomes, elapsed = run_checks(
-        pathlib.Path(args.submission).resolve(), packages, seed, workers=args.workers,
-        timeout=args.timeout, budget=args.budget, stats=stats,
-    )
+    started = time.perf_counter()
+    try:
+        outcomes, elapsed = run_checks(
+            pathlib.Path(args.submission).resolve(), packages, seed, workers=args.workers,
+            timeout=args.timeout, budget=args.budget, stats=stats,
+        )
+    except SubmissionRefused as refusal:
+        # The student must hear why nothing was graded: results.json says it (exit 2).
+        elapsed = time.perf_counter() - started
+        results.write_results(args.results, results.refused_results(str(refusal), elapsed, seed))
+        if args.junit:
+            results.write_atomically(args.junit, results.junit_xml([], "gradecheck", elapsed, error=str(refusal)))
+        print(f"harness: the submission was not graded: {printable(str(refusal))}", file=sys.stderr)
+        print(f"results written to {args.results}")
+        return EXIT_UNUSABLE
     if not outcomes:
         raise HarnessError("no check was selected: nothing to grade")
     score, max_score = results.total(outcomes)
@@ -118,7 +139,7 @@ def format_table(outcomes, elapsed, note=""):
         lines.append(f"{mark}  {o.name:<{width}}  {o.score:g}/{o.max_score:g}")
     failures = [o for o in outcomes if not o.passed]
     for o in failures:
-        lines += ["", f"FAIL {o.name}", textwrap.indent(o.output.rstrip(), "  ")]
+        lines += ["", f"FAIL {o.name}", textwrap.indent(printable(o.output).rstrip(), "  ")]
     passed = len(outcomes) - len(failures)
     score, max_score = results.total(outcomes)
     lines += ["", f"{passed} of {len(outcomes)} public checks passed, {score:g}/{max_score:g} points, in {elapsed:.1f} s."]

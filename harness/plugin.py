@@ -9,7 +9,9 @@ checks use, and reports each outcome to a `Collector` in the judge process
 
 import dataclasses
 import math
+import os
 import pathlib
+import sys
 import threading
 import zlib
 
@@ -114,9 +116,17 @@ def _engines(config):
         # The reference is held to the default limit at least (a tiny --timeout
         # is for the student), and its time does not count against the budget.
         # A call may use its whole wall-clock limit in CPU time.
-        student_limits = Limits(timeout=per_call, cpu_seconds=max(Limits.cpu_seconds, math.ceil(per_call)))
+        # GRADECHECK_NAMESPACES=off grades as in a container without
+        # CAP_SYS_ADMIN (harness/SECURITY.md), to test that fallback.
+        namespaces = os.environ.get("GRADECHECK_NAMESPACES", "on") != "off"
+        student_limits = Limits(
+            timeout=per_call, cpu_seconds=max(Limits.cpu_seconds, math.ceil(per_call)), namespaces=namespaces
+        )
         reference_per_call = max(per_call, timing.DEFAULT_TIMEOUT)
-        reference_limits = Limits(timeout=reference_per_call, cpu_seconds=max(Limits.cpu_seconds, math.ceil(reference_per_call)))
+        reference_limits = Limits(
+            timeout=reference_per_call, cpu_seconds=max(Limits.cpu_seconds, math.ceil(reference_per_call)),
+            namespaces=namespaces,
+        )
         engines = {
             "student": timing.TimedSandbox(
                 folder, student_limits, graded=ASSIGNMENTS, shipped=SCENARIOS, budget=_budget(config)
@@ -152,8 +162,14 @@ def pytest_collection(session):
 
 
 def pytest_unconfigure(config):
+    # Closing kills the workers; their folders are removed now, or after the
+    # reports are written when the command line defers it (sandbox.cleanup).
+    # Nothing here may keep the run from ending and its results from being written.
     for engine in getattr(config, "_harness_engines", {}).values():
-        engine.close()
+        try:
+            engine.close()
+        except Exception as error:  # noqa: BLE001
+            print(f"harness: closing a sandbox failed: {error}", file=sys.stderr)
     if getattr(config, "_harness_budget", None) is not None:
         config._harness_budget.close()
 

@@ -2,6 +2,10 @@
 
 Only the judge writes them, from `CheckOutcome`s it built itself; nothing
 here reads anything the student's process produced except through those.
+Their text still quotes student code (exception messages and class names,
+traceback lines): every string of both documents passes through
+`harness.text.printable` here, when the document is built and again when it
+is written, whatever path the text took to get here.
 """
 
 import dataclasses
@@ -10,6 +14,8 @@ import os
 import pathlib
 import tempfile
 import xml.etree.ElementTree as ET
+
+from .text import printable, printable_data
 
 PASSED, FAILED = "passed", "failed"
 GRADESCOPE_VISIBILITY = {"public": "visible", "hidden": "after_published"}
@@ -43,7 +49,8 @@ def total(outcomes):
 
 
 def gradescope_results(outcomes, execution_time, seed, output="", extra=None):
-    """The results.json document, in Gradescope's autograder format."""
+    """The results.json document, in Gradescope's autograder format, every
+    string in it made printable (`harness.text.printable`)."""
     score, max_score = total(outcomes)
     tests = []
     for number, o in enumerate(outcomes, start=1):
@@ -61,33 +68,66 @@ def gradescope_results(outcomes, execution_time, seed, output="", extra=None):
                 "extra_data": {"target": o.target, "duration": round(o.duration, 4)},
             }
         )
-    return {
-        "score": round(score, 6),
-        "execution_time": round(execution_time, 3),
-        "output": output,
-        "output_format": "text",
-        "visibility": "visible",
-        "stdout_visibility": "hidden",
-        "extra_data": {"seed": seed, "max_score": max_score, **(extra or {})},
-        "tests": tests,
-    }
+    return printable_data(
+        {
+            "score": round(score, 6),
+            "execution_time": round(execution_time, 3),
+            "output": output,
+            "output_format": "text",
+            "visibility": "visible",
+            "stdout_visibility": "hidden",
+            "extra_data": {"seed": seed, "max_score": max_score, **(extra or {})},
+            "tests": tests,
+        }
+    )
 
 
-def junit_xml(outcomes, suite_name="gradecheck", execution_time=0.0):
+def refused_results(reason, execution_time, seed):
+    """The results.json document of a submission that could not be graded at
+    all (`reason` says why, for the student): no test, score 0."""
+    return printable_data(
+        {
+            "score": 0.0,
+            "execution_time": round(execution_time, 3),
+            "output": f"This submission could not be graded: {reason}",
+            "output_format": "text",
+            "visibility": "visible",
+            "stdout_visibility": "hidden",
+            "extra_data": {"seed": seed, "refused": reason},
+            "tests": [],
+        }
+    )
+
+
+def junit_xml(outcomes, suite_name="gradecheck", execution_time=0.0, error=None):
+    """The JUnit XML report: one testcase per check, a <failure> with its
+    diagnosis for each failed one. `error`: the submission could not be graded
+    (then one errored testcase says why). Every attribute and text is made
+    printable (`harness.text.printable`), so the document is well-formed XML 1.0."""
     failures = sum(not o.passed for o in outcomes)
     suite = ET.Element(
         "testsuite",
         name=suite_name,
-        tests=str(len(outcomes)),
+        tests=str(len(outcomes) + (error is not None)),
         failures=str(failures),
-        errors="0",
+        errors=str(int(error is not None)),
         time=f"{execution_time:.3f}",
     )
+    if error is not None:
+        case = ET.SubElement(suite, "testcase", classname=suite_name, name="submission", time="0")
+        ET.SubElement(case, "error", message=error).text = error
     for o in outcomes:
         case = ET.SubElement(suite, "testcase", classname=o.target, name=o.name, time=f"{o.duration:.4f}")
         if not o.passed:
-            failure = ET.SubElement(case, "failure", message=(o.output.splitlines() or ["failed"])[0])
-            failure.text = o.output
+            output = printable(o.output)  # before taking its first line: some controls break lines
+            failure = ET.SubElement(case, "failure", message=(output.splitlines() or ["failed"])[0])
+            failure.text = output
+    for element in suite.iter():  # ElementTree writes control characters as they are: none may be left
+        element.attrib = {key: printable(value) for key, value in element.attrib.items()}
+        if element.text is not None:
+            element.text = printable(element.text)
+        if element.tail is not None:
+            element.tail = printable(element.tail)
     ET.indent(suite)
     return ET.tostring(suite, encoding="unicode", xml_declaration=True) + "\n"
 
@@ -98,7 +138,7 @@ def write_atomically(path, text):
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
-        with os.fdopen(fd, "w") as handle:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
         os.replace(temporary, path)
     except BaseException:
@@ -107,4 +147,6 @@ def write_atomically(path, text):
 
 
 def write_results(path, document):
-    write_atomically(path, json.dumps(document, indent=2) + "\n")
+    """Write results.json, every string of `document` made printable once more
+    (whoever built it): no control character but newline and tab reaches it."""
+    write_atomically(path, json.dumps(printable_data(document), indent=2) + "\n")

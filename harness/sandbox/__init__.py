@@ -97,7 +97,7 @@ from .client import (
     StaleRefError,
 )
 from .limits import GiB, KiB, Limits, MiB
-from .runtime import SandboxError
+from .runtime import SandboxError, SubmissionRefused
 from .wire import ProtocolError
 
 __all__ = [
@@ -119,4 +119,5 @@ __all__ = [
     "Sandbox",
     "SandboxError",
     "StaleRefError",
+    "SubmissionRefused",
 ]

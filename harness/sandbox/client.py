@@ -11,10 +11,10 @@ import json
 import math
 import os
 import select
-import shutil
 import signal
 import struct
 import subprocess
+import sys
 import tempfile
 import time
 import weakref
@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from . import process, runtime, stack, wire
+from . import cleanup, process, runtime, stack, wire
 from .limits import Limits
 from .runtime import SandboxError
 
@@ -708,7 +708,12 @@ class _Resources:
             worker.kill(self.grace, self.identity.uid if leased else None)
 
     def close(self) -> None:
-        self.stop_worker()
+        """Kill the worker, close the files, remove the folder. Never raises:
+        it runs at the end of a grading run (and from a finalizer)."""
+        try:
+            self.stop_worker()
+        except Exception as error:  # noqa: BLE001 - the folder must still go
+            print(f"harness: stopping a sandbox worker failed: {error}", file=sys.stderr)
         for fd in (*self.capture_fds, self.progress_fd, self.stack_fd):
             try:
                 if fd is not None:
@@ -716,9 +721,18 @@ class _Resources:
             except OSError:
                 pass
         self.capture_fds, self.progress_fd, self.stack_fd = (), None, None
-        shutil.rmtree(self.root, ignore_errors=True)
-        if self.identity is not None:  # last: its processes are gone and its files too
+        if self.identity is not None and self.identity.lease is not None:
+            # Its processes are gone: take back what its uid owned (its HOME),
+            # so that the uid can go to another sandbox before the folder does.
+            try:
+                os.chown(self.root / "tmp", os.getuid(), os.getgid())
+                os.chmod(self.root / "tmp", 0o700)
+            except OSError:
+                pass
             self.identity.release()
+        # Whatever the worker left there (any depth, any mode): removed now,
+        # or after the reports are written (cleanup.deferred); never raises.
+        cleanup.discard(self.root)
 
 
 # ------------------------------------------------------------------ sandbox

@@ -36,7 +36,9 @@ import sys
 import sysconfig
 import tempfile
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
+
+from . import cleanup
 
 WORKER_SOURCE = Path(__file__).with_name("worker.py")
 SKIP_IN_SUBMISSION = {"__pycache__", ".git", ".hg", ".svn", ".tox", ".venv", "venv"}
@@ -337,56 +339,140 @@ class SandboxDir:
     out: Path
 
 
-def _copy_tree(source: Path, target: Path, budget: list[int], identity: Identity) -> None:
-    """Copy regular files and directories only: no symlinks, fifos or devices, no caches.
+# A submission is a few folders of Python files. These bounds are far beyond
+# any real homework; they stop a tree made to break the copy (a chain of
+# thousands of folders, a million files) after little work, with a message
+# that says what to remove. Nothing here recurses: a tree of any shape costs
+# at most MAX_SUBMISSION_ENTRIES directory entries looked at.
+MAX_SUBMISSION_DEPTH = 32  # folder levels, counting the top-level folder (beras/ is 1)
+MAX_SUBMISSION_ENTRIES = 10_000  # files and folders looked at, skipped ones included
+MAX_SUBMISSION_PATH = 1024  # bytes of a path inside the submission (the kernel's own limit is 4096)
+MAX_SCANNED_SOURCE = 4 * 2**20  # a .py file longer than this is copied but not read for its imports
 
-    `budget` is a one-item list of the bytes still allowed; SandboxError when exhausted.
+
+class SubmissionRefused(SandboxError):
+    """The submission cannot be copied into a sandbox: folders nested too
+    deep, too many files, too many bytes, a path too long. The student's to
+    fix: the message names the place and the limit."""
+
+
+def _shown(relative: PurePath, parts: int = 4) -> str:
+    """`relative` for a message: a path thousands of folders deep is cut short."""
+    if len(relative.parts) <= parts:
+        return relative.as_posix()
+    return "/".join(relative.parts[:parts]) + "/…"
+
+
+class _Bounds:
+    """What the copy of one submission may still look at and copy; raises
+    SubmissionRefused when a bound is passed."""
+
+    def __init__(self, max_bytes: float):
+        self.max_bytes = max_bytes
+        self.bytes = max_bytes
+        self.entries = MAX_SUBMISSION_ENTRIES
+
+    def look(self, relative: PurePath) -> None:
+        """Count one directory entry (a file or folder, skipped or not) at `relative`."""
+        self.entries -= 1
+        if self.entries < 0:
+            raise SubmissionRefused(
+                f"the submission holds more than {MAX_SUBMISSION_ENTRIES} files and folders (counting up to "
+                f"{_shown(relative)}); the sandbox copies at most that many. Remove what your graded code does not need."
+            )
+
+    def place(self, relative: PurePath, is_folder: bool) -> None:
+        """Refuse a path nested too deep (a folder) or too long to copy."""
+        if is_folder and len(relative.parts) > MAX_SUBMISSION_DEPTH:
+            raise SubmissionRefused(
+                f"{_shown(relative)} is nested more than {MAX_SUBMISSION_DEPTH} folders deep; the sandbox copies "
+                f"at most {MAX_SUBMISSION_DEPTH} levels. Remove that folder from your submission."
+            )
+        if len(os.fsencode(relative)) > MAX_SUBMISSION_PATH:
+            raise SubmissionRefused(
+                f"{_shown(relative)} has a path longer than {MAX_SUBMISSION_PATH} bytes, which the sandbox does not "
+                "copy. Shorten or remove it."
+            )
+
+    def take(self, size: int) -> None:
+        """Count `size` bytes of file content."""
+        self.bytes -= size
+        if self.bytes < 0:
+            raise SubmissionRefused(
+                f"the submission is larger than the sandbox allows ({self.max_bytes / 2**20:g} MiB of files); "
+                "not copied. Remove large files (data sets, checkpoints) your graded code does not need."
+            )
+
+
+def _survey(source: Path, name: str, bounds: _Bounds) -> list[tuple[PurePath, bool]]:
+    """What the sandbox gets of the top-level entry `source / name`, as
+    (path relative to `source`, is a folder), every folder before what it holds.
+
+    Regular files and folders only: no symlinks, fifos or devices, no caches
+    or bytecode (SKIP_IN_SUBMISSION, .pyc). An explicit stack, not recursion
+    (os.walk and Path.rglob recurse and break on a deep chain); unreadable or
+    vanished folders are skipped. Raises SubmissionRefused when `bounds` is passed.
     """
-
-    def own(path: Path) -> None:
-        if identity.switches:
-            os.chown(path, identity.uid, identity.gid)
-
-    if source.is_file():
-        walk = [(str(source.parent), [], [source.name])]
-        base = source.parent
-    else:
-        walk = os.walk(source)
-        base = source.parent
-    for directory, dirnames, filenames in walk:
-        here = Path(directory)
-        dirnames[:] = sorted(
-            d for d in dirnames if d not in SKIP_IN_SUBMISSION and not (here / d).is_symlink()
-        )
-        destination = target / here.relative_to(base)
-        destination.mkdir(mode=0o755, exist_ok=True, parents=True)
-        own(destination)
-        for name in filenames:
-            if name.endswith((".pyc", ".pyo")):
-                continue
-            try:
-                fd = os.open(here / name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-            except OSError:
-                continue  # a symlink, unreadable, vanished
-            with os.fdopen(fd, "rb") as stream:
-                info = os.fstat(fd)
-                if not stat.S_ISREG(info.st_mode):
-                    continue
-                budget[0] -= info.st_size
-                if budget[0] < 0:
-                    raise SandboxError("the submission is larger than the sandbox allows; not copied")
-                with open(destination / name, "wb") as copy:
-                    shutil.copyfileobj(stream, copy)
-            own(destination / name)
-
-
-def imported_top_level_names(path: Path) -> set[str]:
-    """The top-level module names that the .py file(s) at `path` import (read, never run)."""
-    names: set[str] = set()
-    for file in sorted(path.rglob("*.py")) if path.is_dir() else [path]:
+    top = PurePath(name)
+    try:
+        info = os.lstat(source / top)
+    except OSError:
+        return []
+    if stat.S_ISREG(info.st_mode):
+        if name.endswith((".pyc", ".pyo")):
+            return []
+        bounds.place(top, False)
+        bounds.take(info.st_size)
+        return [(top, False)]
+    if not stat.S_ISDIR(info.st_mode):
+        return []
+    found: list[tuple[PurePath, bool]] = []
+    todo = [top]
+    while todo:
+        folder = todo.pop()
+        bounds.place(folder, True)
         try:
-            tree = ast.parse(file.read_bytes())
-        except (SyntaxError, ValueError, OSError, RecursionError):
+            entries = []
+            with os.scandir(source / folder) as listing:
+                for entry in listing:  # counted as they come: a folder of a million files stops early
+                    bounds.look(folder / entry.name)
+                    entries.append(entry)
+        except (FileNotFoundError, NotADirectoryError, PermissionError):
+            continue  # vanished or unreadable: not copied, as a file that cannot be opened
+        except OSError as error:
+            raise SubmissionRefused(f"{_shown(folder)} cannot be read ({error.strerror}); not copied") from None
+        found.append((folder, True))
+        subfolders = []
+        for entry in sorted(entries, key=lambda e: e.name):
+            if entry.name in SKIP_IN_SUBMISSION or entry.is_symlink():
+                continue
+            relative = folder / entry.name
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    subfolders.append(relative)
+                elif entry.is_file(follow_symlinks=False) and not entry.name.endswith((".pyc", ".pyo")):
+                    bounds.place(relative, False)
+                    bounds.take(entry.stat(follow_symlinks=False).st_size)
+                    found.append((relative, False))
+            except FileNotFoundError:
+                continue
+        todo += reversed(subfolders)  # depth first, in name order
+    return found
+
+
+def _imports(source: Path, files: list[tuple[PurePath, bool]]) -> set[str]:
+    """The top-level module names that the .py files among `files` import (read, never run)."""
+    names: set[str] = set()
+    for relative, is_folder in files:
+        if is_folder or relative.suffix != ".py":
+            continue
+        try:
+            with open(source / relative, "rb") as stream:
+                text = stream.read(MAX_SCANNED_SOURCE + 1)
+            if len(text) > MAX_SCANNED_SOURCE:
+                continue  # not worth parsing in the judge; if it imports a helper, the student hears of it
+            tree = ast.parse(text)
+        except (SyntaxError, ValueError, OSError, RecursionError, MemoryError):
             continue  # importing it in the worker reports the error to the student
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
@@ -396,6 +482,43 @@ def imported_top_level_names(path: Path) -> set[str]:
     return names
 
 
+def imported_top_level_names(path: Path) -> set[str]:
+    """The top-level module names that the .py file(s) at `path` import (read, never run).
+
+    Raises SubmissionRefused for a folder beyond the copy's bounds.
+    """
+    return _imports(path.parent, _survey(path.parent, path.name, _Bounds(float("inf"))))
+
+
+def _select(source: Path, packages: tuple[str, ...] | None, bounds: _Bounds) -> dict[str, list]:
+    """{top-level name: `_survey` of it} of what the worker gets (see `submission_entries`)."""
+
+    def usable(name: str) -> bool:
+        try:
+            info = os.lstat(source / name)
+        except OSError:
+            return False
+        return name not in SKIP_IN_SUBMISSION and (stat.S_ISDIR(info.st_mode) or stat.S_ISREG(info.st_mode))
+
+    if packages is None:
+        names = []
+        with os.scandir(source) as listing:
+            for entry in listing:
+                bounds.look(PurePath(entry.name))
+                names.append(entry.name)
+        return {name: _survey(source, name, bounds) for name in sorted(names) if usable(name)}
+    chosen: dict[str, list] = {}
+    todo = list(packages)
+    while todo:
+        name = todo.pop(0)
+        if name in chosen or not usable(name) or ((source / name).is_file() and not name.endswith(".py")):
+            continue
+        chosen[name] = _survey(source, name, bounds)
+        for module in sorted(_imports(source, chosen[name])):
+            todo += [module, f"{module}.py"]
+    return chosen
+
+
 def submission_entries(source: Path, packages: tuple[str, ...] | None) -> list[Path]:
     """The top-level files and folders of `source` that the worker gets.
 
@@ -403,31 +526,80 @@ def submission_entries(source: Path, packages: tuple[str, ...] | None) -> list[P
     scratch `random.py` beside them cannot shadow anything; a top-level module
     that graded code itself imports (a helper module, SPEC 4) comes along,
     found by reading import statements, transitively. None: everything.
+    Raises SubmissionRefused as `submission_files` does.
     """
-    def usable(entry: Path) -> bool:
-        return not entry.is_symlink() and entry.name not in SKIP_IN_SUBMISSION and (entry.is_dir() or entry.is_file())
+    return [source / name for name in _select(source, packages, _Bounds(float("inf")))]
 
-    if packages is None:
-        return [Path(e.path) for e in sorted(os.scandir(source), key=lambda e: e.name) if usable(Path(e.path))]
-    chosen: list[Path] = []
-    todo = [source / name for name in packages]
-    while todo:
-        entry = todo.pop(0)
-        if entry in chosen or not usable(entry) or (entry.is_file() and entry.suffix != ".py"):
+
+def submission_files(
+    source: Path, packages: tuple[str, ...] | None, max_bytes: float
+) -> list[tuple[PurePath, bool]]:
+    """Every folder and file of `source` that a sandbox gets (of the
+    `submission_entries`), as (path relative to `source`, is a folder),
+    every folder before what it holds. Looks, never copies: the judge calls
+    it before starting any sandbox, to refuse a submission early.
+
+    Raises SubmissionRefused when the submission passes a bound: folders
+    nested more than MAX_SUBMISSION_DEPTH deep, more than
+    MAX_SUBMISSION_ENTRIES files and folders, more than `max_bytes` bytes of
+    files, a path longer than MAX_SUBMISSION_PATH.
+    """
+    bounds = _Bounds(max_bytes)
+    return [item for found in _select(source, packages, bounds).values() for item in found]
+
+
+def _copy_tree(
+    source: Path, target: Path, files: list[tuple[PurePath, bool]], budget: list[int], identity: Identity
+) -> None:
+    """Copy `files` (from `submission_files`) of `source` into `target`:
+    regular files and folders only, never through a symlink.
+
+    `budget` is a one-item list of the bytes still allowed, checked again on
+    the open file (it may have changed since it was surveyed); SubmissionRefused
+    when exhausted.
+    """
+
+    def own(path: Path) -> None:
+        if identity.switches:
+            os.chown(path, identity.uid, identity.gid)
+
+    for relative, is_folder in files:
+        destination = target / relative
+        if is_folder:
+            destination.mkdir(mode=0o755, exist_ok=True)
+            own(destination)
             continue
-        chosen.append(entry)
-        for name in sorted(imported_top_level_names(entry)):
-            todo += [source / name, source / f"{name}.py"]
-    return chosen
+        try:
+            fd = os.open(source / relative, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:
+            continue  # a symlink, unreadable, vanished
+        with os.fdopen(fd, "rb") as stream:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                continue
+            budget[0] -= info.st_size
+            if budget[0] < 0:
+                raise SubmissionRefused("the submission is larger than the sandbox allows; not copied")
+            with open(destination, "wb") as copy:
+                left = info.st_size  # no more than fstat said: a file that grows meanwhile is cut there
+                while left > 0:
+                    chunk = stream.read(min(left, 2**20))
+                    if not chunk:
+                        break
+                    copy.write(chunk)
+                    left -= len(chunk)
+        own(destination)
 
 
 def copy_submission(
     source: Path, target: Path, max_bytes: int, identity: Identity, packages: tuple[str, ...] | None = None
 ) -> None:
-    """Copy `submission_entries(source, packages)` into `target`."""
-    budget = [max_bytes]
-    for entry in submission_entries(source, packages):
-        _copy_tree(entry, target, budget, identity)
+    """Copy `submission_files(source, packages, max_bytes)` into `target`.
+
+    Raises SubmissionRefused as `submission_files` does (before anything is copied).
+    """
+    files = submission_files(source, packages, max_bytes)
+    _copy_tree(source, target, files, [max_bytes], identity)
 
 
 def create_sandbox_dir(
@@ -478,7 +650,7 @@ def create_sandbox_dir(
         layout.work.chmod(0o750 if identity.switches else 0o700)
         return layout
     except BaseException:
-        shutil.rmtree(root, ignore_errors=True)
+        cleanup.remove_tree(root)
         raise
 
 

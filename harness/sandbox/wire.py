@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from ..text import printable
+
 MAGIC = b"SBX2"
 HEADER = struct.Struct("<4sQQ")
 NUMERIC_KINDS = frozenset("biuf")  # bool, int, uint, float
@@ -128,10 +130,13 @@ def _toc_entry(entry) -> tuple[str, np.dtype, tuple]:
 
 
 def clean_text(value: Any, limit: int = MAX_TEXT) -> str:
-    """A str from the worker, made safe to print and to write as UTF-8."""
+    """A str from the worker, at most `limit` characters of it, made safe to
+    print and to write as UTF-8 or XML by the one sanitiser of student text
+    (`harness.text.printable`: escape sequences removed, control characters
+    and lone surrogates escaped visibly). ProtocolError if it is not a str."""
     if not isinstance(value, str):
         raise ProtocolError(f"expected a string, got {type(value).__name__}")
-    return value[:limit].encode("utf-8", "replace").decode("utf-8")
+    return printable(value, limit)
 
 
 def encode_value(value: Any, arrays: dict[str, np.ndarray], depth: int = 0) -> Any:
