@@ -88,7 +88,9 @@ def test_a_submission_whose_every_forward_hangs_is_graded_within_its_budget(hang
     # The report names the methods that hang, and what each cost.
     outputs = "\n".join(t["output"] for t in failed)
     named = [method for method in hanging if f"the student method running at the time: {method}" in outputs]
-    assert len(named) >= 6, (named, outputs[:3000])
+    # Both assignments spend the one budget at once (harness/grading.py), so
+    # ~5 of the 16 hanging methods get their timeout within 10 s.
+    assert len(named) >= 5, (named, outputs[:3000])
     assert re.search(r"timed out after 0\.\d+ s \(limit: 0\.5 s per call\)", outputs)
 
 
