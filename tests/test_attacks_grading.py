@@ -225,3 +225,47 @@ def _descends_from_or_daemon(pid, judge):
             return True  # an orphan of the sandbox uid block: ours in this test's window
         pid = ppid
     return False
+
+
+FILLER = '''
+import os as _os
+try:
+    for _n in range(10_000):  # as many 8 MiB files as the temp dir takes
+        with open(f"/tmp/fill-{_os.getpid()}-{_n}", "wb") as _f:
+            _f.write(b"x" * 8 * 2**20)
+except OSError:
+    pass
+'''
+
+
+@needs_root
+def test_attackers_and_hangers_graded_at_once_change_nothing_for_the_others(tmp_path):
+    """A batch of three graded at the same time, as `batch` does: one stops
+    every process it can and fills the temp dir, one hangs in every forward;
+    the honest one's results equal its results graded alone."""
+    honest = copy_reference(tmp_path / "honest")
+    shutil.rmtree(honest / "beras")
+    alone, alone_document = bgd_score(honest, tmp_path)
+    attacker = copy_reference(tmp_path / "attacker")
+    init = attacker / "bgd" / "__init__.py"
+    init.write_text(init.read_text() + FILLER + STOPPER)
+    hanger = copy_reference(tmp_path / "hanger")
+    (hanger / "bgd" / "hog.py").write_text(GIL_HOG)
+    init = hanger / "bgd" / "__init__.py"
+    init.write_text(init.read_text() + "\nfrom . import hog  # noqa\n")
+    runs = {}
+    for name, folder, extra in (
+        ("attacker", attacker, []), ("hanger", hanger, ["--timeout", "0.5", "--budget", "5"]), ("honest", honest, []),
+    ):
+        command = [sys.executable, "-m", "harness", "grade", str(folder), "--results", str(tmp_path / f"batch-{name}.json"),
+                   "--assignment", "bgd", "--seed", "5", *extra]
+        runs[name] = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    for name, run in runs.items():
+        _, stderr = run.communicate(timeout=300)
+        assert run.returncode in (0, 1), (name, stderr)
+    together = json.loads((tmp_path / "batch-honest.json").read_text())
+    assert [(t["name"], t["status"], t["score"]) for t in together["tests"]] == [
+        (t["name"], t["status"], t["score"]) for t in alone_document["tests"]
+    ]
+    assert together["score"] == alone == alone_document["extra_data"]["max_score"]
+    assert not list(Path("/tmp").glob("fill-*"))
