@@ -894,7 +894,7 @@ class Sandbox:
             "lifeline": lifeline_r,
             "hide": [str(PROJECT_ROOT)],
             "tmp_root": os.path.realpath(tempfile.gettempdir()),
-            "keep": [os.path.realpath(self._layout.root), *self._interpreter.roots],
+            "keep": self._kept_paths(),
             "sandbox_tmp": str(self._layout.tmp),
             "nproc": nproc,
             "limits": limits.to_wire(),
@@ -940,6 +940,16 @@ class Sandbox:
             )
         worker.info = info
         self.startup_time = time.monotonic() - started
+
+    def _kept_paths(self) -> list[str]:
+        """What the worker must still see where its temp dir is replaced by a
+        private one: its sandbox folder, and the interpreter, standard
+        library and packages when they live there too (a venv in a clone
+        under /tmp, the runtime mirror). The worker binds back those under it."""
+        interpreter = self._interpreter
+        paths = [self._layout.root, *interpreter.roots, *interpreter.packages, runtime.stdlib_dir()]
+        paths.append(os.path.dirname(os.path.realpath(interpreter.executable)))
+        return list(dict.fromkeys(os.path.realpath(p) for p in paths))
 
     @staticmethod
     def _read_tail(fd: int, size: int = 4000) -> str:

@@ -222,7 +222,7 @@ def _others_can_reach(path: Path) -> bool:
     return mode & need == need
 
 
-def _stdlib_dir() -> Path:
+def stdlib_dir() -> Path:
     return Path(sysconfig.get_paths()["stdlib"])
 
 
@@ -261,7 +261,7 @@ def _mirror_tree(source: Path, target: Path, skip: frozenset[str] = frozenset())
 
 def _mirror_key(executable: Path, packages: list[Path]) -> str:
     digest = hashlib.sha256(MIRROR_VERSION.encode())
-    for path in [executable, _stdlib_dir(), *packages]:
+    for path in [executable, stdlib_dir(), *packages]:
         st = os.stat(path)
         digest.update(f"{path}|{st.st_mtime_ns}|{st.st_size}|".encode())
     digest.update(sys.version.encode())
@@ -292,7 +292,7 @@ def _build_mirror(executable: Path, packages: list[Path]) -> Path:
     (building / "lib").mkdir(mode=0o755)
     for library in _libpython():
         _link_or_copy(library, building / "lib" / library.name)
-    _mirror_tree(_stdlib_dir(), building / "lib" / _stdlib_dir().name, SKIP_IN_STDLIB)
+    _mirror_tree(stdlib_dir(), building / "lib" / stdlib_dir().name, SKIP_IN_STDLIB)
     (building / "site").mkdir(mode=0o755)
     for package in packages:
         if package.is_dir():
@@ -313,7 +313,7 @@ def _build_mirror(executable: Path, packages: list[Path]) -> Path:
 def prepare_interpreter(packages: tuple[str, ...], identity: Identity) -> Interpreter:
     executable = Path(os.path.realpath(sys.executable))
     paths = package_paths(packages)
-    needed = [executable, _stdlib_dir(), *_libpython(), *paths]
+    needed = [executable, stdlib_dir(), *_libpython(), *paths]
     if not identity.switches or all(_others_can_reach(p) for p in needed):
         return Interpreter(str(executable), tuple(map(str, paths)))
     mirror = _build_mirror(executable, paths)

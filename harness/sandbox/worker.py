@@ -323,7 +323,7 @@ def private_mounts(config, uid, gid):
         done.add("proc")
     size = config["limits"].get("tmp_bytes") or 64 * 2**20
     tmp_root = config["tmp_root"]
-    keep = [k for k in config["keep"] if k.startswith(tmp_root.rstrip("/") + "/")]
+    keep = sorted(k for k in config["keep"] if k.startswith(tmp_root.rstrip("/") + "/") and os.path.isdir(k))
     try:
         held = [(path, os.open(path, os.O_PATH | os.O_DIRECTORY)) for path in keep]
     except OSError:
