@@ -17,7 +17,7 @@ import sys
 import textwrap
 import time
 
-from . import results, timing
+from . import report, results, timing
 from .grading import HarnessError, run_checks
 from .sandbox import SubmissionRefused, cleanup
 from .submission import ASSIGNMENTS, SubmissionError, find_packages
@@ -49,6 +49,8 @@ def build_parser():
     grade.add_argument("submission", help="folder holding beras/ and/or bgd/")
     grade.add_argument("--results", required=True, help="where to write Gradescope's results.json")
     grade.add_argument("--junit", help="also write a JUnit XML report here")
+    grade.add_argument("--html", help="also write report.html here: the checks and each failure's diagnosis, "
+                       "for the student (hidden checks by name only)")
     grade.add_argument("--assignment", choices=ASSIGNMENTS, help="grade only this package")
     grade.add_argument("--seed", type=int, help="replay the run that used this seed (see results.json)")
     grade.add_argument("-n", "--workers", type=int, default=0, help="pytest-xdist worker processes (0: none)")
@@ -59,6 +61,8 @@ def build_parser():
     check.add_argument("--assignment", choices=ASSIGNMENTS, help="check only this package")
     check.add_argument("-k", dest="keyword", help="only checks whose test name matches this pytest -k expression")
     check.add_argument("-n", "--workers", type=int, default=0, help="pytest-xdist worker processes (0: none)")
+    check.add_argument("--html", help="also write report.html here: the checks, each failure's diagnosis and a "
+                       "heatmap of where it is wrong")
     add_time_options(check)
     return parser
 
@@ -89,6 +93,8 @@ def grade(args):
         results.write_results(args.results, results.refused_results(str(refusal), elapsed, seed))
         if args.junit:
             results.write_atomically(args.junit, results.junit_xml([], "gradecheck", elapsed, error=str(refusal)))
+        if args.html:
+            report.write_report(args.html, [], submission=args.submission, seed=seed, refused=str(refusal))
         print(f"harness: the submission was not graded: {printable(str(refusal))}", file=sys.stderr)
         print(f"results written to {args.results}")
         return EXIT_UNUSABLE
@@ -113,6 +119,10 @@ def grade(args):
     results.write_results(args.results, document)
     if args.junit:
         results.write_atomically(args.junit, results.junit_xml(outcomes, "gradecheck", elapsed))
+    if args.html:
+        # Written at grading time, before publication: hidden checks by name only (SPEC 5).
+        report.write_report(args.html, outcomes, submission=args.submission, seed=seed, elapsed=elapsed, note=note)
+        print(f"report written to {args.html}")
     print(summary)
     print(f"results written to {args.results}")
     return EXIT_PASSED if passed == len(outcomes) else EXIT_FAILED
@@ -126,7 +136,13 @@ def check(args):
     )
     if not outcomes:
         raise HarnessError("no check matches the selection")
-    print(format_table(outcomes, elapsed, timing.budget_note(outcomes, args.budget)))
+    note = timing.budget_note(outcomes, args.budget)
+    if args.html:
+        report.write_report(args.html, outcomes, command="check", submission=args.path, elapsed=elapsed, note=note,
+                            selection=args.keyword or "")
+    print(format_table(outcomes, elapsed, note))
+    if args.html:
+        print(f"report written to {args.html}")
     return EXIT_PASSED if all(o.passed for o in outcomes) else EXIT_FAILED
 
 

@@ -78,6 +78,16 @@ def first_failure(batch, upto=None):
     return None
 
 
+PRINTED_CHARS = 2000  # of what failing code printed, kept for report.html: the end, nearest the error
+
+
+def printed_by(results):
+    """The end of what the student's code printed in these ops' results
+    (each op's stdout, then its stderr), for the report of a failure."""
+    text = "".join(part for result in results for part in (result.stdout, result.stderr) if isinstance(part, str))
+    return text if len(text) <= PRINTED_CHARS else "…" + text[-PRINTED_CHARS:]
+
+
 def failure_summary(label, error):
     """"Dense.call raised NotImplementedError: ..." or "...: timed out (timeout)"."""
     if error.kind in LIMIT_KINDS:

@@ -20,7 +20,7 @@ import pytest
 
 from . import checks, timing
 from .checks import HIDDEN, PUBLIC, CheckFailure, Diagnosis
-from .ops import failure_summary, op_label
+from .ops import failure_summary, op_label, printed_by
 from .results import CheckOutcome
 from .sandbox import Limits, RemoteError, Sandbox
 from .scenarios import IMPORT_NAME
@@ -227,7 +227,9 @@ def pytest_runtest_makereport(item, call):
         # A check read the value of an op that failed: the student's code raised.
         label = op_label(exception.op) if exception.op else "the student's code"
         error = exception.error
-        diagnosis = Diagnosis(failure_summary(label, error), method=label, traceback=error.traceback or "")
+        diagnosis = Diagnosis(
+            failure_summary(label, error), method=label, traceback=error.traceback or "", printed=printed_by([exception.result])
+        )
     elif isinstance(exception, CheckFailure):
         diagnosis = exception.diagnosis
     else:

@@ -9,9 +9,11 @@ JSON readers choke) and lone surrogates (which cannot be written as UTF-8).
 applies it to every string of a JSON-like document. `harness.results` passes
 every results.json and JUnit document through them, whatever path the text
 took, and the sandbox client (`sandbox.wire.clean_text`) uses the same
-function on every string the worker sends. Any other report (HTML, the
-console table of `check`) must pass its strings through them too, including
-a `CheckOutcome`'s `details`, which no report writes yet.
+function on every string the worker sends. Any other report must pass its
+strings through them too: the console table of `check` does, and
+`harness.report` (report.html) applies `printable` to every string of a
+`CheckOutcome`'s output and `details` it shows, and again to every value its
+templates write.
 
 What is kept, removed or replaced, and why:
 
