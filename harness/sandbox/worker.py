@@ -69,6 +69,13 @@ MAGIC = b"SBX2"
 HEADER = struct.Struct("<4sQQ")
 NUMERIC_KINDS = "biuf"  # bool, signed and unsigned integers, floats
 MAX_DEPTH = 32  # deeper containers come back as refs
+# What one request's replies may hold, all together (the judge refuses more
+# as a protocol error, harness/sandbox/wire.py ReplyBudget): an op over
+# these fails as a "result" error instead. Arrays: wire.MAX_ARRAYS. Bytes:
+# the message limit, less a reserve for the error reply of the op that
+# crossed it (the judge allows the limit and a little per reply).
+MAX_ARRAYS = 10_000
+REPLY_RESERVE = 256 * 1024
 MESSAGE_CHARS = 4000
 TRACEBACK_CHARS = 8000
 TYPE_CHARS = 200
@@ -384,6 +391,9 @@ class Encoder:
             raise UnsupportedResult(
                 f"result too large: more than {self.worker.message_bytes} bytes of arrays"
             )
+        self.worker.reply_arrays += 1
+        if self.worker.reply_arrays > MAX_ARRAYS:
+            raise UnsupportedResult(f"result too large: more than {MAX_ARRAYS} arrays in one request")
         key = f"a{len(self.arrays)}"
         self.arrays[key] = plain
         node = {"$array": key}
@@ -502,6 +512,8 @@ class Worker:
         self.index = 0  # the op running
         self.watching = None  # (request id, op index, makes many calls) of the op the watchdog watches
         self.refused = frozenset()  # "module:qualname" of functions the judge will not let run
+        self.reply_bytes = 0  # bytes of the current request's replies so far
+        self.reply_arrays = 0  # ... and arrays
         self.progress_lock = threading.Lock()
 
     # -- handles
@@ -824,6 +836,7 @@ class Worker:
         # request, not per op); should this process die, the progress file
         # tells the judge which op was running.
         self.replies = []
+        self.reply_bytes = self.reply_arrays = 0
         for index, op in enumerate(ops):
             self.index = index
             self.progress(index)
@@ -862,8 +875,13 @@ class Worker:
     def queue_reply(self, frame, values):
         try:
             parts = self.channel.pack(frame, values)
-            if len(parts[1]) + len(parts[2]) > self.message_bytes:
-                raise UnsupportedResult(f"result too large: the reply exceeds {self.message_bytes} bytes")
+            size = sum(len(part) for part in parts)
+            allowed = self.message_bytes - min(REPLY_RESERVE, self.message_bytes // 4)
+            if self.reply_bytes + size > allowed:
+                raise UnsupportedResult(
+                    f"result too large: the replies of this request would exceed {allowed} bytes together"
+                )
+            self.reply_bytes += size
         except BaseException as exc:  # noqa: BLE001
             frame.pop("value", None)
             frame["ok"] = False
