@@ -50,8 +50,9 @@ class ProtocolError(Exception):
 # frames). They are far above what honest replies need: a few small dicts,
 # lists of a few hundred items, error texts of some KiB, arrays in the blob.
 # The worker keeps to the array count and to the bytes (worker.MAX_ARRAYS,
-# worker.REPLY_RESERVE), so that an honest op over them fails as a "result"
-# error; a reply over the others is refused as a protocol error.
+# worker.REPLY_RESERVE), as to the dtypes and shapes load_arrays accepts, so
+# that an honest op over them fails as a "result" error; a reply over the
+# others is refused as a protocol error.
 
 #: JSON values (arrays, objects, keys, strings, numbers...) that the replies
 #: to one request may build, counted before parsing (an upper bound, see

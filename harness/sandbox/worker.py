@@ -76,6 +76,7 @@ MAX_DEPTH = 32  # deeper containers come back as refs
 # crossed it (the judge allows the limit and a little per reply).
 MAX_ARRAYS = 10_000
 REPLY_RESERVE = 256 * 1024
+MAX_NDIM = 32  # dimensions of an array (wire.MAX_NDIM)
 MESSAGE_CHARS = 4000
 TRACEBACK_CHARS = 8000
 TYPE_CHARS = 200
@@ -381,10 +382,18 @@ class Encoder:
         else:  # a numpy scalar
             plain = np.asarray(value)
         dtype = plain.dtype
-        if dtype.kind not in NUMERIC_KINDS or dtype.fields is not None:
+        # The judge's rules (wire.ALLOWED_DTYPES, MAX_NDIM, ReplyBudget): an array it would refuse
+        # as a protocol error is a "result" error here (a long double, a zero-size array of shape
+        # (0, 2**40) or of 40 dimensions are honest numpy arrays).
+        if dtype.kind not in NUMERIC_KINDS or dtype.fields is not None or dtype.itemsize > 8:
             raise UnsupportedResult(
                 f"cannot return an array of dtype {dtype}: only bool, integer and "
-                "float arrays cross the sandbox boundary"
+                "float arrays of up to 64 bits cross the sandbox boundary"
+            )
+        if plain.ndim > MAX_NDIM or any(n > self.worker.message_bytes for n in plain.shape):
+            raise UnsupportedResult(
+                f"cannot return an array of shape {plain.shape}: at most {MAX_NDIM} dimensions "
+                f"of at most {self.worker.message_bytes} each cross the sandbox boundary"
             )
         self.nbytes += plain.nbytes
         if self.nbytes > self.worker.message_bytes:
