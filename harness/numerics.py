@@ -669,5 +669,8 @@ def diagnose(actual, expected, batch_size=None, candidates=None) -> list[str]:
     if bad.any():
         first = _index(np.argwhere(bad)[0])
         return [f"{int(bad.sum())} NaN/inf entries (first at {first}): an exp overflow, log(0) or 0/0?"]
-    hints = [name for name, arr in (candidates or {}).items() if _same(a, np.asarray(arr, dtype=np.float64))]
-    return hints + (_shape_hints if a.shape != e.shape else _value_hints)(a, e, batch_size)
+    # Products and means of values near the float range overflow: a hint is then not found,
+    # and no RuntimeWarning (an error under -W error) may escape the diagnosis.
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        hints = [name for name, arr in (candidates or {}).items() if _same(a, np.asarray(arr, dtype=np.float64))]
+        return hints + (_shape_hints if a.shape != e.shape else _value_hints)(a, e, batch_size)

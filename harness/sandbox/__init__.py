@@ -73,6 +73,13 @@ kind is one of client.ERROR_KINDS: "exception" (the student's code raised),
 "timeout", "cpu", "crash", "protocol" (the worker was killed and is restarted
 with the next request), "skipped".
 
+Replies cost the judge a bounded effort: all the replies to one request
+share one `wire.ReplyBudget` (bytes, JSON text, the values JSON can build,
+its nesting, arrays and their elements), JSON is measured at C speed before
+it is parsed, and a reply over budget is a "protocol" error ("the worker's
+reply is too large" / "nested too deeply"). The worker keeps to the array
+count and the bytes itself, so an honest op over them is a "result" error.
+
 Threat model, defences and what still gets through: harness/SECURITY.md.
 In short, as root: a uid of its own per sandbox, the code copy read-only,
 PID/mount/IPC/network namespaces with a private size-limited /tmp and

@@ -478,16 +478,19 @@ class _Worker:
         except (AttributeError, OSError):
             self.pidfd = None
         self.buffer = bytearray()  # reply bytes not yet consumed
+        self.announced: tuple[int, int] | None = None  # (json_len, blob_len) of the frame at the buffer's start
         self.info: dict = {}
 
     @property
     def pid(self) -> int:
         return self.popen.pid
 
-    def _pump(self, frames: list, wanted: int) -> bool:
+    def _pump(self, frames: list, wanted: int, budget: wire.ReplyBudget, deadline: float = math.inf) -> bool:
         """Read what the reply pipe holds, cutting complete frames off the buffer
-        into `frames` (at most `wanted`); True at end of file."""
-        while True:
+        into `frames`, until it holds `wanted` frames, the pipe is empty or
+        `deadline` has passed (a worker that writes without pause cannot keep
+        the judge here). True at end of file. Raises ProtocolError."""
+        while len(frames) < wanted and time.monotonic() < deadline:
             try:
                 chunk = os.read(self.reply_fd, 1 << 20)
             except BlockingIOError:
@@ -495,21 +498,41 @@ class _Worker:
             if not chunk:
                 return True
             self.buffer += chunk
-            self._take_frames(frames, wanted)
+            self._take_frames(frames, wanted, budget)
             if len(self.buffer) > self.max_bytes + wire.HEADER.size:
                 raise wire.ProtocolError("the worker sent more than the message limit")
+        return False
 
-    def _take_frames(self, frames: list, wanted: int) -> None:
-        while len(frames) < wanted and len(self.buffer) >= wire.HEADER.size:
-            json_len, npz_len = wire.parse_header(bytes(self.buffer[: wire.HEADER.size]), self.max_bytes)
-            end = wire.HEADER.size + json_len + npz_len
+    def _take_frames(self, frames: list, wanted: int, budget: wire.ReplyBudget) -> None:
+        """Move complete frames from the buffer to `frames` (at most `wanted`).
+
+        A frame's announced size is charged to the request's budget as soon
+        as its header arrives: a frame over it is refused (ProtocolError)
+        before its bytes are read. Frames are (json bytes, blob memoryview,
+        arrival time); the blob is a view of the frame, not a copy of it.
+        """
+        while len(frames) < wanted:
+            if self.announced is None:
+                if len(self.buffer) < wire.HEADER.size:
+                    return
+                json_len, blob_len = wire.parse_header(bytes(self.buffer[: wire.HEADER.size]), self.max_bytes)
+                budget.spend("bytes", wire.HEADER.size + json_len + blob_len)
+                budget.require("json_bytes", json_len)
+                self.announced = (json_len, blob_len)
+            json_len, blob_len = self.announced
+            end = wire.HEADER.size + json_len + blob_len
             if len(self.buffer) < end:
                 return
-            with memoryview(self.buffer) as view:
-                body = bytes(view[wire.HEADER.size : wire.HEADER.size + json_len])
-                blob = bytes(view[wire.HEADER.size + json_len : end])
-            del self.buffer[:end]
-            frames.append((body, blob, time.monotonic()))
+            if 2 * end >= len(self.buffer):  # most of the buffer: it becomes the frame, the rest is copied
+                frame, self.buffer = self.buffer, self.buffer[end:]
+                del frame[end:]
+            else:  # a small frame before others: it is copied
+                frame = self.buffer[:end]
+                del self.buffer[:end]
+            self.announced = None
+            view = memoryview(frame)
+            body = bytes(view[wire.HEADER.size : wire.HEADER.size + json_len])  # small: JSON is budgeted
+            frames.append((body, view[wire.HEADER.size + json_len :], time.monotonic()))
 
     def exit_status(self, wait: float = 0.0) -> int | None:
         """The worker's returncode once it has exited (-signal if killed), else None.
@@ -531,15 +554,24 @@ class _Worker:
             time.sleep(0.01)
 
     def exchange(
-        self, payload: bytes, wanted: int, deadline: float, watch: _CallWatch | None = None
+        self,
+        payload: bytes,
+        wanted: int,
+        deadline: float,
+        watch: _CallWatch | None = None,
+        budget: wire.ReplyBudget | None = None,
     ) -> tuple[list, str | None, str]:
         """Send `payload`, collect `wanted` reply frames before `deadline`, and
         (with `watch`) before the call running in the worker uses up its own limit.
 
+        `budget`: what the request's replies may cost (wire.ReplyBudget; by
+        default one for `wanted` replies); the frames' sizes are charged to it.
         Returns (frames, failure, detail); failure is None, "timeout" (detail
         "call" when a call ran out of its limit), "exited", "closed" or
-        "protocol". Frames are (json, npz, arrival time).
+        "protocol". Frames are (json bytes, blob memoryview, arrival time).
         """
+        if budget is None:
+            budget = wire.ReplyBudget(self.max_bytes, wanted)
         frames: list = []
         pending = memoryview(payload)
         poller = select.poll()
@@ -549,7 +581,7 @@ class _Worker:
         if pending:
             poller.register(self.request_fd, select.POLLOUT)
         try:
-            self._take_frames(frames, wanted)
+            self._take_frames(frames, wanted, budget)
             while len(frames) < wanted:
                 now = time.monotonic()
                 if now >= deadline:
@@ -573,14 +605,14 @@ class _Worker:
                         if not pending:
                             poller.unregister(fd)
                     elif fd == self.reply_fd:
-                        at_end = self._pump(frames, wanted)
+                        at_end = self._pump(frames, wanted, budget, deadline)
                         if at_end and len(frames) < wanted:
                             failure = "closed" if self.exit_status(wait=0.5) is None else "exited"
                             return frames, failure, ""
                     elif fd == self.pidfd:
                         exited = True
                 if exited:
-                    self._pump(frames, wanted)
+                    self._pump(frames, wanted, budget)  # what the pipe still holds (no writer: it ends)
                     if len(frames) < wanted:
                         return frames, "exited", ""
             return frames, None, ""
@@ -588,12 +620,14 @@ class _Worker:
             return frames, "protocol", str(exc)
 
     def has_leftovers(self) -> bool:
-        """Bytes beyond the expected replies: the worker is out of step."""
-        try:
-            self._pump([], 0)
-        except wire.ProtocolError:
+        """Bytes beyond the expected replies: the worker is out of step.
+        (One read at most: what they say does not matter.)"""
+        if self.buffer:
             return True
-        return bool(self.buffer)
+        try:
+            return bool(os.read(self.reply_fd, 1 << 16))  # b"": the worker closed the pipe, nothing is left
+        except BlockingIOError:
+            return False
 
     def kill(self, grace: float, owner: int | None = None) -> None:
         """Kill the worker's processes (`owner`: the sandbox's own uid: all of its processes)."""
@@ -1049,17 +1083,22 @@ class Sandbox:
         for fd in self._resources.capture_fds:
             os.ftruncate(fd, 0)
         started = time.monotonic()
+        # Everything the replies may cost the judge, all of them together (see wire.ReplyBudget):
+        # the exchange charges their sizes, decoding what their JSON and arrays may build.
+        budget = wire.ReplyBudget(self.limits.message_bytes, count)
         try:
-            frames, failure, detail = worker.exchange(payload, count, started + timeout, watch)
+            frames, failure, detail = worker.exchange(payload, count, started + timeout, watch, budget)
         except BaseException:  # e.g. KeyboardInterrupt in the judge: the worker is out of step
             self._resources.stop_worker()
             raise
         results: list[Result] = []
         offsets = [0, 0]
         last_arrival = started
-        for index, (body, blob, arrival) in enumerate(frames):
+        for index in range(len(frames)):
+            body, blob, arrival = frames[index]
+            frames[index] = None  # a frame's bytes can go once it is decoded
             try:
-                results.append(self._decode_frame(body, blob, index, offsets))
+                results.append(self._decode_frame(body, blob, index, offsets, budget))
             except wire.ProtocolError as exc:
                 failure, detail = "protocol", str(exc)
                 break
@@ -1206,8 +1245,17 @@ class Sandbox:
             message = f"the worker was killed by {name}"
         return ErrorInfo("WorkerCrashed", message, kind="crash")
 
-    def _decode_frame(self, body: bytes, blob: bytes, index: int, offsets: list[int]) -> Result:
-        message = wire.load_json(body)
+    def _decode_frame(
+        self, body: bytes, blob: bytes, index: int, offsets: list[int], budget: wire.ReplyBudget | None = None
+    ) -> Result:
+        """The Result of reply frame number `index` of the current request: its JSON
+        `body` and array `blob` (bytes or a memoryview), charged to `budget` (the
+        request's; a fresh one if None). `offsets`: how far each capture file
+        (stdout, stderr) has been handed out. Raises wire.ProtocolError for any
+        reply that is malformed, belongs elsewhere or is over budget."""
+        if budget is None:
+            budget = wire.ReplyBudget(self.limits.message_bytes)
+        message = wire.load_json(body, budget)
         if not isinstance(message, dict):
             raise wire.ProtocolError("a reply frame is not an object")
         if type(message.get("id")) is not int or message["id"] != self._request_id:
@@ -1216,9 +1264,10 @@ class Sandbox:
             raise wire.ProtocolError("replies arrived out of order")
         ok = message.get("ok")
         elapsed = message.get("elapsed", 0.0)
-        if not isinstance(ok, bool) or type(elapsed) not in (int, float) or not elapsed >= 0:
+        # Seconds: a finite float (float() of a huge JSON int would overflow).
+        if not isinstance(ok, bool) or type(elapsed) not in (int, float) or not 0 <= elapsed < 1e9:
             raise wire.ProtocolError("malformed reply frame")
-        arrays = wire.load_arrays(blob)
+        arrays = wire.load_arrays(blob, budget)
         if ok:
             raw = message.get("value")
             result = Result(ok=True, value=wire.decode_value(raw, arrays, self._make_ref), raw=raw)
@@ -1233,6 +1282,8 @@ class Sandbox:
         if not isinstance(node, dict):
             raise wire.ProtocolError("malformed error in a reply")
         kind = node.get("kind", "exception")
+        if not isinstance(kind, str):  # e.g. a list: unhashable, no kind at all
+            raise wire.ProtocolError("malformed error in a reply")
         return ErrorInfo(
             type=wire.clean_text(node.get("type", "?"), limit=200),
             message=wire.clean_text(node.get("message", "")),

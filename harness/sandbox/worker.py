@@ -76,6 +76,14 @@ MAGIC = b"SBX2"
 HEADER = struct.Struct("<4sQQ")
 NUMERIC_KINDS = "biuf"  # bool, signed and unsigned integers, floats
 MAX_DEPTH = 32  # deeper containers come back as refs
+# What one request's replies may hold, all together (the judge refuses more
+# as a protocol error, harness/sandbox/wire.py ReplyBudget): an op over
+# these fails as a "result" error instead. Arrays: wire.MAX_ARRAYS. Bytes:
+# the message limit, less a reserve for the error reply of the op that
+# crossed it (the judge allows the limit and a little per reply).
+MAX_ARRAYS = 10_000
+REPLY_RESERVE = 256 * 1024
+MAX_NDIM = 32  # dimensions of an array (wire.MAX_NDIM)
 MESSAGE_CHARS = 4000
 TRACEBACK_CHARS = 8000
 TYPE_CHARS = 200
@@ -570,16 +578,27 @@ class Encoder:
         else:  # a numpy scalar
             plain = np.asarray(value)
         dtype = plain.dtype
-        if dtype.kind not in NUMERIC_KINDS or dtype.fields is not None:
+        # The judge's rules (wire.ALLOWED_DTYPES, MAX_NDIM, ReplyBudget): an array it would refuse
+        # as a protocol error is a "result" error here (a long double, a zero-size array of shape
+        # (0, 2**40) or of 40 dimensions are honest numpy arrays).
+        if dtype.kind not in NUMERIC_KINDS or dtype.fields is not None or dtype.itemsize > 8:
             raise UnsupportedResult(
                 f"cannot return an array of dtype {dtype}: only bool, integer and "
-                "float arrays cross the sandbox boundary"
+                "float arrays of up to 64 bits cross the sandbox boundary"
+            )
+        if plain.ndim > MAX_NDIM or any(n > self.worker.message_bytes for n in plain.shape):
+            raise UnsupportedResult(
+                f"cannot return an array of shape {plain.shape}: at most {MAX_NDIM} dimensions "
+                f"of at most {self.worker.message_bytes} each cross the sandbox boundary"
             )
         self.nbytes += plain.nbytes
         if self.nbytes > self.worker.message_bytes:
             raise UnsupportedResult(
                 f"result too large: more than {self.worker.message_bytes} bytes of arrays"
             )
+        self.worker.reply_arrays += 1
+        if self.worker.reply_arrays > MAX_ARRAYS:
+            raise UnsupportedResult(f"result too large: more than {MAX_ARRAYS} arrays in one request")
         key = f"a{len(self.arrays)}"
         self.arrays[key] = plain
         node = {"$array": key}
@@ -698,6 +717,8 @@ class Worker:
         self.index = 0  # the op running
         self.watching = None  # (request id, op index, makes many calls) of the op the watchdog watches
         self.refused = frozenset()  # "module:qualname" of functions the judge will not let run
+        self.reply_bytes = 0  # bytes of the current request's replies so far
+        self.reply_arrays = 0  # ... and arrays
         self.progress_lock = threading.Lock()
 
     # -- handles
@@ -1020,6 +1041,7 @@ class Worker:
         # request, not per op); should this process die, the progress file
         # tells the judge which op was running.
         self.replies = []
+        self.reply_bytes = self.reply_arrays = 0
         for index, op in enumerate(ops):
             self.index = index
             self.progress(index)
@@ -1058,8 +1080,13 @@ class Worker:
     def queue_reply(self, frame, values):
         try:
             parts = self.channel.pack(frame, values)
-            if len(parts[1]) + len(parts[2]) > self.message_bytes:
-                raise UnsupportedResult(f"result too large: the reply exceeds {self.message_bytes} bytes")
+            size = sum(len(part) for part in parts)
+            allowed = self.message_bytes - min(REPLY_RESERVE, self.message_bytes // 4)
+            if self.reply_bytes + size > allowed:
+                raise UnsupportedResult(
+                    f"result too large: the replies of this request would exceed {allowed} bytes together"
+                )
+            self.reply_bytes += size
         except BaseException as exc:  # noqa: BLE001
             frame.pop("value", None)
             frame["ok"] = False
