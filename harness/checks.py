@@ -25,6 +25,9 @@ import pytest
 from . import numerics
 
 PUBLIC, HIDDEN = "public", "hidden"
+# A tag for a check that judges a class among others (inside a tape, between
+# probes): reports list it after the class's own checks, whose failures say more.
+INTEGRATION = "integration"
 
 
 def check(target, title, points=1, visibility=PUBLIC, tags=(), clause=""):
@@ -52,6 +55,7 @@ class Diagnosis:
     snippet: str = ""  # Python that reproduces the case
     case: str = ""  # which input case failed
     traceback: str = ""  # the student's frames, when their code raised
+    printed: str = ""  # what the student's code printed during the check (trimmed)
 
     def as_text(self):
         lines = [self.summary]
@@ -64,6 +68,9 @@ class Diagnosis:
         if self.traceback:
             lines.append("  traceback (your code):")
             lines += ["    " + line for line in self.traceback.rstrip().splitlines()[-12:]]
+        if self.printed:
+            lines.append("  your code printed:")
+            lines += ["    " + line for line in self.printed.rstrip().splitlines()]
         if self.culprit:
             lines.append(f"  the bug is in: {self.culprit}")
         if self.snippet:
