@@ -165,7 +165,7 @@ def main(argv=None):
         return EXIT_UNUSABLE
     except Exception as error:  # noqa: BLE001 - a bug of the harness: still exit 2, and say so
         traceback.print_exc()
-        if args.command == "grade":
+        if args.command == "grade" and not getattr(args, "results_written", False):  # never overwrite a grade
             not_graded(args, HarnessError(f"{type(error).__name__}: {error}"), 0.0, args.seed)
         return EXIT_UNUSABLE
 
@@ -203,6 +203,7 @@ def grade(args):
         outcomes, elapsed, seed, output=summary, extra={"assignments": packages, "time": time_data}
     )
     results.write_results(args.results, document)
+    args.results_written = True
     if args.junit:
         results.write_atomically(args.junit, results.junit_xml(outcomes, "gradecheck", elapsed))
     print(summary)

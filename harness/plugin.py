@@ -91,7 +91,7 @@ def pytest_collection_modifyitems(config, items):
     public_only = config.getoption("public_only")
     selected, deselected, names = [], [], {}
     infos = [check_info(item) for item in items]
-    chosen = _chosen_by_name(config, [info["name"] for info in infos])
+    chosen = _chosen_by_name(config, [info["name"] for info in infos if not (public_only and info["visibility"] != PUBLIC)])
     for item, info in zip(items, infos):
         if info["name"] in names:
             _refuse(config, f"two checks are named {info['name']!r}: {names[info['name']]} and {item.nodeid}")
@@ -110,8 +110,8 @@ def pytest_collection_modifyitems(config, items):
 def _chosen_by_name(config, names):
     """Whether a check, by its printed name, is chosen by --check-names (`check -k`).
 
-    Every name of the catalog is given, whatever --assignments: an expression
-    pasted whole is read the same way in every process of a run."""
+    Every name that may be chosen is given, whatever --assignments: an
+    expression pasted whole is read the same way in every process of a run."""
     expression = config.getoption("check_names")
     if not expression:
         return lambda name: True

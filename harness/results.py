@@ -142,7 +142,18 @@ def junit_xml(outcomes, suite_name="gradecheck", execution_time=0.0, error=None)
     diagnosis for each failed one. `error`: the submission could not be graded
     (then one errored testcase says why). A hidden check's failure says
     nothing of the check (`outcomes.student_text`). Every attribute and text is made
-    printable (`harness.text.printable`), so the document is well-formed XML 1.0."""
+    printable (`harness.text.printable`), so the document is well-formed XML 1.0.
+    Within `MAX_RESULTS_BYTES`, as results.json: failures are bounded more
+    tightly until it fits."""
+    limit = OUTPUT_CHARS
+    while True:
+        document = _junit_document(outcomes, suite_name, execution_time, error, limit)
+        if limit <= 250 or len(document.encode("utf-8")) <= MAX_RESULTS_BYTES:
+            return document
+        limit //= 2
+
+
+def _junit_document(outcomes, suite_name, execution_time, error, limit):
     failures = sum(not o.passed for o in outcomes)
     suite = ET.Element(
         "testsuite",
@@ -158,7 +169,8 @@ def junit_xml(outcomes, suite_name="gradecheck", execution_time=0.0, error=None)
     for o in outcomes:
         case = ET.SubElement(suite, "testcase", classname=o.target, name=o.name, time=f"{o.duration:.4f}")
         if not o.passed:
-            output = bounded(printable(student_text(o)))  # printable first: some controls break lines
+            # printable first: some controls break lines
+            output = bounded(printable(student_text(o)), limit, line_limit=min(1000, limit // 4))
             failure = ET.SubElement(case, "failure", message=(output.splitlines() or ["failed"])[0])
             failure.text = output
     for element in suite.iter():  # ElementTree writes control characters as they are: none may be left

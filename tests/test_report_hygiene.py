@@ -153,12 +153,14 @@ def test_every_output_is_bounded_and_says_what_was_cut(huge):
     assert SANDBOX not in path.read_text() + junit.read_text()
 
 
-def test_results_json_stays_under_a_megabyte_whatever_the_outputs():
+def test_results_json_and_junit_stay_under_a_megabyte_whatever_the_outputs():
     many = [CheckOutcome(name=f"bgd.cost.MSE: check {i}", target="bgd.cost.MSE", max_score=1, passed=False,
                          output=("é" * 300 + "\n") * 200) for i in range(400)]
     document = results.gradescope_results(many, 1.0, 1)
     assert len(json.dumps(document, indent=2)) < 1_000_000
     assert all("characters cut here" in t["output"] for t in document["tests"])
+    junit = results.junit_xml(many)
+    assert len(junit.encode("utf-8")) < 1_000_000 and junit.count("characters cut here") == len(many)
 
 
 def test_bounded_keeps_the_start_and_the_end():
