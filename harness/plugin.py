@@ -41,7 +41,8 @@ def pytest_addoption(parser):
     group.addoption("--run-seed", type=int, default=0, help="seed of this run's hidden checks")
     group.addoption("--assignments", default="beras,bgd", help="comma-separated packages to check")
     group.addoption("--public-only", action="store_true", help="only the public checks")
-    group.addoption("--check-names", help="only the checks whose printed name matches this expression (harness.selection)")
+    group.addoption("--check-names", metavar="EXPR",
+                    help="only the checks whose printed name matches EXPR (harness.selection: `check -k`)")
     # SPEC 5 (see harness/timing.py): a hung method costs the per-call limit
     # once; the budget bounds the whole submission (all its processes).
     group.addoption("--call-timeout", type=timing.positive_seconds, default=timing.DEFAULT_TIMEOUT,
@@ -91,12 +92,13 @@ def pytest_collection_modifyitems(config, items):
     public_only = config.getoption("public_only")
     selected, deselected, names = [], [], {}
     infos = [check_info(item) for item in items]
-    chosen = _chosen_by_name(config, [info["name"] for info in infos if not (public_only and info["visibility"] != PUBLIC)])
-    for item, info in zip(items, infos):
+    visible = [not (public_only and info["visibility"] != PUBLIC) for info in infos]
+    chosen = _chosen_by_name(config, [info["name"] for info, shown in zip(infos, visible) if shown])
+    for item, info, shown in zip(items, infos, visible):
         if info["name"] in names:
             _refuse(config, f"two checks are named {info['name']!r}: {names[info['name']]} and {item.nodeid}")
         names[info["name"]] = item.nodeid
-        wanted = info["target"].split(".")[0] in assignments and not (public_only and info["visibility"] != PUBLIC)
+        wanted = info["target"].split(".")[0] in assignments and shown
         if wanted and chosen(info["name"]):
             item.user_properties.append(("check", info))
             selected.append(item)
