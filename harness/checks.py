@@ -25,6 +25,9 @@ import pytest
 from . import numerics
 
 PUBLIC, HIDDEN = "public", "hidden"
+# A tag for a check that judges a class among others (inside a tape, between
+# probes): reports list it after the class's own checks, whose failures say more.
+INTEGRATION = "integration"
 
 
 def check(target, title, points=1, visibility=PUBLIC, tags=(), clause=""):
@@ -52,7 +55,7 @@ class Diagnosis:
     snippet: str = ""  # Python that reproduces the case
     case: str = ""  # which input case failed
     traceback: str = ""  # the student's frames, when their code raised
-    printed: str = ""  # what the student's code printed in the call that raised (its end)
+    printed: str = ""  # what the student's code printed during the check (its end, trimmed)
     # Where the compared arrays differ, for report.html's heatmap
     # (`numerics.error_map`: at most 200 values in [0, 1], 0 = right), and the
     # shape of the arrays, to say which entries each cell covers. None when no
@@ -71,6 +74,9 @@ class Diagnosis:
         if self.traceback:
             lines.append("  traceback (your code):")
             lines += ["    " + line for line in self.traceback.rstrip().splitlines()[-12:]]
+        if self.printed:
+            lines.append("  your code printed:")
+            lines += ["    " + line for line in self.printed.rstrip().splitlines()]
         if self.culprit:
             lines.append(f"  the bug is in: {self.culprit}")
         if self.snippet:

@@ -27,13 +27,16 @@ class HarnessError(Exception):
 
 def run_checks(
     submission, assignments, run_seed, public_only=False, keyword=None, workers=0, reference=REFERENCE_DIR,
-    catalog=CATALOG_DIR, timeout=timing.DEFAULT_TIMEOUT, budget=timing.DEFAULT_BUDGET, stats=None,
+    catalog=CATALOG_DIR, timeout=timing.DEFAULT_TIMEOUT, budget=timing.DEFAULT_BUDGET, stats=None, names=None,
 ):
     """Outcomes of the selected checks of `catalog`, in its order, and the seconds taken.
 
     `timeout`: seconds per call into student code; `budget`: seconds the
     submission's sandbox may spend in the whole run (SPEC 5, harness/timing.py).
     `stats`, a dict, receives "student_seconds": what the submission spent.
+    `keyword` selects checks as pytest's -k does (by test function and
+    parameters); `names`, as `check -k` does: by the names printed for them
+    (`harness.selection`).
 
     Raises SubmissionRefused (harness.sandbox) before any check runs when the
     submission cannot be copied into a sandbox (too deep, too many files, too
@@ -49,7 +52,9 @@ def run_checks(
         time_args = ["--call-timeout", repr(float(timeout)), "--budget", repr(float(budget)), "--budget-dir", budget_dir]
 
         def run(some):
-            return _run_checks(submission, some, run_seed, public_only, keyword, workers, reference, catalog, time_args)
+            return _run_checks(
+                submission, some, run_seed, public_only, keyword, names, workers, reference, catalog, time_args
+            )
 
         if len(assignments) > 1 and not workers and hasattr(os, "fork"):
             outcomes, elapsed = _each_in_parallel(list(assignments), run)
@@ -60,8 +65,8 @@ def run_checks(
     return outcomes, elapsed
 
 
-def _run_checks(submission, assignments, run_seed, public_only, keyword, workers, reference, catalog, time_args):
-    collector = Collector()
+def _run_checks(submission, assignments, run_seed, public_only, keyword, names, workers, reference, catalog, time_args):
+    collector = Collector(submission)
     args = [
         str(catalog),
         "-p", "harness.plugin",
@@ -82,6 +87,8 @@ def _run_checks(submission, assignments, run_seed, public_only, keyword, workers
         args.append("--public-only")
     if keyword:
         args += ["-k", keyword]
+    if names:
+        args.append(f"--check-names={names}")
     if workers:
         args += ["-p", "xdist", "-n", str(workers)]
     start = time.perf_counter()

@@ -6,6 +6,12 @@ Their text still quotes student code (exception messages and class names,
 traceback lines): every string of both documents passes through
 `harness.text.printable` here, when the document is built and again when it
 is written, whatever path the text took to get here.
+
+Both follow SPEC 5 here, whoever calls: a hidden check shows its name and
+result only (`outcomes.student_text`; its diagnosis stays out, and
+results.json's `extra_data` names only the method at fault and the blame,
+which Gradescope does not show students), each test's output is bounded
+(`OUTPUT_CHARS`) and results.json stays under `MAX_RESULTS_BYTES`.
 """
 
 import dataclasses
@@ -15,10 +21,14 @@ import pathlib
 import tempfile
 import xml.etree.ElementTree as ET
 
-from .text import printable, printable_data
+from .outcomes import student_text
+from .text import bounded, printable, printable_data
 
 PASSED, FAILED = "passed", "failed"
 GRADESCOPE_VISIBILITY = {"public": "visible", "hidden": "after_published"}
+OUTPUT_CHARS = 8000  # each test's output, at most (about): Gradescope shows it whole
+MAX_RESULTS_BYTES = 900_000  # results.json, at most: Gradescope's limit is 1 MB
+BLAMES = ("forward", "backward", "update", "contract", "training")  # SPEC 5 extra_data.blame
 
 
 @dataclasses.dataclass
@@ -50,7 +60,18 @@ def total(outcomes):
 
 def gradescope_results(outcomes, execution_time, seed, output="", extra=None):
     """The results.json document, in Gradescope's autograder format, every
-    string in it made printable (`harness.text.printable`)."""
+    string in it made printable (`harness.text.printable`), within
+    `MAX_RESULTS_BYTES`: the outputs of the tests are bounded more tightly
+    until the document fits."""
+    limit = OUTPUT_CHARS
+    while True:
+        document = _gradescope_document(outcomes, execution_time, seed, output, extra, limit)
+        if limit <= 250 or len(json.dumps(document, indent=2)) <= MAX_RESULTS_BYTES:
+            return document
+        limit //= 2
+
+
+def _gradescope_document(outcomes, execution_time, seed, output, extra, limit):
     score, max_score = total(outcomes)
     tests = []
     for number, o in enumerate(outcomes, start=1):
@@ -61,18 +82,18 @@ def gradescope_results(outcomes, execution_time, seed, output="", extra=None):
                 "score": round(o.score, 6),
                 "max_score": o.max_score,
                 "status": o.status,
-                "output": o.output,
+                "output": bounded(student_text(o), limit, line_limit=min(1000, limit // 4)),
                 "output_format": "text",
                 "visibility": GRADESCOPE_VISIBILITY.get(o.visibility, "visible"),
                 "tags": list(o.tags),
-                "extra_data": {"target": o.target, "duration": round(o.duration, 4)},
+                "extra_data": {"target": o.target, "duration": round(o.duration, 4), **diagnosis_data(o)},
             }
         )
     return printable_data(
         {
             "score": round(score, 6),
             "execution_time": round(execution_time, 3),
-            "output": output,
+            "output": bounded(output, 4 * OUTPUT_CHARS),
             "output_format": "text",
             "visibility": "visible",
             "stdout_visibility": "hidden",
@@ -82,18 +103,35 @@ def gradescope_results(outcomes, execution_time, seed, output="", extra=None):
     )
 
 
-def refused_results(reason, execution_time, seed):
+def diagnosis_data(outcome):
+    """SPEC 5's structured diagnosis of a failed check, for tools and class
+    reports: {"method", "blame"} as far as known (no input, no expected value:
+    hidden checks carry it too)."""
+    if outcome.passed:
+        return {}
+    data = {}
+    method = outcome.details.get("method")
+    if isinstance(method, str) and method and not method.startswith("<"):
+        data["method"] = method[:200]
+    culprit = outcome.details.get("culprit")
+    if culprit in BLAMES:
+        data["blame"] = culprit
+    return data
+
+
+def refused_results(reason, execution_time, seed, extra=None):
     """The results.json document of a submission that could not be graded at
-    all (`reason` says why, for the student): no test, score 0."""
+    all (`reason` says why, for the student): no test, score 0. `extra`: more
+    for `extra_data` (what the instructor may need, e.g. the grader's own error)."""
     return printable_data(
         {
             "score": 0.0,
             "execution_time": round(execution_time, 3),
-            "output": f"This submission could not be graded: {reason}",
+            "output": bounded(f"This submission could not be graded: {reason}", 4 * OUTPUT_CHARS),
             "output_format": "text",
             "visibility": "visible",
             "stdout_visibility": "hidden",
-            "extra_data": {"seed": seed, "refused": reason},
+            "extra_data": {"seed": seed, "refused": bounded(reason, 4 * OUTPUT_CHARS), **(extra or {})},
             "tests": [],
         }
     )
@@ -102,8 +140,20 @@ def refused_results(reason, execution_time, seed):
 def junit_xml(outcomes, suite_name="gradecheck", execution_time=0.0, error=None):
     """The JUnit XML report: one testcase per check, a <failure> with its
     diagnosis for each failed one. `error`: the submission could not be graded
-    (then one errored testcase says why). Every attribute and text is made
-    printable (`harness.text.printable`), so the document is well-formed XML 1.0."""
+    (then one errored testcase says why). A hidden check's failure says
+    nothing of the check (`outcomes.student_text`). Every attribute and text is made
+    printable (`harness.text.printable`), so the document is well-formed XML 1.0.
+    Within `MAX_RESULTS_BYTES`, as results.json: failures are bounded more
+    tightly until it fits."""
+    limit = OUTPUT_CHARS
+    while True:
+        document = _junit_document(outcomes, suite_name, execution_time, error, limit)
+        if limit <= 250 or len(document.encode("utf-8")) <= MAX_RESULTS_BYTES:
+            return document
+        limit //= 2
+
+
+def _junit_document(outcomes, suite_name, execution_time, error, limit):
     failures = sum(not o.passed for o in outcomes)
     suite = ET.Element(
         "testsuite",
@@ -119,7 +169,8 @@ def junit_xml(outcomes, suite_name="gradecheck", execution_time=0.0, error=None)
     for o in outcomes:
         case = ET.SubElement(suite, "testcase", classname=o.target, name=o.name, time=f"{o.duration:.4f}")
         if not o.passed:
-            output = printable(o.output)  # before taking its first line: some controls break lines
+            # printable first: some controls break lines
+            output = bounded(printable(student_text(o)), limit, line_limit=min(1000, limit // 4))
             failure = ET.SubElement(case, "failure", message=(output.splitlines() or ["failed"])[0])
             failure.text = output
     for element in suite.iter():  # ElementTree writes control characters as they are: none may be left

@@ -95,3 +95,86 @@ def printable_data(value: Any) -> Any:
     if isinstance(value, tuple):
         return tuple(printable_data(v) for v in value)
     return value
+
+
+# ------------------------------------------------------------ sandbox paths
+
+_SANDBOX_MARK = "harness-sandbox-"
+# What may come before the mark in a path: anything but a separator of prose,
+# quotes or brackets (a traceback writes `File "/tmp/harness-sandbox-x/work/a.py"`).
+_PATH_STOPS = frozenset(" \t\n\"'`<>()[]{},;=")
+
+
+def without_sandbox_paths(text: str) -> str:
+    """`text` with the private folders of a sandbox written as the student knows them.
+
+    The submission runs in a copy under `<tmp>/harness-sandbox-XXXX/work/`, a
+    name that changes at every run and means nothing to the student:
+    `/tmp/harness-sandbox-ab12/work/beras/layers.py` becomes `beras/layers.py`
+    (the work folder itself `.`), the sandbox's other folders (its HOME and
+    temp dir) `<sandbox>/tmp/...`, and the runtime mirror of Python and NumPy
+    `<python>/...`. Linear in the length of `text`, whatever it holds.
+    """
+    if _SANDBOX_MARK not in text:  # nearly always
+        return text
+    pieces, done = [], 0
+    while True:
+        mark = text.find(_SANDBOX_MARK, done)
+        if mark < 0:
+            break
+        start = mark  # walk back to where the path begins
+        while start > done and text[start - 1] not in _PATH_STOPS:
+            start -= 1
+        end = mark + len(_SANDBOX_MARK)  # the folder's own name: harness-sandbox-XXXX
+        while end < len(text) and text[end] not in _PATH_STOPS and text[end] != "/":
+            end += 1
+        folder = text[mark:end]
+        pieces.append(text[done:start])
+        if folder.startswith(_SANDBOX_MARK + "runtime-"):
+            pieces.append("<python>")
+        elif text.startswith("/work/", end):
+            end += len("/work/")
+        elif text.startswith("/work", end) and (end + 5 == len(text) or text[end + 5] in _PATH_STOPS):
+            end += len("/work")
+            pieces.append(".")
+        else:
+            pieces.append("<sandbox>")
+        done = end
+    pieces.append(text[done:])
+    return "".join(pieces)
+
+
+# ------------------------------------------------------------ bounds
+
+
+def bounded(text: str, limit: int = 8000, line_limit: int = 1000) -> str:
+    """`text` in at most about `limit` characters, saying what was cut.
+
+    A line longer than `line_limit` (a reproducer's inline array) keeps its
+    start; past `limit`, the first lines (what failed, where) and the last
+    ones are kept and the middle is replaced by a line that says how much
+    is missing. Text within both bounds is returned as it is.
+    """
+    if len(text) <= limit and all(len(line) <= line_limit for line in text.split("\n")):
+        return text
+    lines = []
+    for line in text.split("\n"):
+        if len(line) > line_limit:
+            line = f"{line[:line_limit]} … [{len(line) - line_limit} more characters on this line]"
+        lines.append(line)
+    if sum(len(line) + 1 for line in lines) <= limit:
+        return "\n".join(lines)
+    head, tail, used = [], [], 200  # room for the note
+    for line in lines:  # two thirds for the start, which says what failed
+        if used + len(line) + 1 > limit * 2 // 3:
+            break
+        head.append(line)
+        used += len(line) + 1
+    for line in reversed(lines[len(head):]):
+        if used + len(line) + 1 > limit:
+            break
+        tail.insert(0, line)
+        used += len(line) + 1
+    cut = lines[len(head): len(lines) - len(tail)]
+    note = f"[… {len(cut)} lines, {sum(len(line) + 1 for line in cut)} characters cut here to keep the report small]"
+    return "\n".join(head + [note] + tail)

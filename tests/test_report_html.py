@@ -336,7 +336,7 @@ def test_check_html_shows_what_the_code_printed_and_its_traceback(tmp_path):
     page_path = tmp_path / "report.html"
     run = subprocess.run(
         [sys.executable, "-m", "harness", "check", str(submission), "--assignment", "beras",
-         "-k", "test_forward and Dense", "--html", str(page_path)],
+         "-k", "beras.layers.Dense: forward matches the reference", "--html", str(page_path)],
         capture_output=True, text=True, timeout=300,
     )
     assert run.returncode == 1, run.stdout + run.stderr
