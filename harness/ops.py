@@ -78,14 +78,11 @@ def first_failure(batch, upto=None):
     return None
 
 
-PRINTED_CHARS = 2000  # of what failing code printed, kept for report.html: the end, nearest the error
-
-
 def printed_by(results):
-    """The end of what the student's code printed in these ops' results
-    (each op's stdout, then its stderr), for the report of a failure."""
-    text = "".join(part for result in results for part in (result.stdout, result.stderr) if isinstance(part, str))
-    return text if len(text) <= PRINTED_CHARS else "…" + text[-PRINTED_CHARS:]
+    """What the student's code printed in these ops' results (each op's
+    stdout, then its stderr; bounded by the sandbox's capture), for the report
+    of a failure; `outcomes.trimmed_print` trims it, saying what it left out."""
+    return "".join(part for result in results for part in (result.stdout, result.stderr) if isinstance(part, str))
 
 
 def failure_summary(label, error):

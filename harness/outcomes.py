@@ -116,7 +116,7 @@ def explained(diagnosis, own=frozenset(ASSIGNMENTS)):
     return diagnosis
 
 
-def trimmed_print(text, dropped=0, lines=20):
+def trimmed_print(text, dropped=0, lines=10):
     """What the student's code printed during a check, for its diagnosis: the
     first `lines` lines (each at most 300 characters), and what was left out."""
     kept = text.splitlines()

@@ -263,8 +263,12 @@ def pytest_runtest_makereport(item, call):
     elif not diagnosis.snippet:
         diagnosis.snippet = checks.fallback_snippet()
     student = getattr(item.config, "_harness_engines", {}).get("student")
-    if student is not None and not diagnosis.printed:
-        diagnosis.printed = outcomes.trimmed_print(*student.take_printed())
+    if student is not None:  # everything the check's calls printed, in one trimmed form
+        text, dropped = student.take_printed()
+        if text or dropped:
+            diagnosis.printed = outcomes.trimmed_print(text, dropped)
+        elif diagnosis.printed:
+            diagnosis.printed = outcomes.trimmed_print(diagnosis.printed)
     report.user_properties.append(("diagnosis", dataclasses.asdict(diagnosis)))
 
 

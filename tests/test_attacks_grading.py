@@ -213,7 +213,8 @@ def _alive(pid):
 
 
 def _descends_from_or_daemon(pid, judge):
-    """Whether `pid` is a descendant of `judge`, or a daemon that left it (its parent is init)."""
+    """Whether `pid` is a descendant of `judge` (a daemon too: in the worker's
+    PID namespace, orphans are given to its init, a descendant of the judge)."""
     for _ in range(20):
         try:
             ppid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
@@ -222,7 +223,7 @@ def _descends_from_or_daemon(pid, judge):
         if ppid == judge:
             return True
         if ppid in (0, 1):
-            return True  # an orphan of the sandbox uid block: ours in this test's window
+            return False  # not ours: another test's (this run's daemons stay in its PID namespace)
         pid = ppid
     return False
 
