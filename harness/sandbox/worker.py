@@ -356,11 +356,14 @@ def hide_paths(paths, keep):
     namespace: the project (reference solutions, the harness) cannot be
     read, nor imported by adding it to sys.path. Needs root. A path that holds
     something the worker needs (`keep`) is left alone."""
-    paths = [p for p in paths if os.path.isdir(p) and not any(k == p or k.startswith(p.rstrip("/") + "/") for k in keep)]
     if not paths or os.getuid() != 0:
         return False
+    if any(os.path.isdir(p) and any(k == p or k.startswith(p.rstrip("/") + "/") for k in keep) for p in paths):
+        return False  # it holds what the worker needs: left in sight
     flags = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC
-    return all(mount("tmpfs", p, "tmpfs", flags, "size=4k") for p in paths)
+    # A path already out of sight (a clone under the temp dir, which the
+    # worker's private temp dir replaced) is hidden as it is.
+    return all(mount("tmpfs", p, "tmpfs", flags, "size=4k") for p in paths if os.path.isdir(p))
 
 
 def drop_privileges(uid, gid):
