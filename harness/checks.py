@@ -25,6 +25,9 @@ import pytest
 from . import numerics
 
 PUBLIC, HIDDEN = "public", "hidden"
+# A tag for a check that judges a class among others (inside a tape, between
+# probes): reports list it after the class's own checks, whose failures say more.
+INTEGRATION = "integration"
 
 
 def check(target, title, points=1, visibility=PUBLIC, tags=(), clause=""):
@@ -52,6 +55,13 @@ class Diagnosis:
     snippet: str = ""  # Python that reproduces the case
     case: str = ""  # which input case failed
     traceback: str = ""  # the student's frames, when their code raised
+    printed: str = ""  # what the student's code printed during the check (its end, trimmed)
+    # Where the compared arrays differ, for report.html's heatmap
+    # (`numerics.error_map`: at most 200 values in [0, 1], 0 = right), and the
+    # shape of the arrays, to say which entries each cell covers. None when no
+    # two arrays of one shape were compared.
+    error_map: list | None = None
+    error_shape: list | None = None
 
     def as_text(self):
         lines = [self.summary]
@@ -64,6 +74,9 @@ class Diagnosis:
         if self.traceback:
             lines.append("  traceback (your code):")
             lines += ["    " + line for line in self.traceback.rstrip().splitlines()[-12:]]
+        if self.printed:
+            lines.append("  your code printed:")
+            lines += ["    " + line for line in self.printed.rstrip().splitlines()]
         if self.culprit:
             lines.append(f"  the bug is in: {self.culprit}")
         if self.snippet:
@@ -116,7 +129,16 @@ def expect_close(actual, expected, what, dtype=None, batch_size=None, candidates
         return comparison
     worst = [(m.index, m.actual, m.expected) for m in comparison.worst]
     found = numerics.diagnose(actual, expected, batch_size=batch_size, candidates=candidates)
-    fail(f"{what}: {comparison.message}", worst=worst, hints=found + [h for h in hints if h], **details)
+    fail(f"{what}: {comparison.message}", worst=worst, hints=found + [h for h in hints if h], **located(comparison),
+         **details)
+
+
+def located(comparison):
+    """The fields of a Diagnosis that say where a failed `numerics.compare`
+    differs: its error map and the shape it covers (none for a shape or type mismatch)."""
+    if comparison.error_map is None:
+        return {}
+    return {"error_map": comparison.error_map, "error_shape": list(comparison.shape)}
 
 
 def floating_dtype(*arrays):

@@ -185,6 +185,13 @@ def check_forward(spec, case, student, reference, rng):
         fail(f"{what} has NaN or inf for {case.label}", case=case.label, snippet=snippet, method=driver.forward_name)
 
 
+def _shape_hints(got, want):
+    """The mistakes a gradient of the wrong shape shows (transposed, not summed
+    over the batch, ...: `numerics.diagnose`), [] when it is not an array."""
+    array = numerics.as_numeric(got)
+    return numerics.diagnose(array, want) if array is not None and array.shape != np.shape(want) else []
+
+
 def _gradient_shape_problem(name, got, want):
     if got is None:
         return f"{name} is missing (nothing returned for it)"
@@ -269,7 +276,7 @@ def check_input_gradient(spec, case, student, reference, rng, witness, which=0, 
     g, w = got.input_grads[which], want.input_grads[which]
     problem = _gradient_shape_problem(name, g, w)
     if problem:
-        fail(problem, method=method, case=case.label, snippet=snippet)
+        fail(problem, method=method, case=case.label, snippet=snippet, hints=_shape_hints(g, w))
     tier = tier_of(spec, case, got, student, reference, snippet)
     _refuse_vacuous(g, w, name, method, case, snippet)
     index = driver.differentiated[which]
@@ -323,7 +330,7 @@ def check_parameter_gradients(spec, case, student, reference, rng, witness, *, s
     for index, (g, w) in enumerate(zip(grads, want.param_grads)):
         problem = _gradient_shape_problem(f"{name} [{index}] (parameter {index}, shape {np.shape(w)})", g, w)
         if problem:
-            fail(problem, case=case.label, snippet=snippet, method=method)
+            fail(problem, case=case.label, snippet=snippet, method=method, hints=_shape_hints(g, w))
     tier = tier_of(spec, case, got, student, reference, snippet)
     v = _cotangent(spec, case, got.output, upstream, snippet)
     for index, (g, w) in enumerate(zip(grads, want.param_grads)):
@@ -371,7 +378,7 @@ def check_extreme_gradients(spec, case, student, reference, rng):
         name = f"{method}: {gradient_label(spec, which)}"
         problem = _gradient_shape_problem(name, g, w)
         if problem:
-            fail(problem, method=method, case=case.label, snippet=snippet)
+            fail(problem, method=method, case=case.label, snippet=snippet, hints=_shape_hints(g, w))
         mask = case.judged(inputs) if case.judged is not None and which == 0 else None
         where = " (where no clipping happens)" if mask is not None else ""
         expect_close(g, w, f"{name}{where} differs from the reference for {case.label}", tier, mask=mask,

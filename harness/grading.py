@@ -7,6 +7,7 @@ the outcomes; the submission itself only ever runs inside the sandbox.
 import dataclasses
 import json
 import os
+import pathlib
 import tempfile
 import time
 
@@ -15,6 +16,9 @@ import pytest
 from . import timing
 from .plugin import CATALOG_DIR, REFERENCE_DIR, Collector
 from .results import CheckOutcome
+from .sandbox import Limits, cleanup
+from .sandbox.runtime import submission_files
+from .submission import ASSIGNMENTS
 
 
 class HarnessError(Exception):
@@ -23,19 +27,34 @@ class HarnessError(Exception):
 
 def run_checks(
     submission, assignments, run_seed, public_only=False, keyword=None, workers=0, reference=REFERENCE_DIR,
-    catalog=CATALOG_DIR, timeout=timing.DEFAULT_TIMEOUT, budget=timing.DEFAULT_BUDGET, stats=None,
+    catalog=CATALOG_DIR, timeout=timing.DEFAULT_TIMEOUT, budget=timing.DEFAULT_BUDGET, stats=None, names=None,
 ):
     """Outcomes of the selected checks of `catalog`, in its order, and the seconds taken.
 
     `timeout`: seconds per call into student code; `budget`: seconds the
     submission's sandbox may spend in the whole run (SPEC 5, harness/timing.py).
     `stats`, a dict, receives "student_seconds": what the submission spent.
+    `keyword` selects checks as pytest's -k does (by test function and
+    parameters); `names`, as `check -k` does: by the names printed for them
+    (`harness.selection`).
+
+    Raises SubmissionRefused (harness.sandbox) before any check runs when the
+    submission cannot be copied into a sandbox (too deep, too many files, too
+    large; the message is for the student), HarnessError when the catalog
+    could not run.
     """
+    # What the plugin's sandboxes will copy (every graded package, default
+    # limits), looked at once here: a refusal then reaches the caller as
+    # itself, in every mode (forked processes, xdist workers), before any
+    # sandbox starts.
+    submission_files(pathlib.Path(submission), ASSIGNMENTS, Limits.submission_bytes)
     with tempfile.TemporaryDirectory(prefix="gradecheck-budget-") as budget_dir:
         time_args = ["--call-timeout", repr(float(timeout)), "--budget", repr(float(budget)), "--budget-dir", budget_dir]
 
         def run(some):
-            return _run_checks(submission, some, run_seed, public_only, keyword, workers, reference, catalog, time_args)
+            return _run_checks(
+                submission, some, run_seed, public_only, keyword, names, workers, reference, catalog, time_args
+            )
 
         if len(assignments) > 1 and not workers and hasattr(os, "fork"):
             outcomes, elapsed = _each_in_parallel(list(assignments), run)
@@ -46,8 +65,8 @@ def run_checks(
     return outcomes, elapsed
 
 
-def _run_checks(submission, assignments, run_seed, public_only, keyword, workers, reference, catalog, time_args):
-    collector = Collector()
+def _run_checks(submission, assignments, run_seed, public_only, keyword, names, workers, reference, catalog, time_args):
+    collector = Collector(submission)
     args = [
         str(catalog),
         "-p", "harness.plugin",
@@ -68,6 +87,8 @@ def _run_checks(submission, assignments, run_seed, public_only, keyword, workers
         args.append("--public-only")
     if keyword:
         args += ["-k", keyword]
+    if names:
+        args.append(f"--check-names={names}")
     if workers:
         args += ["-p", "xdist", "-n", str(workers)]
     start = time.perf_counter()
@@ -105,6 +126,7 @@ def _each_in_parallel(assignments, run):
         pid = os.fork()
         if pid == 0:  # the child: grade one assignment, report, leave without running the parent's exit handlers
             os.close(read_end)
+            inherited = len(cleanup.queued())
             try:
                 found, _ = run([assignment])
                 message = {"outcomes": [dataclasses.asdict(o) for o in found]}
@@ -112,6 +134,9 @@ def _each_in_parallel(assignments, run):
                 message = {"error": str(error)}
             except BaseException as error:  # noqa: BLE001 - whatever it is, the parent must hear of it
                 message = {"error": f"grading {assignment} failed: {type(error).__name__}: {error}"}
+            # Sandbox folders whose removal the parent defers (cleanup.deferred):
+            # this process leaves without removing them, the parent does.
+            message["leftovers"] = cleanup.queued()[inherited:]
             with os.fdopen(write_end, "w", encoding="utf-8") as pipe:
                 json.dump(message, pipe)
             os._exit(0)
@@ -130,6 +155,8 @@ def _each_in_parallel(assignments, run):
             message = json.loads(text)
         except ValueError:
             message = {"error": "a grading process ended without reporting (killed?)"}
+        for folder in message.get("leftovers", []):
+            cleanup.discard(folder)
         if "error" in message:
             errors.append(message["error"])
         else:

@@ -220,6 +220,77 @@ class Comparison:
     max_rel: float  # largest error relative to its expected entry (tiny ones floored)
     worst: list[Mismatch]  # the top_k largest errors, largest first
     message: str = ""
+    error_map: list | None = None  # where it failed, for reports (see `error_map`); None when it passed
+    shape: tuple = ()  # of the arrays compared, when both had it
+
+
+# An error map is small enough to travel with every failure (between grading
+# processes, and into results.json when its extra_data carries diagnoses):
+# at most 200 cells of two decimals each is at most ~1.2 KB of JSON.
+ERROR_MAP_SIDE = 32  # cells per side at most
+ERROR_MAP_CELLS = 200  # cells in all at most
+ERROR_MAP_LEAST = 0.01  # the value of an entry that fails by a hair: never shown as right
+
+
+def as_2d_shape(shape) -> tuple[int, int]:
+    """How an array of `shape` is laid out in an error map: a scalar is 1x1,
+    a vector one row, a matrix itself, a higher array one row per index of
+    its first axis (a sample, for a batch) with the other axes flattened, row-major."""
+    shape = tuple(int(n) for n in shape)
+    if not shape:
+        return 1, 1
+    if len(shape) == 1:
+        return 1, shape[0]
+    return shape[0], int(np.prod(shape[1:]))
+
+
+def map_cells(rows, cols) -> tuple[int, int]:
+    """The error map's size for an array laid out as `rows` x `cols`: the
+    array itself when it fits, else at most ERROR_MAP_SIDE per side and
+    ERROR_MAP_CELLS in all: a short side is kept whole (one row per sample
+    of a small batch) and the long one cut, else the map is square."""
+    r, c = min(rows, ERROR_MAP_SIDE), min(cols, ERROR_MAP_SIDE)
+    if r * c <= ERROR_MAP_CELLS:
+        return r, c
+    short = min(r, c)
+    if short * short <= ERROR_MAP_CELLS:
+        return (r, ERROR_MAP_CELLS // r) if r <= c else (ERROR_MAP_CELLS // c, c)
+    side = math.isqrt(ERROR_MAP_CELLS)
+    return side, side
+
+
+def map_blocks(count, cells) -> list[tuple[int, int]]:
+    """The [start, stop) ranges of `count` entries that `cells` cells cover,
+    as even as integers allow (as np.array_split): cell i covers
+    [i * count // cells, (i + 1) * count // cells)."""
+    return [(i * count // cells, (i + 1) * count // cells) for i in range(cells)]
+
+
+def error_map(actual, expected, bad) -> list[list[float]]:
+    """Where `actual` is wrong, for a heatmap: a 2-D list of values in [0, 1].
+
+    Each entry's error is 0 where it is within tolerance (`bad` False), else
+    its relative difference |a - e| / (|a| + |e|), at least ERROR_MAP_LEAST:
+    1 for a flipped sign, a wrong zero or a NaN/inf; (B - 1) / (B + 1) for a
+    factor B. The array is laid out in 2-D (`as_2d_shape`) and cut into
+    blocks (`map_cells`, `map_blocks`); a cell holds its block's largest
+    error, so one wrong entry among thousands still shows. Rounded to two
+    decimals to stay small.
+    """
+    a = np.asarray(actual, dtype=np.float64)
+    e = np.asarray(expected, dtype=np.float64)
+    rows, cols = as_2d_shape(a.shape)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        relative = np.abs(a - e) / (np.abs(a) + np.abs(e))
+    relative = np.where(np.isfinite(relative), relative, 1.0)  # NaN/inf on one side only
+    values = np.where(np.asarray(bad, dtype=bool), np.clip(relative, ERROR_MAP_LEAST, 1.0), 0.0).reshape(rows, cols)
+    map_rows, map_cols = map_cells(rows, cols)
+    cells = [
+        [float(values[r0:r1, c0:c1].max(initial=0.0)) for c0, c1 in map_blocks(cols, map_cols)]
+        for r0, r1 in map_blocks(rows, map_rows)
+    ]
+    # 0 and 1 as ints: "0" is a third of "0.0" in JSON, and most cells are one or the other.
+    return [[int(v) if v in (0.0, 1.0) else max(round(v, 2), ERROR_MAP_LEAST) for v in row] for row in cells]
 
 
 def _tolerance(expected, dtype, rtol=None, atol=None):
@@ -267,13 +338,14 @@ def compare(actual, expected, dtype=None, *, top_k=5, rtol=None, atol=None, floo
         if err[i] > 0
     ]
     max_rel = float((err / np.maximum(np.abs(np.nan_to_num(e)), max(floor, 1e-300))).max(initial=0.0))
-    message = ""
+    message, where = "", None
     if bad.any():
         kind = "" if np.isfinite(a[bad]).all() else "NaN/inf; "
         message = (
             f"{int(bad.sum())} of {a.size} entries differ ({kind}first at {_index(np.argwhere(bad)[0])})"
         )
-    return Comparison(not bad.any(), float(err.max(initial=0.0)), max_rel, worst, message)
+        where = error_map(a, e, bad)
+    return Comparison(not bad.any(), float(err.max(initial=0.0)), max_rel, worst, message, where, a.shape)
 
 
 # ---------------------------------------------------------- the VJP check
@@ -597,5 +669,8 @@ def diagnose(actual, expected, batch_size=None, candidates=None) -> list[str]:
     if bad.any():
         first = _index(np.argwhere(bad)[0])
         return [f"{int(bad.sum())} NaN/inf entries (first at {first}): an exp overflow, log(0) or 0/0?"]
-    hints = [name for name, arr in (candidates or {}).items() if _same(a, np.asarray(arr, dtype=np.float64))]
-    return hints + (_shape_hints if a.shape != e.shape else _value_hints)(a, e, batch_size)
+    # Products and means of values near the float range overflow: a hint is then not found,
+    # and no RuntimeWarning (an error under -W error) may escape the diagnosis.
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        hints = [name for name, arr in (candidates or {}).items() if _same(a, np.asarray(arr, dtype=np.float64))]
+        return hints + (_shape_hints if a.shape != e.shape else _value_hints)(a, e, batch_size)

@@ -86,6 +86,13 @@ def first_failure(batch, upto=None):
     return None
 
 
+def printed_by(results):
+    """What the student's code printed in these ops' results (each op's
+    stdout, then its stderr; bounded by the sandbox's capture), for the report
+    of a failure; `outcomes.trimmed_print` trims it, saying what it left out."""
+    return "".join(part for result in results for part in (result.stdout, result.stderr) if isinstance(part, str))
+
+
 def failure_summary(label, error):
     """"Dense.call raised NotImplementedError: ..." or "...: timed out (timeout)"."""
     if error.kind in LIMIT_KINDS:

@@ -10,21 +10,24 @@ evaluates finite differences of its forward, another).
 
 import dataclasses
 import math
+import os
 import pathlib
+import sys
 import threading
 import zlib
 
 import numpy as np
 import pytest
 
-from . import checks, timing
+from . import checks, outcomes, selection, timing
 from .checks import HIDDEN, PUBLIC, CheckFailure, Diagnosis
 from .drivers import GIVEN_CORE
-from .ops import failure_summary, op_label
+from .ops import failure_summary, op_label, printed_by
 from .results import CheckOutcome
 from .sandbox import Batch, Limits, RemoteError, Sandbox
 from .scenarios import IMPORT_NAME
 from .submission import ASSIGNMENTS
+from .text import without_sandbox_paths
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 REFERENCE_DIR = ROOT / "reference"
@@ -40,6 +43,8 @@ def pytest_addoption(parser):
     group.addoption("--run-seed", type=int, default=0, help="seed of this run's hidden checks")
     group.addoption("--assignments", default="beras,bgd", help="comma-separated packages to check")
     group.addoption("--public-only", action="store_true", help="only the public checks")
+    group.addoption("--check-names", metavar="EXPR",
+                    help="only the checks whose printed name matches EXPR (harness.selection: `check -k`)")
     # SPEC 5 (see harness/timing.py): a hung method costs the per-call limit
     # once; the budget bounds the whole submission (all its processes).
     group.addoption("--call-timeout", type=timing.positive_seconds, default=timing.DEFAULT_TIMEOUT,
@@ -94,13 +99,15 @@ def pytest_collection_modifyitems(config, items):
     assignments = set(config.getoption("assignments").split(","))
     public_only = config.getoption("public_only")
     selected, deselected, names = [], [], {}
-    for item in items:
-        info = check_info(item)
+    infos = [check_info(item) for item in items]
+    visible = [not (public_only and info["visibility"] != PUBLIC) for info in infos]
+    chosen = _chosen_by_name(config, [info["name"] for info, shown in zip(infos, visible) if shown])
+    for item, info, shown in zip(items, infos, visible):
         if info["name"] in names:
             _refuse(config, f"two checks are named {info['name']!r}: {names[info['name']]} and {item.nodeid}")
         names[info["name"]] = item.nodeid
-        wanted = info["target"].split(".")[0] in assignments and not (public_only and info["visibility"] != PUBLIC)
-        if wanted:
+        wanted = info["target"].split(".")[0] in assignments and shown
+        if wanted and chosen(info["name"]):
             item.user_properties.append(("check", info))
             selected.append(item)
         else:
@@ -110,6 +117,20 @@ def pytest_collection_modifyitems(config, items):
     items[:] = selected
     if _runs_checks(config) and any("student_fd" in getattr(item, "fixturenames", ()) for item in selected):
         _finite_differences(config)  # started now, in the background: only runs that need it pay for it
+
+
+def _chosen_by_name(config, names):
+    """Whether a check, by its printed name, is chosen by --check-names (`check -k`).
+
+    Every name that may be chosen is given, whatever --assignments: an
+    expression pasted whole is read the same way in every process of a run."""
+    expression = config.getoption("check_names")
+    if not expression:
+        return lambda name: True
+    try:
+        return selection.matcher(expression, names)
+    except selection.ExpressionError as error:
+        _refuse(config, f"-k {expression!r}: {error}")
 
 
 def _engines(config):
@@ -124,9 +145,17 @@ def _engines(config):
         # The reference is held to the default limit at least (a tiny --timeout
         # is for the student), and its time does not count against the budget.
         # A call may use its whole wall-clock limit in CPU time.
-        student_limits = Limits(timeout=per_call, cpu_seconds=max(Limits.cpu_seconds, math.ceil(per_call)))
+        # GRADECHECK_NAMESPACES=off grades as in a container without
+        # CAP_SYS_ADMIN (harness/SECURITY.md), to test that fallback.
+        namespaces = os.environ.get("GRADECHECK_NAMESPACES", "on") != "off"
+        student_limits = Limits(
+            timeout=per_call, cpu_seconds=max(Limits.cpu_seconds, math.ceil(per_call)), namespaces=namespaces
+        )
         reference_per_call = max(per_call, timing.DEFAULT_TIMEOUT)
-        reference_limits = Limits(timeout=reference_per_call, cpu_seconds=max(Limits.cpu_seconds, math.ceil(reference_per_call)))
+        reference_limits = Limits(
+            timeout=reference_per_call, cpu_seconds=max(Limits.cpu_seconds, math.ceil(reference_per_call)),
+            namespaces=namespaces,
+        )
 
         def student_sandbox():
             return timing.TimedSandbox(folder, student_limits, graded=ASSIGNMENTS, shipped=SCENARIOS, budget=_budget(config))
@@ -217,6 +246,13 @@ def _budget(config):
     return budget
 
 
+def _close_quietly(engine):
+    try:
+        engine.close()
+    except Exception as error:  # noqa: BLE001
+        print(f"harness: closing a sandbox failed: {error}", file=sys.stderr)
+
+
 def _start_quietly(sandbox):
     try:
         sandbox.start()
@@ -230,12 +266,14 @@ def pytest_collection(session):
 
 
 def pytest_unconfigure(config):
-    # All at once: a close is mostly waiting (for the worker's processes to go,
-    # for the disk to forget its folder), ~70 ms each.
+    # Closing kills the workers; their folders are removed now, or after the
+    # reports are written when the command line defers it (sandbox.cleanup).
+    # Nothing here may keep the run from ending and its results from being written.
+    # All at once: a close is mostly waiting (for the worker's processes to go), ~70 ms each.
     closing = [*getattr(config, "_harness_engines", {}).values()]
     if getattr(config, "_harness_later", None) is not None:
         closing.append(config._harness_later)
-    threads = [threading.Thread(target=engine.close) for engine in closing]
+    threads = [threading.Thread(target=_close_quietly, args=(engine,)) for engine in closing]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -292,6 +330,9 @@ def rng(seed):
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item):
     checks.replay_with(None)
+    student = getattr(item.config, "_harness_engines", {}).get("student")
+    if student is not None:
+        student.take_printed()  # what earlier checks printed is theirs
     if item.config.getoption("submission") and _budget(item.config).remaining() <= 0:
         # The submission has used up its time: the checks left fail at once.
         item.user_properties.append(("not_run", True))
@@ -307,22 +348,39 @@ def pytest_runtest_makereport(item, call):
         # A check read the value of an op that failed: the student's code raised.
         label = op_label(exception.op) if exception.op else "the student's code"
         error = exception.error
-        diagnosis = Diagnosis(failure_summary(label, error), method=label, traceback=error.traceback or "")
+        diagnosis = Diagnosis(
+            failure_summary(label, error), method=label, traceback=error.traceback or "", printed=printed_by([exception.result])
+        )
     elif isinstance(exception, CheckFailure):
         diagnosis = exception.diagnosis
     else:
         return
-    if not diagnosis.snippet:
+    # A snippet helps to reproduce a crash, not a method still to be written
+    # (as harness.drivers.raise_on_error decides for its own requests).
+    if "raised NotImplementedError" in diagnosis.summary:
+        diagnosis.snippet = ""
+    elif not diagnosis.snippet:
         diagnosis.snippet = checks.fallback_snippet()
+    student = getattr(item.config, "_harness_engines", {}).get("student")
+    if student is not None:  # everything the check's calls printed, in one trimmed form
+        text, dropped = student.take_printed()
+        if text or dropped:
+            diagnosis.printed = outcomes.trimmed_print(text, dropped)
+        elif diagnosis.printed:
+            diagnosis.printed = outcomes.trimmed_print(diagnosis.printed)
     report.user_properties.append(("diagnosis", dataclasses.asdict(diagnosis)))
 
 
 class Collector:
-    """Receives every check's report (in the controller under xdist)."""
+    """Receives every check's report (in the controller under xdist) and
+    builds its `CheckOutcome`: the one place where a diagnosis becomes text
+    (`outcomes.explained`: the sandbox's private paths made submission-relative,
+    a missing third-party module explained)."""
 
-    def __init__(self):
+    def __init__(self, submission=None):
         self.outcomes = {}
         self.errors = []  # problems of the catalog itself, not of the submission
+        self.own_modules = outcomes.own_modules(submission)
 
     def pytest_collectreport(self, report):
         if report.failed:
@@ -348,14 +406,16 @@ class Collector:
             outcome.passed = False
             diagnosis = properties.get("diagnosis")
             if diagnosis:
+                diagnosis = outcomes.explained(diagnosis, self.own_modules)
                 outcome.details = dict(diagnosis)
                 outcome.output = Diagnosis(**diagnosis).as_text()
                 if properties.get("not_run"):
                     outcome.details["not_run"] = True
             elif report.skipped:
-                outcome.output = f"skipped: {report.longrepr[-1] if isinstance(report.longrepr, tuple) else report.longreprtext}"
+                reason = report.longrepr[-1] if isinstance(report.longrepr, tuple) else report.longreprtext
+                outcome.output = without_sandbox_paths(f"skipped: {reason}")
             else:
-                outcome.output = "the check could not run: " + _crash_message(report)
+                outcome.output = without_sandbox_paths("the check could not run: " + _crash_message(report))
 
     def ordered(self):
         return list(self.outcomes.values())

@@ -39,6 +39,7 @@ from .ops import name_of, op_label, replayed
 from .sandbox import ErrorInfo, Item, Pending, Ref, Result, Sandbox, Slot
 from .scenarios import IMPORT_NAME  # harness/scenarios, as the worker imports it
 
+PRINTED_CHARS = 4000  # what a check's diagnosis quotes of the student's prints, at most
 DEFAULT_TIMEOUT = 5.0  # seconds per call into student code
 DEFAULT_BUDGET = 600.0  # seconds for a whole submission
 NOT_RUN = "not run: the time budget"  # how the summary of a check the budget did not let run starts
@@ -230,6 +231,10 @@ class TimedSandbox(Sandbox):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.timed_out = {}  # method_key -> the ErrorInfo of its timeout
+        # What the student's code printed since the plugin last cleared it (at
+        # the start of each check), for that check's diagnosis: at most
+        # PRINTED_CHARS characters, then only counted.
+        self.printed, self.printed_dropped = [], 0
 
     def run(self, ops, timeout=None):
         ops = list(ops)
@@ -252,6 +257,7 @@ class TimedSandbox(Sandbox):
 
     def _run_and_learn(self, ops, timeout):
         results = super().run(ops, timeout)
+        self._keep_printed(results)
         for op, result in zip(ops, results):
             error = result.error
             if not result.ok and error.kind == "timeout" and error.type == "Timeout":
@@ -261,6 +267,24 @@ class TimedSandbox(Sandbox):
                     # requests that enter it, whatever they called, stop there.
                     self.refused.add(error.where)
         return results
+
+    def _keep_printed(self, results):
+        kept = sum(map(len, self.printed))
+        for result in results:
+            for text, dropped in ((result.stdout, result.stdout_dropped), (result.stderr, result.stderr_dropped)):
+                if not text and not dropped:
+                    continue
+                room = max(0, PRINTED_CHARS - kept)
+                self.printed.append(text[:room])
+                kept += len(self.printed[-1])
+                # characters cut here, bytes the sandbox dropped: a count for the student, not an account
+                self.printed_dropped += len(text) - len(self.printed[-1]) + dropped
+
+    def take_printed(self):
+        """(what was printed since the last call, how much more was dropped), and forget it."""
+        text, dropped = "".join(self.printed), self.printed_dropped
+        self.printed, self.printed_dropped = [], 0
+        return text, dropped
 
 
 def training_calls(epochs, samples, batch_size, layers):

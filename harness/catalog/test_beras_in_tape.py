@@ -26,7 +26,7 @@ from harness.catalog.beras_judging import (
     probe_weights,
 )
 from harness.catalog.specs import BERAS_LAYERS
-from harness.checks import check
+from harness.checks import INTEGRATION, check
 from harness.drivers import BerasLoss
 
 
@@ -58,7 +58,7 @@ def in_tape_case(spec, reference, rng):
 
 @pytest.mark.parametrize("spec", BERAS_LAYERS, ids=str)
 @check("{spec.target}", "inside a GradientTape, between probe layers, passes the right gradients to the layers around "
-       "it{spec.variant}", points=1, clause="2 Diffable/J conventions and GradientTape semantics, losses' get_input_gradients() -> [dL/dy_pred, dL/dy_true]; 4 contract: tape semantics, no mutation of inputs")
+       "it{spec.variant}", points=1, tags=(INTEGRATION,), clause="2 Diffable/J conventions and GradientTape semantics, losses' get_input_gradients() -> [dL/dy_pred, dL/dy_true]; 4 contract: tape semantics, no mutation of inputs")
 def test_in_tape(spec, student, reference, rng):
     case, is_loss, params, probes, x, t = in_tape_case(spec, reference, rng)
     name = spec.driver.class_name

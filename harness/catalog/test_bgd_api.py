@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 
 from harness import numerics
-from harness.checks import HIDDEN, check, expect_close, fail, floating_dtype, replay_with
+from harness.checks import HIDDEN, check, expect_close, fail, floating_dtype, located, replay_with
 from harness.gradcheck import PARAMETER_SCALE
 from harness.play import play, play_both, snippet
 
@@ -452,7 +452,7 @@ def test_dropout_backward(student, reference, rng):
         if not comparison.passed:
             fail(f"Dropout.backward's signal is not the error through the last forward's mask divided by keep_proba: "
                  f"{comparison.message}", method=method, case=case, hints=hints or numerics.diagnose(signal, expected),
-                 worst=worst(comparison))
+                 worst=worst(comparison), **located(comparison))
 
 
 @check(DROPOUT, "deactivate() makes forward and backward the identity; activate() switches dropout back on", points=1, clause="3 Dropout: activate(), deactivate() (inactive: identity)")
@@ -566,7 +566,7 @@ def check_trajectory(optimizer, student, reference, rng):
                     hints.append("the parameter did not change at all")
                 fail(f"after {step} update{'s' if step > 1 else ''}, the change of parameter {index} of layer {layer} differs "
                      f"from the reference: {comparison.message}", method=method, case=case,
-                     hints=hints + numerics.diagnose(moved, expected), worst=worst(comparison))
+                     hints=hints + numerics.diagnose(moved, expected), worst=worst(comparison), **located(comparison))
 
 
 @pytest.mark.parametrize("optimizer", DEFAULT_OPTIMIZERS, ids=str)
@@ -636,7 +636,7 @@ def test_stack_eval(student, reference, rng):
     comparison = numerics.compare(out, want["out"], dtype=np.float32)
     if not comparison.passed:
         fail(f"NeuralStack.eval's output is not X forwarded through every layer in the order they were added: "
-             f"{comparison.message}", method=method, case=case, worst=worst(comparison))
+             f"{comparison.message}", method=method, case=case, worst=worst(comparison), **located(comparison))
 
 
 @check(STACK, "eval(X) and train(X, y, epochs, batch_size) leave X and y untouched", points=1, clause="4 contract: no mutation of inputs")
@@ -765,7 +765,7 @@ def test_stack_full_batch_training(student, reference, rng):
                         hints.append("each layer's backward must receive the signal of the layer after it (the last "
                                      "layer gets the cost's gradient)")
                     fail(f"at update {step}, the gradient of layer {index} differs from the reference's: "
-                         f"{comparison.message}", method=method, case=case, hints=hints, worst=worst(comparison))
+                         f"{comparison.message}", method=method, case=case, hints=hints, worst=worst(comparison), **located(comparison))
     for index, (g_layer, w_layer) in enumerate(zip(got["parameters"], want["parameters"])):
         for g, w in zip(arrays(g_layer, [np.shape(w) for w in w_layer], f"the parameters of layer {index}", method, case), w_layer):
             expect_close(g, w, f"after training, the parameters of layer {index} differ from the reference's",

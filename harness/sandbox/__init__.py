@@ -81,25 +81,20 @@ kind is one of client.ERROR_KINDS: "exception" (the student's code raised),
 "timeout", "cpu", "crash", "protocol" (the worker was killed and is restarted
 with the next request), "skipped".
 
-Known limits (for the hardening work still to come):
-- All sandboxes run as the same `nobody` (when the judge is root): in a
-  concurrent batch one student's worker could reach another's files or
-  processes, and they share the process limit. Needs a user per sandbox.
-  So can a submission's two workers (grading, and finite differences: see
-  harness/own_forward.py) reach each other, through /tmp, /dev/shm, SysV IPC
-  or their folders: the grading worker could leave the graded input there for
-  the other to forge its finite differences around. Needs a user and a
-  private /tmp per sandbox too.
-- rlimits are per process (64 processes x 2 GiB is possible) and RLIMIT_FSIZE
-  does not cap the number of files: needs a cgroup and a tmpfs quota.
-- Descendants that setsid() escape the sweep if the worker dies first, or if
-  student code turns off the child-subreaper flag: needs cgroup.kill or a PID
-  namespace. Processes left by a successful request live until the next
-  timeout, restart or close().
-- Hiding the project and cutting the network need root; as another user the
-  worker can read what that user can read.
-- Student code runs in the worker's interpreter and can forge any well-formed
-  reply: the judge treats replies as data and recomputes every expectation.
+Replies cost the judge a bounded effort: all the replies to one request
+share one `wire.ReplyBudget` (bytes, JSON text, the values JSON can build,
+its nesting, arrays and their elements), JSON is measured at C speed before
+it is parsed, and a reply over budget is a "protocol" error ("the worker's
+reply is too large" / "nested too deeply"). The worker keeps to the array
+count and the bytes itself, so an honest op over them is a "result" error.
+
+Threat model, defences and what still gets through: harness/SECURITY.md.
+In short, as root: a uid of its own per sandbox, the code copy read-only,
+PID/mount/IPC/network namespaces with a private size-limited /tmp and
+/dev/shm where the system allows them, and a guard process that kills the
+worker's whole tree when the judge dies. Student code runs in the worker's
+interpreter and can forge any well-formed reply: the judge treats replies
+as data and recomputes every expectation.
 """
 
 from .client import (
@@ -118,7 +113,7 @@ from .client import (
     StaleRefError,
 )
 from .limits import GiB, KiB, Limits, MiB
-from .runtime import SandboxError
+from .runtime import SandboxError, SubmissionRefused
 from .wire import ProtocolError
 
 __all__ = [
@@ -141,4 +136,5 @@ __all__ = [
     "SandboxError",
     "Slot",
     "StaleRefError",
+    "SubmissionRefused",
 ]

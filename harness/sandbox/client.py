@@ -11,10 +11,11 @@ import json
 import math
 import os
 import select
-import shutil
 import signal
 import struct
 import subprocess
+import sys
+import tempfile
 import time
 import weakref
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from . import process, runtime, stack, wire
+from . import cleanup, process, runtime, stack, wire
 from .limits import Limits
 from .runtime import SandboxError
 
@@ -506,26 +507,30 @@ class Batch:
 class _Worker:
     """One worker process and its pipes."""
 
-    def __init__(self, popen: subprocess.Popen, request_fd: int, reply_fd: int, max_bytes: int):
+    def __init__(self, popen: subprocess.Popen, request_fd: int, reply_fd: int, max_bytes: int, lifeline: int | None = None):
         self.popen = popen
         self.request_fd = request_fd
         self.reply_fd = reply_fd
+        self.lifeline = lifeline  # closing it makes the worker's guard kill the worker
         self.max_bytes = max_bytes
         try:
             self.pidfd: int | None = os.pidfd_open(popen.pid)
         except (AttributeError, OSError):
             self.pidfd = None
         self.buffer = bytearray()  # reply bytes not yet consumed
+        self.announced: tuple[int, int] | None = None  # (json_len, blob_len) of the frame at the buffer's start
         self.info: dict = {}
 
     @property
     def pid(self) -> int:
         return self.popen.pid
 
-    def _pump(self, frames: list, wanted: int) -> bool:
+    def _pump(self, frames: list, wanted: int, budget: wire.ReplyBudget, deadline: float = math.inf) -> bool:
         """Read what the reply pipe holds, cutting complete frames off the buffer
-        into `frames` (at most `wanted`); True at end of file."""
-        while True:
+        into `frames`, until it holds `wanted` frames, the pipe is empty or
+        `deadline` has passed (a worker that writes without pause cannot keep
+        the judge here). True at end of file. Raises ProtocolError."""
+        while len(frames) < wanted and time.monotonic() < deadline:
             try:
                 chunk = os.read(self.reply_fd, 1 << 20)
             except BlockingIOError:
@@ -533,21 +538,41 @@ class _Worker:
             if not chunk:
                 return True
             self.buffer += chunk
-            self._take_frames(frames, wanted)
+            self._take_frames(frames, wanted, budget)
             if len(self.buffer) > self.max_bytes + wire.HEADER.size:
                 raise wire.ProtocolError("the worker sent more than the message limit")
+        return False
 
-    def _take_frames(self, frames: list, wanted: int) -> None:
-        while len(frames) < wanted and len(self.buffer) >= wire.HEADER.size:
-            json_len, npz_len = wire.parse_header(bytes(self.buffer[: wire.HEADER.size]), self.max_bytes)
-            end = wire.HEADER.size + json_len + npz_len
+    def _take_frames(self, frames: list, wanted: int, budget: wire.ReplyBudget) -> None:
+        """Move complete frames from the buffer to `frames` (at most `wanted`).
+
+        A frame's announced size is charged to the request's budget as soon
+        as its header arrives: a frame over it is refused (ProtocolError)
+        before its bytes are read. Frames are (json bytes, blob memoryview,
+        arrival time); the blob is a view of the frame, not a copy of it.
+        """
+        while len(frames) < wanted:
+            if self.announced is None:
+                if len(self.buffer) < wire.HEADER.size:
+                    return
+                json_len, blob_len = wire.parse_header(bytes(self.buffer[: wire.HEADER.size]), self.max_bytes)
+                budget.spend("bytes", wire.HEADER.size + json_len + blob_len)
+                budget.require("json_bytes", json_len)
+                self.announced = (json_len, blob_len)
+            json_len, blob_len = self.announced
+            end = wire.HEADER.size + json_len + blob_len
             if len(self.buffer) < end:
                 return
-            with memoryview(self.buffer) as view:
-                body = bytes(view[wire.HEADER.size : wire.HEADER.size + json_len])
-                blob = bytes(view[wire.HEADER.size + json_len : end])
-            del self.buffer[:end]
-            frames.append((body, blob, time.monotonic()))
+            if 2 * end >= len(self.buffer):  # most of the buffer: it becomes the frame, the rest is copied
+                frame, self.buffer = self.buffer, self.buffer[end:]
+                del frame[end:]
+            else:  # a small frame before others: it is copied
+                frame = self.buffer[:end]
+                del self.buffer[:end]
+            self.announced = None
+            view = memoryview(frame)
+            body = bytes(view[wire.HEADER.size : wire.HEADER.size + json_len])  # small: JSON is budgeted
+            frames.append((body, view[wire.HEADER.size + json_len :], time.monotonic()))
 
     def exit_status(self, wait: float = 0.0) -> int | None:
         """The worker's returncode once it has exited (-signal if killed), else None.
@@ -569,15 +594,24 @@ class _Worker:
             time.sleep(0.01)
 
     def exchange(
-        self, payload: bytes, wanted: int, deadline: float, watch: _CallWatch | None = None
+        self,
+        payload: bytes,
+        wanted: int,
+        deadline: float,
+        watch: _CallWatch | None = None,
+        budget: wire.ReplyBudget | None = None,
     ) -> tuple[list, str | None, str]:
         """Send `payload`, collect `wanted` reply frames before `deadline`, and
         (with `watch`) before the call running in the worker uses up its own limit.
 
+        `budget`: what the request's replies may cost (wire.ReplyBudget; by
+        default one for `wanted` replies); the frames' sizes are charged to it.
         Returns (frames, failure, detail); failure is None, "timeout" (detail
         "call" when a call ran out of its limit), "exited", "closed" or
-        "protocol". Frames are (json, npz, arrival time).
+        "protocol". Frames are (json bytes, blob memoryview, arrival time).
         """
+        if budget is None:
+            budget = wire.ReplyBudget(self.max_bytes, wanted)
         frames: list = []
         pending = memoryview(payload)
         poller = select.poll()
@@ -587,7 +621,7 @@ class _Worker:
         if pending:
             poller.register(self.request_fd, select.POLLOUT)
         try:
-            self._take_frames(frames, wanted)
+            self._take_frames(frames, wanted, budget)
             while len(frames) < wanted:
                 now = time.monotonic()
                 if now >= deadline:
@@ -611,14 +645,14 @@ class _Worker:
                         if not pending:
                             poller.unregister(fd)
                     elif fd == self.reply_fd:
-                        at_end = self._pump(frames, wanted)
+                        at_end = self._pump(frames, wanted, budget, deadline)
                         if at_end and len(frames) < wanted:
                             failure = "closed" if self.exit_status(wait=0.5) is None else "exited"
                             return frames, failure, ""
                     elif fd == self.pidfd:
                         exited = True
                 if exited:
-                    self._pump(frames, wanted)
+                    self._pump(frames, wanted, budget)  # what the pipe still holds (no writer: it ends)
                     if len(frames) < wanted:
                         return frames, "exited", ""
             return frames, None, ""
@@ -626,20 +660,23 @@ class _Worker:
             return frames, "protocol", str(exc)
 
     def has_leftovers(self) -> bool:
-        """Bytes beyond the expected replies: the worker is out of step."""
-        try:
-            self._pump([], 0)
-        except wire.ProtocolError:
+        """Bytes beyond the expected replies: the worker is out of step.
+        (One read at most: what they say does not matter.)"""
+        if self.buffer:
             return True
-        return bool(self.buffer)
+        try:
+            return bool(os.read(self.reply_fd, 1 << 16))  # b"": the worker closed the pipe, nothing is left
+        except BlockingIOError:
+            return False
 
-    def kill(self, grace: float) -> None:
-        process.kill_sandbox(self.popen.pid, grace)
+    def kill(self, grace: float, owner: int | None = None) -> None:
+        """Kill the worker's processes (`owner`: the sandbox's own uid: all of its processes)."""
+        process.kill_sandbox(self.popen.pid, grace, owner)
         try:
             self.popen.wait(timeout=5)
         except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL was sent
             pass
-        for fd in (self.request_fd, self.reply_fd, self.pidfd):
+        for fd in (self.request_fd, self.reply_fd, self.pidfd, self.lifeline):
             if fd is not None:
                 try:
                     os.close(fd)
@@ -729,9 +766,10 @@ class _CallWatch:
 class _Resources:
     """What must be released even if the Sandbox is never closed explicitly."""
 
-    def __init__(self, root: Path, grace: float):
+    def __init__(self, root: Path, grace: float, identity: runtime.Identity | None = None):
         self.root = root
         self.grace = grace
+        self.identity = identity  # its uid lease ends with the sandbox
         self.worker: _Worker | None = None
         self.capture_fds: tuple[int, ...] = ()
         self.progress_fd: int | None = None  # the worker writes PROGRESS records here
@@ -740,10 +778,16 @@ class _Resources:
     def stop_worker(self) -> None:
         worker, self.worker = self.worker, None
         if worker is not None:
-            worker.kill(self.grace)
+            leased = self.identity is not None and self.identity.lease is not None
+            worker.kill(self.grace, self.identity.uid if leased else None)
 
     def close(self) -> None:
-        self.stop_worker()
+        """Kill the worker, close the files, remove the folder. Never raises:
+        it runs at the end of a grading run (and from a finalizer)."""
+        try:
+            self.stop_worker()
+        except Exception as error:  # noqa: BLE001 - the folder must still go
+            print(f"harness: stopping a sandbox worker failed: {error}", file=sys.stderr)
         for fd in (*self.capture_fds, self.progress_fd, self.stack_fd):
             try:
                 if fd is not None:
@@ -751,7 +795,18 @@ class _Resources:
             except OSError:
                 pass
         self.capture_fds, self.progress_fd, self.stack_fd = (), None, None
-        shutil.rmtree(self.root, ignore_errors=True)
+        if self.identity is not None and self.identity.lease is not None:
+            # Its processes are gone: take back what its uid owned (its HOME),
+            # so that the uid can go to another sandbox before the folder does.
+            try:
+                os.chown(self.root / "tmp", os.getuid(), os.getgid())
+                os.chmod(self.root / "tmp", 0o700)
+            except OSError:
+                pass
+            self.identity.release()
+        # Whatever the worker left there (any depth, any mode): removed now,
+        # or after the reports are written (cleanup.deferred); never raises.
+        cleanup.discard(self.root)
 
 
 # ------------------------------------------------------------------ sandbox
@@ -786,7 +841,7 @@ class Sandbox:
         limits: Limits | None = None,
         *,
         packages: tuple[str, ...] = ("numpy",),
-        user: str | int | None = "nobody",
+        user: str | int | None = runtime.FRESH,
         graded: tuple[str, ...] | None = None,
         shipped: tuple[tuple[str | os.PathLike, str], ...] = (),
         budget: Any = None,
@@ -806,15 +861,19 @@ class Sandbox:
         self.refused: set[str] = set()
         self.identity = runtime.Identity.lookup(user)
         self._interpreter = runtime.prepare_interpreter(tuple(packages), self.identity)
-        self._layout = runtime.create_sandbox_dir(
-            Path(submission_dir).resolve(),
-            self._interpreter,
-            self.identity,
-            self.limits.submission_bytes,
-            graded,
-            tuple((Path(folder), name) for folder, name in shipped),
-        )
-        self._resources = _Resources(self._layout.root, self.limits.kill_grace)
+        try:
+            self._layout = runtime.create_sandbox_dir(
+                Path(submission_dir).resolve(),
+                self._interpreter,
+                self.identity,
+                self.limits.submission_bytes,
+                graded,
+                tuple((Path(folder), name) for folder, name in shipped),
+            )
+        except BaseException:
+            self.identity.release()
+            raise
+        self._resources = _Resources(self._layout.root, self.limits.kill_grace, self.identity)
         self._finalizer = weakref.finalize(self, self._resources.close)
         flags = os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND | os.O_CLOEXEC
         self._resources.capture_fds = tuple(
@@ -892,6 +951,8 @@ class Sandbox:
             nproc += runtime.count_user_threads(os.getuid())
         request_r, request_w = os.pipe2(os.O_CLOEXEC)
         reply_r, reply_w = os.pipe2(os.O_CLOEXEC)
+        # The worker's guard kills it when this pipe ends: when we die, however.
+        lifeline_r, lifeline_w = os.pipe2(os.O_CLOEXEC)
         for fd in (request_w, reply_w):
             _widen_pipe(fd)
         config = {
@@ -902,9 +963,13 @@ class Sandbox:
             "workdir": str(self._layout.work),
             "sitedir": str(self._layout.site),
             "uid": self.identity.uid,
+            "own_uid": self.identity.lease is not None,  # no other sandbox runs as it
             "gid": self.identity.gid,
-            "judge_pid": os.getpid(),
+            "lifeline": lifeline_r,
             "hide": [str(PROJECT_ROOT)],
+            "tmp_root": os.path.realpath(tempfile.gettempdir()),
+            "keep": self._kept_paths(),
+            "sandbox_tmp": str(self._layout.tmp),
             "nproc": nproc,
             "limits": limits.to_wire(),
         }
@@ -919,20 +984,21 @@ class Sandbox:
                 stdin=subprocess.DEVNULL,
                 stdout=stdout_fd,
                 stderr=stderr_fd,
-                pass_fds=(request_r, reply_w, self._resources.progress_fd, self._resources.stack_fd),
+                pass_fds=(request_r, reply_w, self._resources.progress_fd, self._resources.stack_fd, lifeline_r),
                 cwd=self._layout.work,
                 env=self._environment(),
                 start_new_session=True,
             )
         except OSError as exc:
-            for fd in (request_r, request_w, reply_r, reply_w):
+            for fd in (request_r, request_w, reply_r, reply_w, lifeline_r, lifeline_w):
                 os.close(fd)
             raise SandboxError(f"could not start the sandbox worker: {exc}") from exc
         os.close(request_r)
         os.close(reply_w)
+        os.close(lifeline_r)
         os.set_blocking(request_w, False)
         os.set_blocking(reply_r, False)
-        worker = _Worker(popen, request_w, reply_r, limits.message_bytes)
+        worker = _Worker(popen, request_w, reply_r, limits.message_bytes, lifeline_w)
         self._resources.worker = worker
         self.generation += 1
         frames, failure, detail = worker.exchange(b"", 1, started + limits.startup_timeout)
@@ -948,6 +1014,16 @@ class Sandbox:
             )
         worker.info = info
         self.startup_time = time.monotonic() - started
+
+    def _kept_paths(self) -> list[str]:
+        """What the worker must still see where its temp dir is replaced by a
+        private one: its sandbox folder, and the interpreter, standard
+        library and packages when they live there too (a venv in a clone
+        under /tmp, the runtime mirror). The worker binds back those under it."""
+        interpreter = self._interpreter
+        paths = [self._layout.root, *interpreter.roots, *interpreter.packages, runtime.stdlib_dir()]
+        paths.append(os.path.dirname(os.path.realpath(interpreter.executable)))
+        return list(dict.fromkeys(os.path.realpath(p) for p in paths))
 
     @staticmethod
     def _read_tail(fd: int, size: int = 4000) -> str:
@@ -1047,17 +1123,22 @@ class Sandbox:
         for fd in self._resources.capture_fds:
             os.ftruncate(fd, 0)
         started = time.monotonic()
+        # Everything the replies may cost the judge, all of them together (see wire.ReplyBudget):
+        # the exchange charges their sizes, decoding what their JSON and arrays may build.
+        budget = wire.ReplyBudget(self.limits.message_bytes, count)
         try:
-            frames, failure, detail = worker.exchange(payload, count, started + timeout, watch)
+            frames, failure, detail = worker.exchange(payload, count, started + timeout, watch, budget)
         except BaseException:  # e.g. KeyboardInterrupt in the judge: the worker is out of step
             self._resources.stop_worker()
             raise
         results: list[Result] = []
         offsets = [0, 0]
         last_arrival = started
-        for index, (body, blob, arrival) in enumerate(frames):
+        for index in range(len(frames)):
+            body, blob, arrival = frames[index]
+            frames[index] = None  # a frame's bytes can go once it is decoded
             try:
-                results.append(self._decode_frame(body, blob, index, offsets))
+                results.append(self._decode_frame(body, blob, index, offsets, budget))
             except wire.ProtocolError as exc:
                 failure, detail = "protocol", str(exc)
                 break
@@ -1204,8 +1285,17 @@ class Sandbox:
             message = f"the worker was killed by {name}"
         return ErrorInfo("WorkerCrashed", message, kind="crash")
 
-    def _decode_frame(self, body: bytes, blob: bytes, index: int, offsets: list[int]) -> Result:
-        message = wire.load_json(body)
+    def _decode_frame(
+        self, body: bytes, blob: bytes, index: int, offsets: list[int], budget: wire.ReplyBudget | None = None
+    ) -> Result:
+        """The Result of reply frame number `index` of the current request: its JSON
+        `body` and array `blob` (bytes or a memoryview), charged to `budget` (the
+        request's; a fresh one if None). `offsets`: how far each capture file
+        (stdout, stderr) has been handed out. Raises wire.ProtocolError for any
+        reply that is malformed, belongs elsewhere or is over budget."""
+        if budget is None:
+            budget = wire.ReplyBudget(self.limits.message_bytes)
+        message = wire.load_json(body, budget)
         if not isinstance(message, dict):
             raise wire.ProtocolError("a reply frame is not an object")
         if type(message.get("id")) is not int or message["id"] != self._request_id:
@@ -1214,9 +1304,10 @@ class Sandbox:
             raise wire.ProtocolError("replies arrived out of order")
         ok = message.get("ok")
         elapsed = message.get("elapsed", 0.0)
-        if not isinstance(ok, bool) or type(elapsed) not in (int, float) or not elapsed >= 0:
+        # Seconds: a finite float (float() of a huge JSON int would overflow).
+        if not isinstance(ok, bool) or type(elapsed) not in (int, float) or not 0 <= elapsed < 1e9:
             raise wire.ProtocolError("malformed reply frame")
-        arrays = wire.load_arrays(blob)
+        arrays = wire.load_arrays(blob, budget)
         if ok:
             raw = message.get("value")
             result = Result(ok=True, value=wire.decode_value(raw, arrays, self._make_ref), raw=raw)
@@ -1231,6 +1322,8 @@ class Sandbox:
         if not isinstance(node, dict):
             raise wire.ProtocolError("malformed error in a reply")
         kind = node.get("kind", "exception")
+        if not isinstance(kind, str):  # e.g. a list: unhashable, no kind at all
+            raise wire.ProtocolError("malformed error in a reply")
         return ErrorInfo(
             type=wire.clean_text(node.get("type", "?"), limit=200),
             message=wire.clean_text(node.get("message", "")),

@@ -42,6 +42,13 @@ class Limits:
     open_files: int | None = 256
     #: stdout and stderr kept per op and per stream; the rest is dropped and counted.
     output_bytes: int = 64 * KiB
+    #: put the worker in namespaces of its own (PID, mount, IPC, network)
+    #: where the system allows it; False runs it as in a container without
+    #: CAP_SYS_ADMIN (to test that fallback: uids, permissions, rlimits).
+    namespaces: bool = True
+    #: size of each private tmpfs the worker gets where mounts are allowed
+    #: (the temp dir, /dev/shm, its HOME/TMPDIR): filling one hurts nobody else.
+    tmp_bytes: int | None = 64 * MiB
     #: largest message either way (a request, or one op's reply).
     message_bytes: int = 256 * MiB
     #: largest submission copied into the sandbox (all regular files together).

@@ -15,8 +15,8 @@ import time
 from collections import defaultdict
 
 
-def _process_table() -> dict[int, tuple[int, int, int, str]]:
-    """pid -> (ppid, process group, session, state) from /proc."""
+def _process_table(with_uids: bool = False) -> dict[int, tuple[int, int, int, str, int | None]]:
+    """pid -> (ppid, process group, session, state, uid or None) from /proc."""
     table = {}
     for name in os.listdir("/proc"):
         if not name.isdigit():
@@ -24,20 +24,23 @@ def _process_table() -> dict[int, tuple[int, int, int, str]]:
         try:
             with open(f"/proc/{name}/stat", "rb") as stat_file:
                 data = stat_file.read()
+            uid = os.stat(f"/proc/{name}").st_uid if with_uids else None
         except OSError:
             continue
         fields = data[data.rindex(b")") + 2 :].split()  # the name may hold spaces and ")"
-        table[int(name)] = (int(fields[1]), int(fields[2]), int(fields[3]), fields[0].decode())
+        table[int(name)] = (int(fields[1]), int(fields[2]), int(fields[3]), fields[0].decode(), uid)
     return table
 
 
-def sandbox_processes(root: int, include_zombies: bool = False) -> set[int]:
-    """The worker `root`, its descendants, and its session/group members."""
-    table = _process_table()
+def sandbox_processes(root: int, include_zombies: bool = False, owner: int | None = None) -> set[int]:
+    """The worker `root`, its descendants, and its session/group members; with
+    `owner`, a uid that only this sandbox runs as, every process of that uid too
+    (a daemon that left the tree and the session)."""
+    table = _process_table(owner)
     children = defaultdict(list)
-    for pid, (ppid, _, _, _) in table.items():
+    for pid, (ppid, *_) in table.items():
         children[ppid].append(pid)
-    found = {pid for pid, (_, pgrp, sid, _) in table.items() if root in (pgrp, sid)}
+    found = {pid for pid, (_, pgrp, sid, _, uid) in table.items() if root in (pgrp, sid) or (owner is not None and uid == owner)}
     if root in table:
         found.add(root)
     todo = list(found)
@@ -48,7 +51,7 @@ def sandbox_processes(root: int, include_zombies: bool = False) -> set[int]:
                 todo.append(child)
     found.discard(os.getpid())
     if not include_zombies:
-        found = {pid for pid in found if table.get(pid, (0, 0, 0, "Z"))[3] != "Z"}
+        found = {pid for pid in found if table.get(pid, (0, 0, 0, "Z", None))[3] != "Z"}
     return found
 
 
@@ -60,20 +63,21 @@ def _signal_all(pids, signum) -> None:
             pass
 
 
-def kill_sandbox(root: int, grace: float) -> None:
-    """SIGTERM the worker's processes, wait up to `grace` s, then stop and SIGKILL the rest."""
-    alive = sandbox_processes(root)
+def kill_sandbox(root: int, grace: float, owner: int | None = None) -> None:
+    """SIGTERM the worker's processes, wait up to `grace` s, then stop and SIGKILL the rest.
+    `owner`: see sandbox_processes."""
+    alive = sandbox_processes(root, owner=owner)
     if alive and grace > 0:
         _signal_all(alive, signal.SIGTERM)
         deadline = time.monotonic() + grace
         while alive and time.monotonic() < deadline:
             time.sleep(0.01)
-            alive = sandbox_processes(root)
+            alive = sandbox_processes(root, owner=owner)
     stopped: set[int] = set()
     for _ in range(100):  # freeze until no new process appears
-        fresh = sandbox_processes(root) - stopped
+        fresh = sandbox_processes(root, owner=owner) - stopped
         if not fresh:
             break
         _signal_all(fresh, signal.SIGSTOP)
         stopped |= fresh
-    _signal_all(stopped | sandbox_processes(root), signal.SIGKILL)
+    _signal_all(stopped | sandbox_processes(root, owner=owner), signal.SIGKILL)

@@ -9,6 +9,13 @@ worker's bytes as hostile: sizes are checked before anything is read, dtypes
 come from a whitelist of plain numeric type strings, byte counts must add up
 exactly, nothing is ever unpickled, and decoded values are only plain Python
 data, numpy arrays and `Ref` handles.
+
+What decoding may cost is bounded too, not only the bytes: all the replies
+to one request are charged to one `ReplyBudget` (bytes, JSON text, the values
+JSON can build, arrays, array elements), and JSON text is measured at C speed
+(`check_json`: byte counts, no parsing) before `json.loads` ever sees it.
+A reply over budget is refused with `ProtocolError`, like any other malformed
+reply.
 """
 
 from __future__ import annotations
@@ -21,17 +28,95 @@ from typing import Any
 
 import numpy as np
 
+from ..text import printable
+
 MAGIC = b"SBX2"
 HEADER = struct.Struct("<4sQQ")
 NUMERIC_KINDS = frozenset("biuf")  # bool, int, uint, float
-MAX_DEPTH = 64
-MAX_ARRAYS = 100_000
+MAX_DEPTH = 64  # nesting of a decoded value (a tuple, list or dict is one level)
 MAX_NDIM = 32
 MAX_TEXT = 64 * 1024  # longest error message / traceback / type name we keep
 
 
 class ProtocolError(Exception):
     """The worker sent something that is not a well-formed reply."""
+
+
+# ------------------------------------------------------------------ budgets
+#
+# Limits.message_bytes bounds a reply's bytes, not what decoding them builds:
+# 48 MiB of "[[],[],...]" is 16 million lists, gigabytes and tens of seconds
+# in json.loads and decode_value. These limits bound that, per request (all
+# its replies together: a request cannot multiply them by sending many
+# frames). They are far above what honest replies need: a few small dicts,
+# lists of a few hundred items, error texts of some KiB, arrays in the blob.
+# The worker keeps to the array count and to the bytes (worker.MAX_ARRAYS,
+# worker.REPLY_RESERVE), as to the dtypes and shapes load_arrays accepts, so
+# that an honest op over them fails as a "result" error; a reply over the
+# others is refused as a protocol error.
+
+#: JSON values (arrays, objects, keys, strings, numbers...) that the replies
+#: to one request may build, counted before parsing (an upper bound, see
+#: check_json). 200,000 values cost the judge about 0.3 s and 30 MB to decode.
+MAX_OBJECTS = 200_000
+#: JSON text of one request's replies (bodies and tables of contents), bytes.
+MAX_JSON_BYTES = 8 * 2**20
+#: Added to the bounds above, and to Limits.message_bytes, for each reply the
+#: request expects: a reply's own fields (id, index, ok, elapsed, stdout,
+#: stderr; "Skipped" for the ops after a failure) cost about 30 values and 300 bytes.
+FRAME_OBJECTS = 64
+FRAME_BYTES = 4096
+#: Nesting of JSON arrays and objects: a value level can take two
+#: ({"$tuple": [...]}), the reply itself one, an array reference one more.
+MAX_JSON_DEPTH = 2 * MAX_DEPTH + 4
+#: Arrays in the replies to one request (each costs a table-of-contents entry
+#: and an ndarray of its own, whatever its size).
+MAX_ARRAYS = 10_000
+
+
+class ReplyBudget:
+    """What the replies to one request may still cost the judge to read and decode.
+
+    Allowances (`left`, `limits`): "bytes" (whole frames, headers included),
+    "json_bytes" (JSON text), "objects" (JSON values, see check_json),
+    "arrays" and "elements" (array elements; at least one byte each, so as
+    many as the request's bytes). `spend` and `require` raise ProtocolError
+    when an allowance would be overdrawn; the message says which and that the
+    reply was too large.
+    """
+
+    def __init__(self, message_bytes: int = 256 * 2**20, replies: int = 1):
+        """`message_bytes`: Limits.message_bytes; `replies`: how many reply frames the request expects."""
+        replies = max(1, int(replies))
+        self.limits = {
+            "bytes": message_bytes + replies * FRAME_BYTES,
+            "json_bytes": MAX_JSON_BYTES + replies * FRAME_BYTES,
+            "objects": MAX_OBJECTS + replies * FRAME_OBJECTS,
+            "arrays": MAX_ARRAYS,
+            "elements": message_bytes,
+        }
+        self.left = dict(self.limits)
+
+    def require(self, what: str, amount: int) -> None:
+        """Refuse now if `amount` of `what` would overdraw the allowance (nothing is spent)."""
+        if amount > self.left[what]:
+            raise ProtocolError(self._refusal(what))
+
+    def spend(self, what: str, amount: int) -> None:
+        """Take `amount` of `what` from the allowance, or raise ProtocolError."""
+        self.require(what, amount)
+        self.left[what] -= amount
+
+    def _refusal(self, what: str) -> str:
+        limit = self.limits[what]
+        return {
+            "bytes": f"the worker's replies to this request are too large: more than {limit} bytes together",
+            "json_bytes": f"the worker's reply is too large: more than {limit} bytes of JSON in this request's replies",
+            "objects": f"the worker's reply is too large: its JSON could build more than {limit} values "
+            "in this request's replies",
+            "arrays": f"the worker's reply is too large: more than {limit} arrays in this request's replies",
+            "elements": f"the worker's reply is too large: more than {limit} array elements in this request's replies",
+        }[what]
 
 
 # ------------------------------------------------------------------ frames
@@ -65,44 +150,125 @@ def pack_frame(message: Any, arrays: dict[str, np.ndarray] | None = None) -> byt
 
 
 def parse_header(header: bytes, max_bytes: int) -> tuple[int, int]:
-    """(json_len, npz_len) of a frame header, refusing oversized frames."""
-    magic, json_len, npz_len = HEADER.unpack(header)
+    """(json_len, blob_len) of a frame header (HEADER.size bytes), in bytes.
+
+    Raises ProtocolError for a header of the wrong size or magic, and for a
+    frame announced larger than `max_bytes` (before any of it is read).
+    """
+    if len(header) != HEADER.size:
+        raise ProtocolError(f"a frame header is {HEADER.size} bytes, not {len(header)}")
+    magic, json_len, blob_len = HEADER.unpack(header)
     if magic != MAGIC:
-        raise ProtocolError(f"bad frame header {header[:8]!r}")
-    if json_len + npz_len > max_bytes:
+        raise ProtocolError(f"bad frame header {bytes(header[:8])!r}")
+    if json_len + blob_len > max_bytes:
         raise ProtocolError(
-            f"the worker announced a {json_len + npz_len}-byte message; the limit is {max_bytes} bytes"
+            f"the worker announced a {json_len + blob_len}-byte message; the limit is {max_bytes} bytes"
         )
-    return json_len, npz_len
+    return json_len, blob_len
 
 
-def load_json(body: bytes) -> Any:
+# Everything but the bytes that shape JSON: what json_depth keeps of a text.
+_NOT_STRUCTURE = bytes(b for b in range(256) if b not in b'[]{}"')
+_OPENING, _CLOSING, _QUOTE = np.frombuffer(b"[{", np.uint8), np.frombuffer(b"]}", np.uint8), ord('"')
+
+
+def check_json(text: bytes, budget: ReplyBudget) -> None:
+    """Refuse JSON text that parsing could make expensive, before it is parsed.
+
+    Byte counts at C speed, no parsing: charges `len(text)` to the budget's
+    "json_bytes" and an upper bound of the values json.loads can build to its
+    "objects": every value but the first follows a "[", "{", "," or ":" and
+    each "[" or "{" is a container of its own, so at most
+    1 + 2 * brackets + commas + colons (those inside strings are counted too:
+    the bound stays an upper one). Also refuses text that is not ASCII (the
+    worker's json.dumps escapes every other character, and ASCII text decodes
+    to one byte per character) and nesting deeper than MAX_JSON_DEPTH.
+
+    Raises ProtocolError; spends from `budget` what the text may cost.
+    """
+    budget.spend("json_bytes", len(text))
+    if not text.isascii():
+        raise ProtocolError("reply is not ASCII JSON (the worker escapes every other character)")
+    brackets = text.count(b"[") + text.count(b"{")
+    values = 1 + 2 * brackets + text.count(b",") + text.count(b":")
+    budget.spend("objects", values)
+    if brackets > MAX_JSON_DEPTH:  # else it cannot nest deeper than that
+        depth = json_depth(text, max_strings=values)
+        if depth > MAX_JSON_DEPTH:
+            raise ProtocolError(
+                f"the worker's reply is nested too deeply: {depth} levels of JSON; the limit is {MAX_JSON_DEPTH}"
+            )
+
+
+def json_depth(text: bytes, max_strings: int) -> int:
+    """The deepest nesting of JSON arrays and objects in `text` (brackets inside strings do not count).
+
+    Exact for valid JSON and, for invalid JSON, up to its first error (as far
+    as json.loads gets). Costs a few copies of `text` at C speed and numpy
+    arrays of the size of its brackets and quotes. Raises ProtocolError for
+    text that cannot be JSON: more than `max_strings` strings, unbalanced
+    quotes or brackets.
+    """
+    # Escaped backslashes first, then escaped quotes: every quote left opens or closes a string.
+    plain = text.replace(b"\\\\", b"").replace(b'\\"', b"")
+    if plain.count(b'"') > 2 * max_strings:
+        raise ProtocolError("reply is not valid JSON: more strings than values")
+    marks = np.frombuffer(plain.translate(None, _NOT_STRUCTURE), np.uint8)
+    quotes = marks == _QUOTE
+    outside = (np.cumsum(quotes, dtype=np.int32) & 1) == 0  # after an even number of quotes
+    steps = np.isin(marks, _OPENING).astype(np.int32) - np.isin(marks, _CLOSING)
+    levels = np.cumsum(steps * outside, dtype=np.int32)
+    if quotes.sum() % 2 or (levels.size and (levels[-1] != 0 or levels.min() < 0)):
+        raise ProtocolError("reply is not valid JSON: unbalanced quotes or brackets")
+    return int(levels.max(initial=0))
+
+
+def load_json(text: bytes, budget: ReplyBudget | None = None) -> Any:
+    """JSON text from the worker -> Python data, once check_json has let it through.
+
+    `budget`: the request's (a fresh one, for a single reply, if None).
+    Raises ProtocolError for text over budget and for text that is not JSON.
+    """
+    if not isinstance(text, (bytes, bytearray)):
+        text = bytes(text)
+    check_json(text, budget if budget is not None else ReplyBudget())
     try:
-        return json.loads(body.decode("utf-8"))
-    except (ValueError, RecursionError, UnicodeDecodeError) as exc:
-        raise ProtocolError(f"reply is not valid JSON: {exc}") from None
+        return json.loads(text.decode("ascii"))
+    except (ValueError, RecursionError) as exc:  # ValueError: JSONDecodeError, too many digits
+        raise ProtocolError(f"reply is not valid JSON: {str(exc)[:200]}") from None
 
 
-def load_arrays(blob: bytes) -> dict[str, np.ndarray]:
-    """The arrays of a blob from the worker: numeric dtypes only, never pickle."""
-    if not blob:
+def load_arrays(blob: bytes, budget: ReplyBudget | None = None) -> dict[str, np.ndarray]:
+    """The arrays of a blob from the worker (bytes or a memoryview): key -> native-order, writable copy.
+
+    Numeric dtypes only, never pickle. `budget`: the request's (a fresh one,
+    for a single reply, if None): the table of contents is JSON, and the
+    arrays and their elements are counted. Raises ProtocolError.
+    """
+    if not len(blob):
         return {}
+    budget = budget if budget is not None else ReplyBudget()
     if len(blob) < TOC.size:
         raise ProtocolError("reply arrays are truncated")
     (head_len,) = TOC.unpack_from(blob)
     offset = TOC.size + head_len
     if offset > len(blob):
         raise ProtocolError("reply arrays announce more than they hold")
-    toc = load_json(blob[TOC.size : offset])
-    if not isinstance(toc, list) or len(toc) > MAX_ARRAYS:
+    budget.require("json_bytes", head_len)  # before the copy below
+    toc = load_json(bytes(blob[TOC.size : offset]), budget)
+    if not isinstance(toc, list):
         raise ProtocolError("reply arrays have a malformed table of contents")
+    budget.spend("arrays", len(toc))
+    max_dim = budget.limits["elements"]
     arrays = {}
     for entry in toc:
-        key, dtype, shape = _toc_entry(entry)
-        nbytes = dtype.itemsize * math.prod(shape)
+        key, dtype, shape = _toc_entry(entry, max_dim)
+        count = math.prod(shape)
+        budget.spend("elements", count)
+        nbytes = dtype.itemsize * count
         if offset + nbytes > len(blob):
-            raise ProtocolError(f"reply array {key!r} claims more data than the reply holds")
-        array = np.frombuffer(blob, dtype, math.prod(shape), offset).reshape(shape)
+            raise ProtocolError(f"reply array {key[:40]!r} claims more data than the reply holds")
+        array = np.frombuffer(blob, dtype, count, offset).reshape(shape)
         arrays[key] = array.astype(dtype.newbyteorder("="), copy=True)  # native, writable, owned
         offset += nbytes
     if offset != len(blob):
@@ -110,17 +276,19 @@ def load_arrays(blob: bytes) -> dict[str, np.ndarray]:
     return arrays
 
 
-def _toc_entry(entry) -> tuple[str, np.dtype, tuple]:
+def _toc_entry(entry: Any, max_dim: int) -> tuple[str, np.dtype, tuple]:
+    """(key, dtype, shape) of a table-of-contents entry; every dimension at most `max_dim`."""
     if not (isinstance(entry, list) and len(entry) == 3 and isinstance(entry[0], str) and isinstance(entry[2], list)):
         raise ProtocolError(f"malformed array entry {str(entry)[:80]!r}")
     key, dtype, shape = entry
-    if dtype not in ALLOWED_DTYPES:
+    if not isinstance(dtype, str) or dtype not in ALLOWED_DTYPES:
         raise ProtocolError(
-            f"reply array {key!r} has dtype {str(dtype)[:40]!r}: only plain numeric arrays may cross "
+            f"reply array {key[:40]!r} has dtype {str(dtype)[:40]!r}: only plain numeric arrays may cross "
             "(object, text and structured arrays are refused)"
         )
-    if len(shape) > MAX_NDIM or not all(type(n) is int and n >= 0 for n in shape):
-        raise ProtocolError(f"reply array {key!r} has shape {str(shape)[:80]}")
+    # A dimension past max_dim cannot be honest (even with a zero elsewhere) and numpy refuses some.
+    if len(shape) > MAX_NDIM or not all(type(n) is int and 0 <= n <= max_dim for n in shape):
+        raise ProtocolError(f"reply array {key[:40]!r} has shape {str(shape)[:80]}")
     return key, np.dtype(dtype), tuple(shape)
 
 
@@ -128,10 +296,13 @@ def _toc_entry(entry) -> tuple[str, np.dtype, tuple]:
 
 
 def clean_text(value: Any, limit: int = MAX_TEXT) -> str:
-    """A str from the worker, made safe to print and to write as UTF-8."""
+    """A str from the worker, at most `limit` characters of it, made safe to
+    print and to write as UTF-8 or XML by the one sanitiser of student text
+    (`harness.text.printable`: escape sequences removed, control characters
+    and lone surrogates escaped visibly). ProtocolError if it is not a str."""
     if not isinstance(value, str):
         raise ProtocolError(f"expected a string, got {type(value).__name__}")
-    return value[:limit].encode("utf-8", "replace").decode("utf-8")
+    return printable(value, limit)
 
 
 def encode_value(value: Any, arrays: dict[str, np.ndarray], depth: int = 0) -> Any:

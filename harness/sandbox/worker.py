@@ -9,10 +9,16 @@ It uses only the standard library and numpy and never imports `harness`.
 
 Life of a worker
   1. bootstrap(): still trusted, no student code loaded yet. Move the two
-     protocol pipes to low fds, set resource limits, leave the network, drop
-     root privileges (setgroups/setgid/setuid to `nobody`), forbid regaining
-     them, become a child subreaper (so orphans of student processes stay in
-     our process tree, where the judge finds and kills them), build sys.path
+     protocol pipes to low fds; as root, enter new network, mount, IPC and
+     PID namespaces where the system allows (enter_namespaces); fork, this
+     process staying behind as the guard that kills the worker when the
+     judge dies (split); in the new namespaces, mount a private /proc and
+     size-limited tmpfs on the temp dir, /dev/shm and HOME, and hide the
+     project (private_mounts, hide_paths); become the PID namespace's init
+     and fork once more (become_init); set resource limits, drop root
+     privileges (to the sandbox's own uid), forbid regaining them, become a
+     child subreaper (without a PID namespace, orphans of student processes
+     stay in our process tree, where the judge finds them), build sys.path
      (stdlib, private site dir with numpy and the harness's in-sandbox
      code, then the graded packages), import
      numpy, send "ready".
@@ -58,6 +64,7 @@ import json
 import math
 import os
 import resource
+import select  # here, not in the guard: the worker remounts the file system under it
 import signal
 import struct
 import sys
@@ -69,6 +76,14 @@ MAGIC = b"SBX2"
 HEADER = struct.Struct("<4sQQ")
 NUMERIC_KINDS = "biuf"  # bool, signed and unsigned integers, floats
 MAX_DEPTH = 32  # deeper containers come back as refs
+# What one request's replies may hold, all together (the judge refuses more
+# as a protocol error, harness/sandbox/wire.py ReplyBudget): an op over
+# these fails as a "result" error instead. Arrays: wire.MAX_ARRAYS. Bytes:
+# the message limit, less a reserve for the error reply of the op that
+# crossed it (the judge allows the limit and a little per reply).
+MAX_ARRAYS = 10_000
+REPLY_RESERVE = 256 * 1024
+MAX_NDIM = 32  # dimensions of an array (wire.MAX_NDIM)
 MESSAGE_CHARS = 4000
 TRACEBACK_CHARS = 8000
 TYPE_CHARS = 200
@@ -136,33 +151,230 @@ def libc_call(name, *args):
     return getattr(libc, name)(*args) == 0
 
 
-def leave_network():
-    """An empty network namespace (only loopback, down). Needs root."""
-    CLONE_NEWNET = 0x40000000
+CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWPID, CLONE_NEWNET = 0x00020000, 0x08000000, 0x20000000, 0x40000000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 0x1, 0x2, 0x4, 0x8
+MS_BIND, MS_REC, MS_PRIVATE = 0x1000, 0x4000, 0x40000
+PR_SET_PDEATHSIG = 1
+
+
+def unshare(flag):
+    """Enter a new namespace of one kind; False where the system refuses
+    (not root, or a container without CAP_SYS_ADMIN)."""
     try:
-        return libc_call("unshare", CLONE_NEWNET)
+        return libc_call("unshare", flag)
     except (OSError, AttributeError):
         return False
+
+
+def mount(source, target, fstype, flags, data=None):
+    libc = ctypes.CDLL(None, use_errno=True)
+    encode = lambda text: None if text is None else str(text).encode()  # noqa: E731
+    return libc.mount(encode(source), encode(target), encode(fstype), flags, encode(data)) == 0
+
+
+def enter_namespaces(config):
+    """New network (unless allowed), mount, IPC and PID namespaces, each
+    where the system allows it; the names of those entered. Needs root.
+
+    The PID namespace applies to our children: `split()` makes the first one
+    its init, so that when it dies the kernel kills every process in it
+    (setsid daemons, orphans, anything), and the worker sees no process but
+    its own. The IPC namespace gives it System V objects and POSIX queues of
+    its own, gone with it.
+    """
+    if os.getuid() != 0 or not config["limits"].get("namespaces", True):
+        return set()
+    wanted = [("mount", CLONE_NEWNS), ("ipc", CLONE_NEWIPC), ("pid", CLONE_NEWPID)]
+    if not config["limits"]["network"]:
+        wanted.insert(0, ("network", CLONE_NEWNET))
+    return {name for name, flag in wanted if unshare(flag)}
+
+
+def split(lifeline, child_is_init=False, owner=None):
+    """Fork the process that will run student code; this one stays behind as
+    its guard and never returns.
+
+    The guard runs no student code (and, as root, cannot be signalled by the
+    worker's uid). It kills the worker when the judge dies (`lifeline`, a
+    pipe whose other end only the judge holds, reads end-of-file however the
+    judge ends), passes SIGUSR1 (the judge's "where are you?") and SIGTERM
+    on, and ends with the worker's status, so that to the judge it is the
+    worker. The worker in turn dies with its guard (PR_SET_PDEATHSIG).
+    `child_is_init`: the child is a PID namespace's init (see become_init);
+    `owner`: the uid the worker will run as, when it is the sandbox's alone.
+    """
+    child = _fork_watched()
+    if child == 0:
+        os.close(lifeline)
+        return
+    for fd in range(3, 1024):  # the pipes and files are the worker's business alone
+        if fd != lifeline:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+    status = _wait(child, lifeline, owner)
+    if child_is_init and os.WIFEXITED(status) and 128 < os.WEXITSTATUS(status) < 128 + signal.NSIG:
+        status = os.WEXITSTATUS(status) - 128  # the worker died of that signal (see _mirror)
+    _mirror(status)
+
+
+def become_init():
+    """In a new PID namespace we are its init (pid 1), whose death takes every
+    process of the namespace with it, and to whom orphans are given. The init
+    of a namespace ignores signals it has no handler for, even its own
+    kill(getpid(), SIGKILL) or abort(): student code must not run as it. So
+    init forks the worker (pid 2), reaps orphans, passes signals on, and
+    ends with the worker's status. Returns in the worker."""
+    if os.getpid() != 1:
+        return
+    child = _fork_watched()
+    if child == 0:
+        return
+    _mirror(_wait(child, None))
+
+
+def _fork_watched():
+    """fork(); the child dies with us (PR_SET_PDEATHSIG) and our signals for
+    it (SIGUSR1, SIGTERM, SIGINT, SIGHUP) reach it."""
+    parent = os.getpid()
+    child = os.fork()
+    if child == 0:
+        for signum in FORWARDED:
+            signal.signal(signum, signal.SIG_DFL)
+        libc_call("prctl", PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        # Our parent died before we could ask? (In a new PID namespace the
+        # parent, outside it, shows as 0.)
+        if os.getppid() not in (parent, 0):
+            os._exit(70)
+        return 0
+    for signum in FORWARDED:
+        signal.signal(signum, lambda number, _frame: _pass_on(child, number))
+    return child
+
+
+FORWARDED = (signal.SIGUSR1, signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+
+def _pass_on(child, number):
+    try:
+        os.kill(child, number)
+    except OSError:
+        pass
+
+
+def _wait(child, lifeline, owner=None):
+    """The wait status of `child`, reaping any other child meanwhile (orphans,
+    when we are a namespace's init); SIGKILL it first if `lifeline` ends, and
+    every process of the uid `owner` (the sandbox's own) with it."""
+    poller = select.poll()
+    if lifeline is not None:
+        poller.register(lifeline, select.POLLIN | select.POLLHUP)
+    try:
+        child_fd = os.pidfd_open(child)
+        poller.register(child_fd, select.POLLIN)
+    except (AttributeError, OSError):
+        child_fd = None
+    while True:
+        try:
+            while True:  # reap whatever has ended
+                done, status = os.waitpid(-1, os.WNOHANG)
+                if done == child:
+                    return status
+                if done == 0:
+                    break
+        except ChildProcessError:
+            return 0
+        for fd, _ in poller.poll(None if child_fd is not None else 50):
+            if fd == lifeline:  # the judge never writes: any event is its end
+                _pass_on(child, signal.SIGKILL)
+                if owner is not None:  # without a PID namespace, a setsid daemon is no child of ours
+                    kill_every_process_of(owner)
+                poller.unregister(lifeline)
+                lifeline = None
+
+
+def kill_every_process_of(uid):
+    """SIGSTOP, then SIGKILL, every process whose real uid is `uid` (the
+    sandbox's own, so nothing else), until none is left."""
+    for _ in range(50):
+        found = []
+        for name in os.listdir("/proc"):
+            if name.isdigit():
+                try:
+                    if os.stat(f"/proc/{name}").st_uid == uid:
+                        found.append(int(name))
+                except OSError:
+                    pass
+        if not found:
+            return
+        for number in (signal.SIGSTOP, signal.SIGKILL):  # stopped first: a stopped process cannot fork
+            for pid in found:
+                _pass_on(pid, number)
+
+
+def _mirror(status):
+    """End as the child whose wait `status` this is ended: the same exit code,
+    or the same signal. A namespace's init cannot signal itself to death; it
+    exits 128 + the signal instead, which its guard turns back (split)."""
+    set_limit(resource.RLIMIT_CORE, 0)
+    if os.WIFSIGNALED(status):
+        number = os.WTERMSIG(status)
+        signal.signal(number, signal.SIG_DFL)
+        os.kill(os.getpid(), number)
+        if os.getpid() == 1:  # a namespace's init cannot signal itself to death
+            os._exit(128 + number)
+    os._exit(os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 70)
+
+
+def private_mounts(config, uid, gid):
+    """In the worker's own mount namespace: a /proc that lists only its PID
+    namespace, and fresh size-limited tmpfs on the temp dir, on /dev/shm and
+    on the sandbox's tmp/ (HOME, TMPDIR). What lives in the real temp dir
+    (other sandboxes, the judge's files) is out of sight and out of reach,
+    filling them cannot starve the judge, and each worker starts empty.
+    The sandbox folder and the runtime mirror (`keep`) are bound back at
+    their own paths. Returns the names of what was set up."""
+    done = set()
+    if not mount(None, "/", None, MS_REC | MS_PRIVATE):
+        return done
+    if mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC):
+        done.add("proc")
+    size = config["limits"].get("tmp_bytes") or 64 * 2**20
+    tmp_root = config["tmp_root"]
+    keep = sorted(k for k in config["keep"] if k.startswith(tmp_root.rstrip("/") + "/") and os.path.isdir(k))
+    try:
+        held = [(path, os.open(path, os.O_PATH | os.O_DIRECTORY)) for path in keep]
+    except OSError:
+        held = None
+    if held is not None and mount("tmpfs", tmp_root, "tmpfs", MS_NOSUID | MS_NODEV, f"size={size},mode=1777"):
+        for path, fd in held:
+            os.makedirs(path, mode=0o711, exist_ok=True)
+            if not mount(f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC):
+                raise SystemExit(f"sandbox worker: could not keep {path} in sight")
+            os.close(fd)
+        done.add("tmp")
+    owner = f",uid={uid},gid={gid}" if uid is not None else ""
+    if mount("tmpfs", config["sandbox_tmp"], "tmpfs", MS_NOSUID | MS_NODEV, f"size={size},mode=0700{owner}"):
+        done.add("home")
+    if os.path.isdir("/dev/shm") and mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, f"size={size},mode=1777"):
+        done.add("shm")
+    return done
 
 
 def hide_paths(paths, keep):
-    """A private mount namespace in which each of `paths` shows an empty,
-    read-only tmpfs: the project (reference solutions, the harness) cannot be
+    """Each of `paths` shows an empty, read-only tmpfs in the worker's mount
+    namespace: the project (reference solutions, the harness) cannot be
     read, nor imported by adding it to sys.path. Needs root. A path that holds
     something the worker needs (`keep`) is left alone."""
-    CLONE_NEWNS = 0x00020000
-    MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 0x1, 0x2, 0x4, 0x8, 0x4000, 0x40000
-    paths = [p for p in paths if os.path.isdir(p) and not any(k == p or k.startswith(p.rstrip("/") + "/") for k in keep)]
     if not paths or os.getuid() != 0:
         return False
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.unshare(CLONE_NEWNS) != 0 or libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None) != 0:
-            return False
-        flags = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC
-        return all(libc.mount(b"tmpfs", p.encode(), b"tmpfs", flags, b"size=4k") == 0 for p in paths)
-    except (OSError, AttributeError):
-        return False
+    if any(os.path.isdir(p) and any(k == p or k.startswith(p.rstrip("/") + "/") for k in keep) for p in paths):
+        return False  # it holds what the worker needs: left in sight
+    flags = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC
+    # A path already out of sight (a clone under the temp dir, which the
+    # worker's private temp dir replaced) is hidden as it is.
+    return all(mount("tmpfs", p, "tmpfs", flags, "size=4k") for p in paths if os.path.isdir(p))
 
 
 def drop_privileges(uid, gid):
@@ -178,17 +390,6 @@ def drop_privileges(uid, gid):
     raise SystemExit("sandbox worker: could not drop root privileges")
 
 
-def watch_judge(judge_pid):
-    """Exit when the judge dies (we would otherwise run on as an orphan)."""
-
-    def watch():
-        while os.getppid() == judge_pid:
-            time.sleep(0.5)
-        os._exit(75)
-
-    threading.Thread(target=watch, name="sandbox-judge-watch", daemon=True).start()
-
-
 def bootstrap(config):
     global np
     fd_in, fd_out = low_fd(config["fd_in"]), low_fd(config["fd_out"])
@@ -196,15 +397,20 @@ def bootstrap(config):
     fd_stack = low_fd(config["fd_stack"]) if config.get("fd_stack") is not None else None
     saved_stdout, saved_stderr = low_fd(os.dup(1)), low_fd(os.dup(2))
     os.umask(0o077)
-    apply_limits(config)
-    isolated = False if config["limits"]["network"] else leave_network()
+    set_limit(resource.RLIMIT_CORE, 0)
+    namespaces = enter_namespaces(config)
+    split(config["lifeline"], child_is_init="pid" in namespaces, owner=config["uid"] if config.get("own_uid") else None)
+    isolation = set(namespaces)
+    if "mount" in namespaces:
+        isolation |= private_mounts(config, config["uid"], config["gid"])
     keep = [config["workdir"], config["sitedir"], os.path.realpath(sys.executable)]
-    hidden = hide_paths(config.get("hide", []), keep)
+    hidden = "mount" in namespaces and hide_paths(config.get("hide", []), keep)
+    become_init()
+    apply_limits(config)
     drop_privileges(config["uid"], config["gid"])
     PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS = 36, 38
     libc_call("prctl", PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
-    libc_call("prctl", PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-    watch_judge(config["judge_pid"])
+    libc_call("prctl", PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)  # without a PID namespace, orphans stay ours
     faulthandler.enable()  # a segfault prints where it happened on student stderr
     if fd_stack is not None:  # the judge's question "where are you?" before it kills a slow call
         faulthandler.register(signal.SIGUSR1, file=fd_stack, all_threads=True, chain=False)
@@ -226,8 +432,9 @@ def bootstrap(config):
             "uid": os.getuid(),
             "python": sys.version.split()[0],
             "numpy": numpy.__version__,
-            "network_isolated": isolated,
+            "network_isolated": "network" in isolation,
             "paths_hidden": hidden,
+            "isolation": sorted(isolation),
         }
     )
     return worker
@@ -385,16 +592,27 @@ class Encoder:
         else:  # a numpy scalar
             plain = np.asarray(value)
         dtype = plain.dtype
-        if dtype.kind not in NUMERIC_KINDS or dtype.fields is not None:
+        # The judge's rules (wire.ALLOWED_DTYPES, MAX_NDIM, ReplyBudget): an array it would refuse
+        # as a protocol error is a "result" error here (a long double, a zero-size array of shape
+        # (0, 2**40) or of 40 dimensions are honest numpy arrays).
+        if dtype.kind not in NUMERIC_KINDS or dtype.fields is not None or dtype.itemsize > 8:
             raise UnsupportedResult(
                 f"cannot return an array of dtype {dtype}: only bool, integer and "
-                "float arrays cross the sandbox boundary"
+                "float arrays of up to 64 bits cross the sandbox boundary"
+            )
+        if plain.ndim > MAX_NDIM or any(n > self.worker.message_bytes for n in plain.shape):
+            raise UnsupportedResult(
+                f"cannot return an array of shape {plain.shape}: at most {MAX_NDIM} dimensions "
+                f"of at most {self.worker.message_bytes} each cross the sandbox boundary"
             )
         self.nbytes += plain.nbytes
         if self.nbytes > self.worker.message_bytes:
             raise UnsupportedResult(
                 f"result too large: more than {self.worker.message_bytes} bytes of arrays"
             )
+        self.worker.reply_arrays += 1
+        if self.worker.reply_arrays > MAX_ARRAYS:
+            raise UnsupportedResult(f"result too large: more than {MAX_ARRAYS} arrays in one request")
         key = f"a{len(self.arrays)}"
         self.arrays[key] = plain
         node = {"$array": key}
@@ -513,6 +731,8 @@ class Worker:
         self.index = 0  # the op running
         self.watching = None  # (request id, op index, makes many calls) of the op the watchdog watches
         self.refused = frozenset()  # "module:qualname" of functions the judge will not let run
+        self.reply_bytes = 0  # bytes of the current request's replies so far
+        self.reply_arrays = 0  # ... and arrays
         self.progress_lock = threading.Lock()
 
     # -- handles
@@ -885,6 +1105,7 @@ class Worker:
         # request, not per op); should this process die, the progress file
         # tells the judge which op was running.
         self.replies = []
+        self.reply_bytes = self.reply_arrays = 0
         for index, op in enumerate(ops):
             self.index = index
             self.progress(index)
@@ -923,8 +1144,13 @@ class Worker:
     def queue_reply(self, frame, values):
         try:
             parts = self.channel.pack(frame, values)
-            if len(parts[1]) + len(parts[2]) > self.message_bytes:
-                raise UnsupportedResult(f"result too large: the reply exceeds {self.message_bytes} bytes")
+            size = sum(len(part) for part in parts)
+            allowed = self.message_bytes - min(REPLY_RESERVE, self.message_bytes // 4)
+            if self.reply_bytes + size > allowed:
+                raise UnsupportedResult(
+                    f"result too large: the replies of this request would exceed {allowed} bytes together"
+                )
+            self.reply_bytes += size
         except BaseException as exc:  # noqa: BLE001
             frame.pop("value", None)
             frame["ok"] = False
