@@ -89,8 +89,10 @@ def test_a_submission_whose_every_forward_hangs_is_graded_within_its_budget(hang
     outputs = "\n".join(t["output"] for t in failed)
     named = [method for method in hanging if f"the student method running at the time: {method}" in outputs]
     # Both assignments spend the one budget at once (harness/grading.py), so
-    # ~5 of the 16 hanging methods get their timeout within 10 s.
-    assert len(named) >= 5, (named, outputs[:3000])
+    # ~5 of the 16 hanging methods get their timeout within 10 s on an idle
+    # machine; a loaded one (a CI runner, the suite's other processes)
+    # restarts workers more slowly and names fewer.
+    assert len(named) >= 3, (named, outputs[:3000])
     assert re.search(r"timed out after 0\.\d+ s \(limit: 0\.5 s per call\)", outputs)
 
 

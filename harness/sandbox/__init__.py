@@ -111,6 +111,7 @@ from .client import (
     Sandbox,
     Slot,
     StaleRefError,
+    start_zygote,
 )
 from .limits import GiB, KiB, Limits, MiB
 from .runtime import SandboxError, SubmissionRefused
@@ -136,5 +137,6 @@ __all__ = [
     "SandboxError",
     "Slot",
     "StaleRefError",
+    "start_zygote",
     "SubmissionRefused",
 ]

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from . import cleanup, process, runtime, stack, wire
+from . import cleanup, process, runtime, stack, wire, zygote
 from .limits import Limits
 from .runtime import SandboxError
 
@@ -507,7 +507,7 @@ class Batch:
 class _Worker:
     """One worker process and its pipes."""
 
-    def __init__(self, popen: subprocess.Popen, request_fd: int, reply_fd: int, max_bytes: int, lifeline: int | None = None):
+    def __init__(self, popen: subprocess.Popen | zygote.ForkedWorker, request_fd: int, reply_fd: int, max_bytes: int, lifeline: int | None = None):
         self.popen = popen
         self.request_fd = request_fd
         self.reply_fd = reply_fd
@@ -582,13 +582,18 @@ class _Worker:
         """
         deadline = time.monotonic() + wait
         while True:
-            try:
-                info = os.waitid(os.P_PID, self.popen.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
-            except ChildProcessError:  # already reaped
-                return self.popen.returncode
-            if info is not None:
-                exited = info.si_code == os.CLD_EXITED
-                return info.si_status if exited else -info.si_status
+            if isinstance(self.popen, zygote.ForkedWorker):  # the zygote is its parent, and asks for us
+                status = self.popen.exit_status(reap=False)
+                if status is not None:
+                    return status
+            else:
+                try:
+                    info = os.waitid(os.P_PID, self.popen.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+                except ChildProcessError:  # already reaped
+                    return self.popen.returncode
+                if info is not None:
+                    exited = info.si_code == os.CLD_EXITED
+                    return info.si_status if exited else -info.si_status
             if time.monotonic() >= deadline:
                 return None
             time.sleep(0.01)
@@ -817,6 +822,33 @@ class _Resources:
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
+def worker_environment(interpreter: runtime.Interpreter, tmp: Path | None = None) -> dict[str, str]:
+    """The whole environment of a worker (nothing else of the judge's): its
+    HOME and TMPDIR are `tmp` (none given: left out, as for the zygote)."""
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "LANG": os.environ.get("LANG", "C.UTF-8"),
+    }
+    if tmp is not None:
+        env["HOME"] = env["TMPDIR"] = str(tmp)
+    for name in ("OMP", "OPENBLAS", "MKL", "NUMEXPR"):
+        env[f"{name}_NUM_THREADS"] = "1"
+    env["VECLIB_MAXIMUM_THREADS"] = "1"
+    for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
+        if name in os.environ:
+            env[name] = os.environ[name]
+    env.update(interpreter.env)
+    return env
+
+
+def start_zygote(connections: int = 1, packages: tuple[str, ...] = ("numpy",)) -> zygote.Zygote:
+    """A zygote for the sandboxes this process (and `connections` - 1 forks of
+    it) will start with the default `user` and `packages` (see harness/sandbox/zygote.py)."""
+    switches = runtime.Identity(0 if os.getuid() == 0 else None, None)  # only `switches` matters here
+    interpreter = runtime.prepare_interpreter(tuple(packages), switches)
+    return zygote.Zygote.start(interpreter, worker_environment(interpreter), connections)
+
+
 def _widen_pipe(fd: int) -> None:
     """Ask for a 1 MiB pipe buffer (Linux; 64 KiB by default): a stack of
     perturbed inputs then crosses in a few writes instead of dozens of
@@ -926,20 +958,7 @@ class Sandbox:
         return self.startup_time or 0.0
 
     def _environment(self) -> dict[str, str]:
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "LANG": os.environ.get("LANG", "C.UTF-8"),
-            "HOME": str(self._layout.tmp),
-            "TMPDIR": str(self._layout.tmp),
-        }
-        for name in ("OMP", "OPENBLAS", "MKL", "NUMEXPR"):
-            env[f"{name}_NUM_THREADS"] = "1"
-        env["VECLIB_MAXIMUM_THREADS"] = "1"
-        for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
-            if name in os.environ:
-                env[name] = os.environ[name]
-        env.update(self._interpreter.env)
-        return env
+        return worker_environment(self._interpreter, self._layout.tmp)
 
     def _start_worker(self) -> None:
         if self._finalizer.alive is False:
@@ -978,17 +997,26 @@ class Sandbox:
         stdout_fd, stderr_fd = self._resources.capture_fds
         for fd in (stdout_fd, stderr_fd):
             os.ftruncate(fd, 0)
+        fds = (request_r, reply_w, self._resources.progress_fd, self._resources.stack_fd, lifeline_r)
+        popen = None
+        forking = zygote.current()
+        if forking is not None and forking.interpreter == self._interpreter:
+            try:  # the same worker, forked from a process that has numpy already (harness/sandbox/zygote.py)
+                popen = forking.spawn(config, self._environment(), str(self._layout.work), (*fds, stdout_fd, stderr_fd))
+            except zygote.ZygoteError:
+                popen = None  # started by exec below
         try:
-            popen = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=stdout_fd,
-                stderr=stderr_fd,
-                pass_fds=(request_r, reply_w, self._resources.progress_fd, self._resources.stack_fd, lifeline_r),
-                cwd=self._layout.work,
-                env=self._environment(),
-                start_new_session=True,
-            )
+            if popen is None:
+                popen = subprocess.Popen(
+                    argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=stdout_fd,
+                    stderr=stderr_fd,
+                    pass_fds=fds,
+                    cwd=self._layout.work,
+                    env=self._environment(),
+                    start_new_session=True,
+                )
         except OSError as exc:
             for fd in (request_r, request_w, reply_r, reply_w, lifeline_r, lifeline_w):
                 os.close(fd)

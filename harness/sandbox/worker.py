@@ -66,6 +66,7 @@ import os
 import resource
 import select  # here, not in the guard: the worker remounts the file system under it
 import signal
+import socket
 import struct
 import sys
 import threading
@@ -1192,7 +1193,134 @@ WORKER = None  # the running Worker, for debugging (and for the tests' attack co
 
 def main():
     global WORKER
+    if sys.argv[1] == "--zygote":
+        zygote(json.loads(sys.argv[2]))
+        return
     config = json.loads(sys.argv[1])
+    WORKER = bootstrap(config)
+    WORKER.serve()
+
+
+# ------------------------------------------------------------------ zygote
+#
+# Starting a worker costs an interpreter and an `import numpy` (~0.1 s of
+# CPU, most of a sandbox's start). A grading run starts several sandboxes, so
+# the judge may start one zygote instead (harness/sandbox/zygote.py): this
+# file run as `worker.py --zygote SETUP`, which imports numpy once, as root,
+# before any student code exists anywhere, and then only forks. Each child
+# becomes a worker exactly as an exec'd one does (bootstrap(): namespaces,
+# guard, mounts, limits, its own uid), with numpy already loaded. The zygote
+# never runs student code and holds nothing of the judge's (no seed, no
+# result, no reference): it was started from a clean environment, and it
+# reads only the judge's requests on its sockets, which no worker holds.
+
+# A spawn's descriptors, in this order (SCM_RIGHTS): request pipe (read end),
+# reply pipe (write end), progress file, stack file, lifeline (read end),
+# the student's stdout and stderr files.
+SPAWN_FDS = 7
+
+
+def zygote(setup):
+    """Serve the judge's requests on the SOCK_SEQPACKET sockets `setup["fds"]`
+    (one per judge process) until every one of them is closed.
+
+    Requests (JSON): {"op": "spawn", "config", "env", "cwd"} with SPAWN_FDS
+    descriptors -> {"pid"}; {"op": "status", "pid", "reap"} -> {"status"}:
+    None while the child runs, else its returncode (-signal when killed),
+    "gone" when it was reaped before. Any other request -> {"error"}.
+    """
+    stdlib = list(sys.path)
+    sys.path[:] = stdlib + list(setup["paths"])
+    import numpy  # noqa: F401 - the point of the zygote: every child has it
+
+    sys.path[:] = stdlib
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the judge's ^C is the judge's to handle
+    sockets = [socket.socket(fileno=fd) for fd in setup["fds"]]
+    while sockets:
+        readable, _, _ = select.select(sockets, [], [])
+        for sock in readable:
+            try:
+                data, fds, _, _ = socket.recv_fds(sock, 1 << 20, SPAWN_FDS)
+            except OSError:
+                data, fds = b"", []
+            if not data:
+                sockets.remove(sock)
+                sock.close()
+                continue
+            try:
+                reply = _zygote_answer(json.loads(data), fds, sockets, stdlib)
+            except Exception as exc:  # noqa: BLE001 - the judge hears of it, the zygote goes on
+                reply = {"error": f"{type(exc).__name__}: {exc}"}
+            finally:
+                for fd in fds:
+                    os.close(fd)  # the child has its own copies
+            sock.send(json.dumps(reply).encode())
+
+
+def _zygote_answer(request, fds, sockets, stdlib):
+    if request.get("op") == "status":
+        flags = os.WEXITED | os.WNOHANG | (0 if request.get("reap") else os.WNOWAIT)
+        try:
+            info = os.waitid(os.P_PID, int(request["pid"]), flags)
+        except ChildProcessError:
+            return {"status": "gone"}
+        if info is None:
+            return {"status": None}
+        return {"status": info.si_status if info.si_code == os.CLD_EXITED else -info.si_status}
+    if request.get("op") != "spawn":
+        return {"error": f"unknown request {request.get('op')!r}"}
+    if len(fds) != SPAWN_FDS:
+        return {"error": f"a spawn needs {SPAWN_FDS} descriptors, got {len(fds)}"}
+    pid = os.fork()
+    if pid == 0:
+        code = 70
+        try:
+            _become_worker(request, fds, sockets, stdlib)
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+            if not isinstance(exc.code, int) and exc.code is not None:
+                print(exc.code, file=sys.stderr)
+        except BaseException:  # noqa: BLE001
+            traceback.print_exc()
+        finally:
+            try:
+                sys.stdout.flush()
+                sys.stderr.flush()
+            except BaseException:  # noqa: BLE001
+                pass
+            os._exit(code)
+    return {"pid": pid}
+
+
+def _become_worker(request, fds, sockets, stdlib):
+    """In a fresh child of the zygote: take the place an exec'd worker would
+    have (its descriptors, session, cwd, environment), then bootstrap and serve."""
+    global WORKER
+    for sock in sockets:
+        sock.detach()  # closed below with every other descriptor that is not the worker's
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.dup2(fds[5], 1)
+    os.dup2(fds[6], 2)
+    wanted = {0, 1, 2, *fds[:5]}
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd not in wanted:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+    for fd in fds[:5]:
+        os.set_inheritable(fd, True)
+    os.setsid()
+    os.chdir(request["cwd"])
+    os.environ.clear()
+    os.environ.update(request["env"])
+    config = dict(request["config"])
+    config.update(fd_in=fds[0], fd_out=fds[1], fd_progress=fds[2], fd_stack=fds[3], lifeline=fds[4])
+    sys.path[:] = stdlib
     WORKER = bootstrap(config)
     WORKER.serve()
 
