@@ -5,6 +5,9 @@ sandbox directory and starts it, as root or as the judge's own user, with
 
     python -I -S -B -u worker.py CONFIG_JSON
 
+or forks it from a zygote, this file run as `worker.py --zygote SETUP`
+(see `zygote` below and harness/sandbox/zygote.py), which then calls the
+same bootstrap() with numpy already imported.
 It uses only the standard library and numpy and never imports `harness`.
 
 Life of a worker
