@@ -967,7 +967,7 @@ class Sandbox:
         started = time.monotonic()
         nproc = limits.max_processes
         if nproc is not None and not self.identity.switches:
-            nproc += runtime.count_user_threads(os.getuid())
+            nproc += process.count_user_threads(os.getuid())
         request_r, request_w = os.pipe2(os.O_CLOEXEC)
         reply_r, reply_w = os.pipe2(os.O_CLOEXEC)
         # The worker's guard kills it when this pipe ends: when we die, however.

@@ -38,7 +38,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 
-from . import cleanup
+from . import cleanup, process
 
 WORKER_SOURCE = Path(__file__).with_name("worker.py")
 SKIP_IN_SUBMISSION = {"__pycache__", ".git", ".hg", ".svn", ".tox", ".venv", "venv"}
@@ -151,24 +151,12 @@ def _lease_fresh_uid() -> Identity:
             os.close(fd)
             continue
         if running is None:
-            running = process_uids()
+            running = process.process_uids()
         if uid in running:  # a process of a judge killed earlier lives on: not ours to share
             os.close(fd)
             continue
         return Identity(uid, uid, fd)
     raise SandboxError("every sandbox uid is in use")
-
-
-def process_uids() -> set[int]:
-    """The real uids of every process on the machine."""
-    uids = set()
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                uids.add(os.stat(f"/proc/{name}").st_uid)
-            except OSError:
-                continue
-    return uids
 
 
 @dataclass(frozen=True)
@@ -674,19 +662,3 @@ def create_sandbox_dir(
     except BaseException:
         cleanup.remove_tree(root)
         raise
-
-
-def count_user_threads(uid: int) -> int:
-    """Threads of every process whose real uid is `uid` (what RLIMIT_NPROC counts)."""
-    total = 0
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/status") as status:
-                fields = dict(line.split(":", 1) for line in status if ":" in line)
-        except OSError:
-            continue
-        if int(fields.get("Uid", "-1").split()[0]) == uid:
-            total += int(fields.get("Threads", "1"))
-    return total

@@ -24,7 +24,6 @@ its own); calls on it are serialised by a lock (sandboxes start in threads).
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import threading
