@@ -15,13 +15,13 @@ wrong result of one, costs only the checks of that part.
 """
 
 import dataclasses
+import typing
 
 import numpy as np
 
 from .checks import fail
 from .numerics import on_grid
 from .ops import array_source, failure_summary, first_failure, printed_by
-from .sandbox import Over
 from .scenarios import IMPORT_NAME
 
 # The harness's copy of the given beras core (harness/scenarios/beras_probes.py): a layer is
@@ -61,10 +61,20 @@ class Run:
     input_grads: list = None  # one per differentiated input (`Driver.differentiated`); None: not asked
     param_grads: list = None  # None: not asked, or not returned
     stored: list = dataclasses.field(default_factory=list)  # the parameters as stored, read back after setting
+    earlier: list = dataclasses.field(default_factory=list)  # the outputs of the calls before (`Driver.run`'s `earlier`)
 
     @property
     def input_grad(self):
         return None if not self.input_grads else self.input_grads[0]
+
+
+class Recorded(typing.NamedTuple):
+    """The Pendings of a graded request's ops (`Driver.record_run`)."""
+
+    stored: object  # the parameters read back after setting, or None
+    output: object  # the forward's output
+    grads: list  # the backward's values (`Driver.split_backward` reads them)
+    earlier: list  # the outputs of the forward's calls before
 
 
 class Driver:
@@ -108,17 +118,6 @@ class Driver:
         callee, lead = self.forward_callee(obj)
         return batch.call(callee, *lead, *inputs)
 
-    def forward_map(self, batch, obj, inputs, stack, index=0):
-        """The forward once per slice of `stack`, which replaces input `index`."""
-        callee, lead = self.forward_callee(obj)
-        args = [*lead, *inputs]
-        args[len(lead) + index] = Over(stack)
-        return batch.map(callee, *args)
-
-    def forward_map_param(self, batch, obj, inputs, ref, stack):
-        callee, lead = self.forward_callee(obj)
-        return batch.map_into(ref, stack, callee, *lead, *inputs)
-
     def backward(self, batch, obj, inputs, upstream, part=None):
         """Pendings whose values `split_backward` turns into the gradients:
         those of `part` ("inputs" or "parameters") or, for None, all."""
@@ -150,43 +149,47 @@ class Driver:
         raise_on_error(batch, self, case)
         return [] if values is None or values.value is None else [np.shape(v) for v in values.value]
 
-    def run(self, engine, case, params, inputs, upstream=None, part=None):
+    def record_run(self, batch, case, params, inputs, upstream=None, part=None, earlier=()):
+        """The ops of one graded request (see `run`), as a `Recorded` of their
+        Pendings. `harness.own_forward` replays these very ops for its finite
+        differences, one array of `params` or `inputs` being a `Slot`."""
+        obj, _ = self.build(batch, case, params)
+        stored = self.parameters(batch, obj) if params else None
+        before = [self.forward(batch, obj, previous) for previous in earlier]
+        output = self.forward(batch, obj, inputs)
+        grads = self.backward(batch, obj, inputs, upstream, part) if upstream is not None else []
+        return Recorded(stored, output, grads, before)
+
+    def run(self, engine, case, params, inputs, upstream=None, part=None, earlier=()):
         """Forward (and, when `upstream` is given, the backward of `part`:
         "inputs", "parameters" or None for both) in one request; the
-        parameters are read back after setting (their dtype is the storage's)."""
+        parameters are read back after setting (their dtype is the storage's).
+        `earlier`: inputs the object's forward gets first, one call each (their
+        outputs are the Run's `earlier`): the forward judged is then not the
+        object's first call."""
         with engine.batch() as batch:
-            obj, _ = self.build(batch, case, params)
-            stored = self.parameters(batch, obj) if params else None
-            output = self.forward(batch, obj, inputs)
-            grads = self.backward(batch, obj, inputs, upstream, part) if upstream is not None else []
+            recorded = self.record_run(batch, case, params, inputs, upstream, part, earlier)
         raise_on_error(batch, self, case, params, inputs, upstream)
+        stored = recorded.stored
         kept = list(stored.value) if stored is not None and isinstance(stored.value, (list, tuple)) else []
+        before = [p.value for p in recorded.earlier]
         if upstream is None:
-            return Run(output.value, stored=kept)
-        return Run(output.value, *self.split_backward([g.value for g in grads], case, part), stored=kept)
+            return Run(recorded.output.value, stored=kept, earlier=before)
+        grads = self.split_backward([g.value for g in recorded.grads], case, part)
+        return Run(recorded.output.value, *grads, stored=kept, earlier=before)
 
-    def f_stack(self, engine, case, params, inputs, parameter=None, index=None):
-        """stack -> outputs, for `numerics`: each slice of the stack replaces
-        parameter number `parameter` when one is given, else input `index`
-        (default: the first differentiated one)."""
-        index = self.differentiated[0] if index is None else index
-
-        def evaluate(stack):
-            with engine.batch() as batch:
-                obj, refs = self.build(batch, case, params)
-                if parameter is None:
-                    out = self.forward_map(batch, obj, inputs, stack, index)
-                else:
-                    out = self.forward_map_param(batch, obj, inputs, refs[parameter], stack)
-            raise_on_error(batch, self, case, params, inputs)
-            return np.asarray(out.value, dtype=np.float64)
-
-        return evaluate
-
-    def snippet(self, case, params, inputs, upstream=None):
+    def snippet(self, case, params, inputs, upstream=None, earlier=()):
         module, _, name = self.target.rpartition(".")
         lines = ["import numpy as np", f"from {module} import {name}", ""]
-        lines += self.snippet_lines(case, params, inputs, upstream)
+        main = self.snippet_lines(case, params, inputs, upstream)
+        if earlier:  # the object's forward was called before, on other inputs
+            setup = 1 + len(params or ())  # the constructor's line, then a line per parameter
+            lines += main[:setup] + ["# a call on other inputs first (the check calls the object twice)"]
+            for previous in earlier:
+                lines += self.snippet_lines(case, params, previous, None)[setup:]
+            lines += ["# then the call judged"] + main[setup:]
+        else:
+            lines += main
         return "\n".join(lines)
 
     def constructor(self, case):

@@ -6,7 +6,9 @@ reference's with the same parameters and inputs, and raises CheckFailure
 `harness/catalog/test_differentiable.py` loop these over a spec's cases.
 
 The two witnesses for a gradient: finite differences of the student's OWN
-forward (`numerics.check_vjp`) and the reference's gradient. When only one
+forward (`numerics.check_vjp`, evaluated by `own_forward` in a sandbox of
+their own, through the graded request, and reproducing the graded output at
+the unperturbed point) and the reference's gradient. When only one
 disagrees, the bug is in the forward; when both do, in the backward.
 
 Precision: a check's tolerances and finite-difference steps follow the
@@ -21,7 +23,7 @@ import concurrent.futures
 
 import numpy as np
 
-from . import numerics
+from . import numerics, own_forward
 from .checks import expect_close, fail
 from .drivers import Run, raise_on_error
 
@@ -159,13 +161,25 @@ def _witness_runs(spec, case, student, reference, rng, part):
 
 
 def check_forward(spec, case, student, reference, rng):
+    """The forward's output against the reference's, on an object whose forward
+    was called before on other inputs: a forward that keeps something from an
+    earlier call (its first output, a mask, a position) gives itself away. (The
+    finite differences of `own_forward` call each object once, as the graded
+    calls of the gradient checks do: they cannot see it.)"""
     driver = spec.driver
     params, inputs = sample(spec, case, reference, rng)
-    got, want = side_by_side(driver.run, student, reference, case, params, inputs)
-    snippet = driver.snippet(case, params, inputs)
+    earlier = [case.inputs(rng)]  # drawn after what every check of the case draws
+    got, want = side_by_side(driver.run, student, reference, case, params, inputs, earlier=earlier)
+    snippet = driver.snippet(case, params, inputs, earlier=earlier)
     tier = tier_of(spec, case, got, student, reference, snippet)
     what = f"{driver.forward_name} output"
-    expect_close(got.output, want.output, what, tier, floor=_floor(case, tier), batch_size=_batch(inputs),
+    floor = _floor(case, tier)
+    first = numerics.as_numeric(got.earlier[0])
+    first_right = first is not None and first.shape == np.shape(want.earlier[0]) and numerics.compare(
+        first, want.earlier[0], tier, floor=floor).passed
+    hint = ("right on the object's first call (on other inputs), wrong on the second: does the forward keep "
+            "something from an earlier call?") if first_right else ""
+    expect_close(got.output, want.output, what, tier, floor=floor, batch_size=_batch(inputs), hints=[hint],
                   case=case.label, snippet=snippet, method=driver.forward_name)
     if case.extreme and not np.all(np.isfinite(np.asarray(got.output, dtype=np.float64))):
         fail(f"{what} has NaN or inf for {case.label}", case=case.label, snippet=snippet, method=driver.forward_name)
@@ -249,10 +263,11 @@ def gradient_label(spec, which):
     return f"the gradient with respect to {driver.input_names[driver.differentiated[which]]}"
 
 
-def check_input_gradient(spec, case, student, reference, rng, witness, which=0):
+def check_input_gradient(spec, case, student, reference, rng, witness, which=0, *, student_fd):
     """`witness` "fd": against finite differences of the student's forward;
     "reference": against the reference. `which`: the differentiated input
-    (0: the first, e.g. y_pred; 1: y_true for a beras loss)."""
+    (0: the first, e.g. y_pred; 1: y_true for a beras loss). `student_fd`:
+    the sandbox that evaluates the finite differences (`own_forward`)."""
     driver = spec.driver
     params, inputs, upstream, got, want = _witness_runs(spec, case, student, reference, rng, "inputs")
     snippet = driver.snippet(case, params, inputs, upstream)
@@ -275,24 +290,33 @@ def check_input_gradient(spec, case, student, reference, rng, witness, which=0):
             _forward_shape_failure(spec, case, got.output, upstream, snippet)
         expect_close(g, w, f"{name} differs from the reference", tier, batch_size=_batch(inputs),
                       candidates=mistakes, case=case.label, snippet=snippet, method=method)
-    f_stack = driver.f_stack(student, case, params, inputs, index=index)
+    f_stack = own_forward.evaluator(spec, case, student_fd, got, params, inputs, upstream, "inputs", index=index,
+                                    tier=tier, floor=_floor(case, tier), snippet=snippet)
     max_step = max_step_for(case, x) if which == 0 else None
-    result = numerics.check_vjp(f_stack, x, v, g, w, rng=rng, dtype=tier, max_step=max_step)
-    agrees = result.own_forward_agrees if witness == "fd" else result.reference.passed
-    if agrees:
-        return
+    try:
+        result = numerics.check_vjp(f_stack, x, v, g, w, rng=rng, dtype=tier, max_step=max_step)
+    except own_forward.NotReproduced:
+        if witness == "fd":
+            raise
+        result = None  # the forward's trouble: the finite differences cannot tell whom to blame
     if witness == "reference":
+        if result is not None and result.reference.passed:
+            return
         expect_close(
             g, w, f"{name} differs from the reference", tier, batch_size=_batch(inputs), candidates=mistakes,
             case=case.label, snippet=snippet, culprit=_culprit_text(spec, result), method=method,
         )
+    if result.own_forward_agrees:
+        return
     suspects = numerics.suspects(g, w)
     entries = numerics.localise(f_stack, x, v, g, suspects, dtype=tier, max_step=max_step)
     hints = numerics.diagnose(g, w, batch_size=_batch(inputs), candidates=mistakes)
     _vjp_failure(spec, case, gradient_label(spec, which), method, result, entries, snippet, hints)
 
 
-def check_parameter_gradients(spec, case, student, reference, rng, witness):
+def check_parameter_gradients(spec, case, student, reference, rng, witness, *, student_fd):
+    """Every parameter gradient against `witness` ("fd": finite differences of
+    the student's forward, evaluated in `student_fd`; "reference")."""
     driver = spec.driver
     params, inputs, upstream, got, want = _witness_runs(spec, case, student, reference, rng, "parameters")
     snippet = driver.snippet(case, params, inputs, upstream)
@@ -318,7 +342,8 @@ def check_parameter_gradients(spec, case, student, reference, rng, witness):
         _refuse_vacuous(g, w, label, method, case, snippet)
         if v is None:
             _forward_shape_failure(spec, case, got.output, upstream, snippet)
-        f_stack = driver.f_stack(student, case, params, inputs, parameter=index)
+        f_stack = own_forward.evaluator(spec, case, student_fd, got, params, inputs, upstream, "parameters",
+                                        parameter=index, tier=tier, floor=_floor(case, tier), snippet=snippet)
         result = numerics.check_vjp(f_stack, params[index], v, g, w, rng=rng, dtype=tier)
         if not result.own_forward_agrees:
             entries = numerics.localise(f_stack, params[index], v, g, numerics.suspects(g, w), dtype=tier)
@@ -406,8 +431,8 @@ def check_inputs_untouched(spec, case, student, reference, rng, gate=True):
     run, aliased, after_forward, after = _untouched_scenario(student, spec, case, params, inputs, upstream)
     output = run.output
     tier = tier_of(spec, case, run, student, reference, snippet)
-    # The forward check's own request: answered from memory.
-    expected = driver.run(reference, case, params, inputs).output
+    # The input-gradient checks' own request (the same draws): answered from memory.
+    expected = driver.run(reference, case, params, inputs, upstream, "inputs").output
     # A forward of the right values in the wrong shape ((1,) for a scalar) is the forward check's business.
     values = numerics.as_numeric(output)
     if gate and (values is None or values.size != np.size(expected) or not numerics.compare(
@@ -461,7 +486,7 @@ def _refuse_vacuous(got, want, name, method, case, snippet):
 
 def _culprit_text(spec, result):
     driver = spec.driver
-    if result.own_forward_agrees:
+    if result is not None and result.own_forward_agrees:
         return f"{driver.forward_name}: your gradient agrees with your own forward, so the forward differs from the one asked for"
     return ""
 

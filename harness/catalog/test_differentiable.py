@@ -1,7 +1,8 @@
 """Checks that every differentiable class of both APIs gets (see specs.py).
 
 Forward against the reference; input and parameter gradients against both
-witnesses (finite differences of the student's own forward, the reference),
+witnesses (finite differences of the student's own forward, evaluated in a
+sandbox of their own, `student_fd`: see harness/own_forward.py; the reference),
 each part of the backward in its own request (a broken weight gradient costs
 nothing to the input gradient, and the reverse); every gradient an API
 returns (a beras loss's dL/dy_true too); inputs left untouched by a forward
@@ -67,30 +68,34 @@ def test_forward_extreme(spec, student, reference, seed):
 
 @pytest.mark.parametrize("spec", ALL, ids=str)
 @check("{spec.target}", "input gradient matches finite differences of its own forward{spec.variant}", points=2, clause="4 backward: (a) finite differences of the student's own forward")
-def test_input_gradient_fd(spec, student, reference, seed):
+def test_input_gradient_fd(spec, student, reference, student_fd, seed):
     for case in ordinary(spec):
-        gradcheck.check_input_gradient(spec, case, student, reference, case_rng(seed, spec, case), witness="fd")
+        gradcheck.check_input_gradient(spec, case, student, reference, case_rng(seed, spec, case), witness="fd",
+                                       student_fd=student_fd)
 
 
 @pytest.mark.parametrize("spec", ALL, ids=str)
 @check("{spec.target}", "input gradient matches the reference{spec.variant}", points=2, clause="4 backward: (b) the reference's gradients")
-def test_input_gradient_reference(spec, student, reference, seed):
+def test_input_gradient_reference(spec, student, reference, student_fd, seed):
     for case in ordinary(spec):
-        gradcheck.check_input_gradient(spec, case, student, reference, case_rng(seed, spec, case), witness="reference")
+        gradcheck.check_input_gradient(spec, case, student, reference, case_rng(seed, spec, case), witness="reference",
+                                       student_fd=student_fd)
 
 
 @pytest.mark.parametrize("spec", SEVERAL_GRADIENTS, ids=str)
 @check("{spec.target}", "gradient with respect to {spec.second_input} matches finite differences of its own forward{spec.variant}", points=1, clause="2 losses: get_input_gradients() returns [dL/dy_pred, dL/dy_true]; 4 backward (a)")
-def test_second_input_gradient_fd(spec, student, reference, seed):
+def test_second_input_gradient_fd(spec, student, reference, student_fd, seed):
     for case in ordinary(spec):
-        gradcheck.check_input_gradient(spec, case, student, reference, case_rng(seed, spec, case), witness="fd", which=1)
+        gradcheck.check_input_gradient(spec, case, student, reference, case_rng(seed, spec, case), witness="fd", which=1,
+                                       student_fd=student_fd)
 
 
 @pytest.mark.parametrize("spec", SEVERAL_GRADIENTS, ids=str)
 @check("{spec.target}", "gradient with respect to {spec.second_input} matches the reference{spec.variant}", points=1, clause="2 losses: get_input_gradients() returns [dL/dy_pred, dL/dy_true]; 4 backward (b)")
-def test_second_input_gradient_reference(spec, student, reference, seed):
+def test_second_input_gradient_reference(spec, student, reference, student_fd, seed):
     for case in ordinary(spec):
-        gradcheck.check_input_gradient(spec, case, student, reference, case_rng(seed, spec, case), witness="reference", which=1)
+        gradcheck.check_input_gradient(spec, case, student, reference, case_rng(seed, spec, case), witness="reference", which=1,
+                                       student_fd=student_fd)
 
 
 @pytest.mark.parametrize("spec", EXTREME, ids=str)
@@ -103,16 +108,18 @@ def test_gradients_extreme(spec, student, reference, seed):
 
 @pytest.mark.parametrize("spec", WITH_PARAMETERS, ids=str)
 @check("{spec.target}", "{spec.driver.parameter_word} gradients match finite differences{spec.variant}", points=2, clause="4 backward: parameter gradients against (a) finite differences of the student's own forward")
-def test_parameter_gradients_fd(spec, student, reference, seed):
+def test_parameter_gradients_fd(spec, student, reference, student_fd, seed):
     for case in ordinary(spec):
-        gradcheck.check_parameter_gradients(spec, case, student, reference, case_rng(seed, spec, case), witness="fd")
+        gradcheck.check_parameter_gradients(spec, case, student, reference, case_rng(seed, spec, case), witness="fd",
+                                            student_fd=student_fd)
 
 
 @pytest.mark.parametrize("spec", WITH_PARAMETERS, ids=str)
 @check("{spec.target}", "{spec.driver.parameter_word} gradients match the reference{spec.variant}", points=2, clause="4 backward: parameter gradients against (b) the reference's; 2 conventions: summed over the batch")
-def test_parameter_gradients_reference(spec, student, reference, seed):
+def test_parameter_gradients_reference(spec, student, reference, student_fd, seed):
     for case in ordinary(spec):
-        gradcheck.check_parameter_gradients(spec, case, student, reference, case_rng(seed, spec, case), witness="reference")
+        gradcheck.check_parameter_gradients(spec, case, student, reference, case_rng(seed, spec, case), witness="reference",
+                                            student_fd=student_fd)
 
 
 @pytest.mark.parametrize("spec", ALL, ids=str)
