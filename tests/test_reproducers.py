@@ -50,7 +50,7 @@ CASES = [
      ["beras.activations.LeakyReLU: forward and backward leave their inputs untouched"]),
     ("optimizer update", "adam_without_bias_correction", "beras", "Adam",
      ["beras.optimizers.Adam: parameters over 5 steps match the reference (bias-corrected moments per parameter)"]),
-    ("optimizer rebinding its parameters", "rmsprop_stores_new_param_in_list", "beras", "RMSProp",
+    ("optimizer rebinding its parameters", "rmsprop_stores_new_param_in_list", "beras", "RMSProp and steps",
      ["beras.optimizers.RMSProp: parameters over 5 steps match the reference (a running average of g² per parameter)"]),
     ("bias stored (out,), set by broadcasting", "bias_flat", "beras", "Dense",
      ["beras.layers.Dense: weight gradients match the reference"]),
@@ -95,15 +95,16 @@ def scripts(folder):
 @pytest.mark.parametrize("covers, kind, assignment, keyword, names", CASES, ids=[c[0] for c in CASES])
 def test_a_reproducer_fails_with_the_bug_and_passes_once_fixed(covers, kind, assignment, keyword, names, tmp_path):
     folder = buggy(kind, tmp_path / "submission")
-    run = harness("check", folder, "--assignment", assignment, "-k", keyword)
+    run = harness("check", folder, "--assignment", assignment, "-k", keyword, "--verbose")
     assert run.returncode == 1, run.stderr
     written = scripts(folder)
     stems = {path.stem for path in written}
     for name in names:
         assert reproducers.file_stem(name) in stems, (name, stems)
-    # The console names the script in place of a long inline snippet.
-    first = re.search(r"reproduce: (python \S+\.py)", run.stdout)
-    assert first and (folder / first[1].split(" ", 1)[1]).is_file(), run.stdout
+        # The console names the script in place of a long inline snippet.
+        section = run.stdout.split(f"FAIL {name}\n", 1)[1].split("\nFAIL ", 1)[0]
+        assert f"reproduce: python .harness/failures/{reproducers.file_stem(name)}.py" in section
+        assert "reproduce with:" not in section
     for script in written:
         assert re.fullmatch(r"[A-Za-z0-9_.-]+\.py", script.name)
         assert script.with_suffix(".npz").is_file()
