@@ -196,6 +196,55 @@ class Driver:
         parts = [repr(a) for a in case.args] + [f"{k}={v!r}" for k, v in case.kwargs.items()]
         return f"{self.class_name}({', '.join(parts)})"
 
+    # -- reproducer scripts (harness/reproducers.py): the same calls as a request, in plain Python
+    script_object = "obj"  # the name of the object the script builds
+    script_parameters = ""  # the expression of its parameter list, e.g. "layer.weights"
+    script_forward = ""  # the forward as an expression of the inputs {0}, {1}
+    # part ("inputs" / "parameters") -> the lines that run that part of the backward,
+    # setting `input_grads` (a list, in `differentiated` order) or `parameter_grads`
+    script_backward = {}
+
+    def script_lines(self, case, params, upstream=None, part=None):
+        """Build the object, set `params` in place (as `build` does), run the
+        forward on the inputs (`data[name]`) and, with `upstream`, the backward of `part`."""
+        obj = self.script_object
+        lines = [f"{obj} = {self.constructor(case)}"]
+        if params:
+            lines.append(f"parameters = {self.script_parameters}  # the arrays it computes with (SPEC 4)")
+            lines += [f"parameters[{i}][...] = data['parameter_{i}']  # set in place, as the checks do"
+                      for i in range(len(params))]
+        names = self.script_input_names()
+        lines += [f"{name} = data[{name!r}]" for name in names]
+        lines.append(f"out = {self.script_forward.format(*names)}")
+        if upstream is not None:
+            lines.append("upstream = data['upstream']  # dL/d(out)")
+            for wanted in ("inputs", "parameters"):
+                if part in (None, wanted):
+                    lines += [line.format(*names) for line in self.script_backward.get(wanted, ())]
+        return lines
+
+    def script_input_names(self):
+        return [self.input_names[i] if i < len(self.input_names) else f"input_{i}" for i in range(len(self.input_names))]
+
+    def script_forward_at(self, index=None, parameter=None):
+        """Lines defining `forward_at(value)`: the forward with input `index`
+        (or parameter number `parameter`, written in place) replaced by `value`."""
+        names = self.script_input_names()
+        if parameter is not None:
+            return [
+                "def forward_at(value):",
+                f'    """Your forward with parameter {parameter} set to `value` (in place)."""',
+                f"    parameters[{parameter}][...] = value",
+                f"    return np.asarray({self.script_forward.format(*names)}, dtype=np.float64)",
+            ]
+        args = list(names)
+        args[index] = "value"
+        return [
+            "def forward_at(value):",
+            f'    """Your forward with {names[index]} replaced by `value`."""',
+            f"    return np.asarray({self.script_forward.format(*args)}, dtype=np.float64)",
+        ]
+
 
 def raise_on_error(batch, driver, case, params=None, inputs=None, upstream=None):
     """Turn the first failed op of a request into a check failure."""
@@ -274,6 +323,12 @@ class BerasLayer(LayerDriver):
         param_grads = values.pop(0) if part in (None, "parameters") else None
         return input_grads, param_grads
 
+    script_object, script_parameters, script_forward = "layer", "layer.weights", "layer({0})"
+    script_backward = {
+        "inputs": ["input_grads = [layer.compose_input_gradients([upstream])[0]]"],
+        "parameters": ["parameter_grads = layer.compose_weight_gradients([upstream])"],
+    }
+
     snippet_parameter = "layer.weights[{i}]"
     snippet_call = ("x", "out = layer(x)")
     snippet_backward = (
@@ -301,6 +356,9 @@ class BerasLoss(Driver):
         if part not in (None, "inputs"):
             return None, None
         return _items(values[0], len(self.differentiated)), None
+
+    script_object, script_forward = "loss_fn", "loss_fn({0}, {1})"
+    script_backward = {"inputs": ["input_grads = loss_fn.get_input_gradients()  # [dL/dy_pred, dL/dy_true]"]}
 
     def snippet_lines(self, case, params, inputs, upstream):
         return [
@@ -340,6 +398,14 @@ class BgdLayer(LayerDriver):
             )
         return [returned[0]], returned[1]
 
+    script_object, script_parameters, script_forward = "layer", "layer.get_parameters()", "layer.forward({0})"
+    _BACKWARD = ["signal, parameter_grads = layer.backward(upstream)", "input_grads = [signal]"]
+    script_backward = {"inputs": _BACKWARD, "parameters": _BACKWARD}
+
+    def script_lines(self, case, params, upstream=None, part=None):
+        lines = super().script_lines(case, params, upstream, part)
+        return lines[: len(lines) - len(self._BACKWARD)] if part is None and upstream is not None else lines
+
     snippet_parameter = "layer.get_parameters()[{i}]"
     snippet_call = ("X", "out = layer.forward(X)")
     snippet_backward = ("error", "signal, gradients = layer.backward(error)")
@@ -361,6 +427,9 @@ class BgdCost(Driver):
 
     def split_backward(self, values, case, part=None):
         return ([values[0]] if values else None), None
+
+    script_object, script_forward = "cost", "cost.eval({0}, {1})"
+    script_backward = {"inputs": ["input_grads = [cost.grad({0}, {1})]"]}
 
     def snippet_lines(self, case, params, inputs, upstream):
         return [

@@ -29,6 +29,7 @@ class HarnessError(Exception):
 def run_checks(
     submission, assignments, run_seed, public_only=False, keyword=None, workers=0, reference=REFERENCE_DIR,
     catalog=CATALOG_DIR, timeout=timing.DEFAULT_TIMEOUT, budget=timing.DEFAULT_BUDGET, stats=None, names=None,
+    reproducers=None,
 ):
     """Outcomes of the selected checks of `catalog`, in its order, and the seconds taken.
 
@@ -37,7 +38,8 @@ def run_checks(
     `stats`, a dict, receives "student_seconds": what the submission spent.
     `keyword` selects checks as pytest's -k does (by test function and
     parameters); `names`, as `check -k` does: by the names printed for them
-    (`harness.selection`).
+    (`harness.selection`). `reproducers`: the folder under which each failed
+    public check's reproducer is written (`check` only: harness/reproducers.py).
 
     Raises SubmissionRefused (harness.sandbox) before any check runs when the
     submission cannot be copied into a sandbox (too deep, too many files, too
@@ -51,6 +53,8 @@ def run_checks(
     submission_files(pathlib.Path(submission), ASSIGNMENTS, Limits.submission_bytes)
     with tempfile.TemporaryDirectory(prefix="gradecheck-budget-") as budget_dir:
         time_args = ["--call-timeout", repr(float(timeout)), "--budget", repr(float(budget)), "--budget-dir", budget_dir]
+        if reproducers is not None:
+            time_args += ["--reproducers", str(reproducers)]
 
         def run(some):
             return _run_checks(

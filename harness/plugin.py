@@ -19,7 +19,7 @@ import zlib
 import numpy as np
 import pytest
 
-from . import checks, outcomes, selection, timing
+from . import checks, outcomes, reproducers, selection, timing
 from .checks import HIDDEN, PUBLIC, CheckFailure, Diagnosis
 from .drivers import GIVEN_CORE
 from .ops import failure_summary, op_label, printed_by
@@ -51,6 +51,8 @@ def pytest_addoption(parser):
                     help="seconds per call into student code (an op, one evaluation of a map; a scenario: per call it makes)")
     group.addoption("--budget", type=timing.positive_seconds, default=timing.DEFAULT_BUDGET,
                     help="seconds the submission's sandbox may spend in the whole run")
+    group.addoption("--reproducers", metavar="FOLDER",
+                    help="write each failed public check's reproducer under FOLDER/.harness/failures/ (`check`)")
     group.addoption("--budget-dir", help="folder where the run's processes share their spending (default: this process alone)")
 
 
@@ -359,8 +361,10 @@ def pytest_runtest_makereport(item, call):
     # (as harness.drivers.raise_on_error decides for its own requests).
     if "raised NotImplementedError" in diagnosis.summary:
         diagnosis.snippet = ""
-    elif not diagnosis.snippet:
-        diagnosis.snippet = checks.fallback_snippet()
+    else:
+        if not diagnosis.snippet:
+            diagnosis.snippet = checks.fallback_snippet()
+        _write_reproducers(item, exception, diagnosis)
     student = getattr(item.config, "_harness_engines", {}).get("student")
     if student is not None:  # everything the check's calls printed, in one trimmed form
         text, dropped = student.take_printed()
@@ -369,6 +373,23 @@ def pytest_runtest_makereport(item, call):
         elif diagnosis.printed:
             diagnosis.printed = outcomes.trimmed_print(diagnosis.printed)
     report.user_properties.append(("diagnosis", dataclasses.asdict(diagnosis)))
+
+
+def _write_reproducers(item, exception, diagnosis):
+    """`check`: the failing cases' reproducers as files (harness/reproducers.py), the
+    command to run each in the diagnosis in place of the inline snippet. Public
+    checks only: nothing of a hidden check's inputs or expected values may reach
+    the student. The inline snippet stays when no file could be written."""
+    folder = item.config.getoption("reproducers")
+    info = dict(item.user_properties).get("check", {})
+    found = reproducers.reproducers_of(exception)
+    if not folder or info.get("visibility") != PUBLIC or not any(found):
+        return
+    commands = reproducers.write(folder, info["name"], found)
+    if commands[0]:
+        diagnosis.reproducer, diagnosis.snippet = commands[0], ""
+    for other, command in zip(diagnosis.other_cases, commands[1:]):
+        other["reproducer"] = command
 
 
 class Collector:

@@ -41,7 +41,8 @@ from pathlib import Path, PurePath
 from . import cleanup, process
 
 WORKER_SOURCE = Path(__file__).with_name("worker.py")
-SKIP_IN_SUBMISSION = {"__pycache__", ".git", ".hg", ".svn", ".tox", ".venv", "venv"}
+# ".harness": what `check` writes into the student's folder (reproducers), never graded.
+SKIP_IN_SUBMISSION = {"__pycache__", ".git", ".hg", ".svn", ".tox", ".venv", "venv", ".harness"}
 SKIP_IN_STDLIB = frozenset(
     {
         "site-packages",
