@@ -3,6 +3,7 @@
 import json
 import os
 import pathlib
+import re
 import shutil
 import subprocess
 import sys
@@ -168,7 +169,10 @@ def test_check_runs_public_checks_and_prints_a_table(tmp_path):
     failing = [line for line in lines if line.startswith("FAIL beras.layers.Dense: input gradient")]
     assert failing
     assert "Dense.get_input_gradients" in run.stdout and "largest errors" in run.stdout
-    assert "reproduce with:" in run.stdout and "from beras.layers import Dense" in run.stdout
+    # The reproducer is a file of the student's folder (harness/reproducers.py), named in the output.
+    named = re.findall(r"reproduce: python (\.harness/failures/\S+\.py)", run.stdout)
+    assert named and all((copy / name).is_file() for name in named)
+    assert "from beras.layers import Dense" in (copy / named[0]).read_text()
     assert "hidden" not in run.stdout.lower()
     everything = harness("check", REFERENCE, "--assignment", "beras")
     assert everything.returncode == 0 and "FAIL" not in everything.stdout
