@@ -277,10 +277,13 @@ def diagnoses(submissions):
                 key = (check.method, check.blame, check.mistake)
                 failed[key] += 1
                 rows[key].add(s.id)
-    ranked = sorted(failed, key=lambda key: (-failed[key], -len(rows[key]), key))
-    return [{"method": _text(method, 200) or NOT_KNOWN, "blame": _text(blame, 40) or NOT_KNOWN,
-             "mistake": _text(mistake, 40) or NOT_KNOWN, "failed": failed[key], "submissions": len(rows[key])}
-            for key in ranked for method, blame, mistake in [key]]
+    listed = []
+    for key in sorted(failed, key=lambda key: (-failed[key], -len(rows[key]), key)):
+        method, blame, mistake = key
+        listed.append({"method": _text(method, 200) or NOT_KNOWN, "blame": _text(blame, 40) or NOT_KNOWN,
+                       "mistake": _text(mistake, 40) or NOT_KNOWN, "failed": failed[key],
+                       "submissions": len(rows[key])})
+    return listed
 
 
 def _row(s):
@@ -291,18 +294,31 @@ def _row(s):
             "reason": _text(s.reason.strip(), REASON_CHARS)}
 
 
+def _score_or_below(submission):
+    """A sort key: the score, a row without one below every score."""
+    return submission.score if submission.score is not None else -math.inf
+
+
+def _status_rank(submission):
+    """A sort key: timed out, crashed, refused, any other status, graded last."""
+    rank = STATUSES.index(submission.status) if submission.status in STATUSES else len(STATUSES)
+    return (rank == 0, rank)
+
+
+# The submissions table's orders: (anchor, title, sort key); the first is the default view.
+VIEWS = (
+    ("by-id", "by id", lambda s: s.id),
+    ("by-score-low", "lowest score first", lambda s: (_score_or_below(s), s.id)),
+    ("by-score-high", "highest score first", lambda s: (-_score_or_below(s), s.id)),
+    ("by-failed", "most failed checks first", lambda s: (-s.failed, s.id)),
+    ("by-status", "not graded first", lambda s: (_status_rank(s), s.id)),
+)
+
+
 def _views(submissions):
-    """The submissions table, pre-sorted several ways (the page shows one,
-    picked by a link; no script). The first view is the default."""
-    scored = lambda s: s.score if s.score is not None else -1.0  # noqa: E731 - a sort key
-    status_rank = lambda s: STATUSES.index(s.status) if s.status in STATUSES else len(STATUSES)  # noqa: E731
-    orders = [
-        ("by-id", "by id", lambda s: s.id),
-        ("by-score-low", "lowest score first", lambda s: (scored(s), s.id)),
-        ("by-score-high", "highest score first", lambda s: (-scored(s), s.id)),
-        ("by-failed", "most failed checks first", lambda s: (-s.failed, s.id)),
-        ("by-status", "not graded first", lambda s: (status_rank(s) == 0, status_rank(s), s.id)),
-    ]
+    """The submissions table, pre-sorted in each order of VIEWS (the page
+    shows one, picked by a link; no script)."""
+    orders = VIEWS
     return [{"anchor": anchor, "title": title, "default": index == 0,
              "rows": [_row(s) for s in sorted(submissions, key=key)]}
             for index, (anchor, title, key) in enumerate(orders)]

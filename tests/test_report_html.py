@@ -279,7 +279,8 @@ def test_templates_ship_in_the_wheel_and_render_from_it(tmp_path):
     assert build.returncode == 0, build.stderr
     wheel = next(tmp_path.glob("gradecheck-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert {"reports/report.html.j2", "reports/fragment.html.j2", "reports/report.css", "harness/report.py"} <= names
+    assert {"reports/report.html.j2", "reports/fragment.html.j2", "reports/report.css", "harness/report.py",
+            "reports/class-report.html.j2", "reports/class-report.css", "harness/class_report.py"} <= names
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
     script = (
