@@ -4,8 +4,9 @@
   file inside the repository (a clone has nothing beside it), and a link's
   `#fragment` at a heading of the page it names;
 - README links every docs page;
-- every option that `grade --help` and `check --help` print is documented in
-  its command's section of docs/commands.md, in the first cell of a table row;
+- every option that `grade --help`, `check --help` (and the --help of any
+  command added later) print is documented in its command's `## command`
+  section of docs/commands.md, in the first cell of a table row;
 - every class the catalog checks is named, fully qualified as in check names,
   in docs/student-api.md;
 - the Python examples of docs/student-api.md run against the reference.
@@ -156,10 +157,17 @@ def printed_arguments(text):
     return options, positionals
 
 
+def subcommands():
+    """{name: parser} of every `python -m harness` command."""
+    return next(action.choices for action in build_parser()._actions if action.choices)
+
+
+COMMANDS = sorted(subcommands())
+
+
 def parser_arguments(command):
     """(options, positionals) of a subcommand, as argparse holds them."""
-    subparsers = next(a for a in build_parser()._actions if a.choices and command in a.choices)
-    actions = subparsers.choices[command]._actions
+    actions = subcommands()[command]._actions
     options = {s for a in actions for s in a.option_strings}
     return options, {a.dest for a in actions if not a.option_strings}
 
@@ -170,7 +178,7 @@ def documented_in_tables(section):
     for token, following in zip(stream, stream[1:]):
         if token.type == "heading_open" and token.tag == "h2":
             heading = following.content.strip("`").strip()
-        elif token.type == "tr_open":
+        elif token.type in ("tr_open", "table_close"):
             cell = 0
         elif token.type in ("td_open", "th_open"):
             cell += 1
@@ -179,8 +187,14 @@ def documented_in_tables(section):
     return found
 
 
-@pytest.mark.parametrize("command", ["grade", "check"])
+def test_every_command_is_found():
+    assert {"grade", "check"} <= set(COMMANDS)
+
+
+@pytest.mark.parametrize("command", COMMANDS)
 def test_every_option_help_prints_is_documented(command):
+    """Every command's `## command` section of docs/commands.md has a table row
+    for each of its options and positional arguments."""
     options, positionals = printed_arguments(help_text(command))
     # The help was read right: exactly what argparse holds (so this test cannot pass on nothing).
     assert (options, positionals) == parser_arguments(command)
