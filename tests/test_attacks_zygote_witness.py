@@ -251,3 +251,201 @@ def test_correct_forwards_with_irrelevant_randomness_keep_every_dense_check(vari
         assert set(BERAS_FD_CHECKS) <= set(results)
         failed = failures(results)
         assert not failed, f"seed {seed}: " + "\n\n".join(f"{n}\n{o[:800]}" for n, o in failed.items())
+
+
+# ------------------------------------------------------------------ zygote 1
+#
+# Reach the zygote from a worker: find it in /proc (a `worker.py --zygote`
+# process whose parent is not one), then read its environment block, its
+# memory and its descriptors, signal it, ptrace it, take a descriptor of it
+# through a pidfd; look for a socket among one's own descriptors (the
+# zygote's, had one leaked); list the folders of other sandboxes named in
+# one's own memory (inherited from the zygote's earlier requests). The
+# control does the same to a process of its own (an exec'd child), where
+# every operation must work: the probe is not broken, the defence is what
+# stops it. With namespaces the zygote is not even in sight; without them
+# (GRADECHECK_NAMESPACES=off, a container without CAP_SYS_ADMIN) it is, and
+# its uid (root) refuses everything.
+
+REACH_PROBE = Path(__file__).with_name("redteam") / "zygote_reach.py"
+OPERATIONS = "environ, mem, fd, kill 0, SIGCONT, ptrace, pidfd_getfd"
+REACH_ZYGOTE = 'report = {"found": bool(zygote), "ops": _reach(zygote) if zygote else "", ' \
+    '"sockets": _sockets(), "others": _other_sandboxes()}'
+REACH_OWN_CHILD = '''child = _subprocess.Popen([_sys.executable, "-c", "print(1, flush=True); import time; time.sleep(60)"],
+                                  stdout=_subprocess.PIPE)
+        child.stdout.readline()  # exec'd: its own, dumpable process
+        try:
+            report = {"found": bool(zygote), "ops": _reach(child.pid), "sockets": _sockets(),
+                      "others": _other_sandboxes()}
+        finally:
+            child.kill()
+            child.wait()'''
+
+
+def _reach_submission(destination, target):
+    folder = copy_reference(destination)
+    code = REACH_PROBE.read_text().replace("TARGET", target)
+    apply_patch(folder, "beras/layers.py", "import numpy as np\n", "import numpy as np\n" + code)
+    apply_patch(folder, "beras/layers.py", DENSE_CALL, "        _report()\n" + DENSE_CALL)
+    return folder
+
+
+def _reports(document):
+    """Every report the probe raised, from the checks' outputs."""
+    found = re.findall(r"REACH(\{.*?\})HCAER", "\n".join(t["output"] for t in document["tests"]))
+    return [json.loads(text) for text in dict.fromkeys(found)]
+
+
+@pytest.fixture(scope="module")
+def reached(tmp_path_factory):
+    """(target, namespaces) -> the probe's reports, each graded once (beras, seed 3)."""
+    cache = {}
+
+    def run(target, namespaces):
+        key = (target, namespaces)
+        if key not in cache:
+            base = tmp_path_factory.mktemp(f"reach-{target}-{namespaces}")
+            folder = _reach_submission(base / "submission", REACH_ZYGOTE if target == "zygote" else REACH_OWN_CHILD)
+            with private_tmpdir() as tmpdir:
+                status, document, _, run = grade(folder, base, tmpdir, "--assignment", "beras", "--seed", "3",
+                                                 namespaces=namespaces)
+            assert document is not None and status == 1, run.stderr[-2000:]
+            cache[key] = _reports(document)
+            assert cache[key], "the probe reported nothing: " + json.dumps(document)[:2000]
+        return cache[key]
+
+    return run
+
+
+@needs_root
+@pytest.mark.parametrize("namespaces", [True, False], ids=["namespaces", "no-namespaces"])
+def test_control_a_worker_can_do_all_of_it_to_a_process_of_its_own(reached, namespaces):
+    for report in reached("own", namespaces):
+        assert report["ops"] == "YYYYYYY", f"{OPERATIONS}: {report}"
+
+
+@needs_root
+@pytest.mark.parametrize("namespaces", [True, False], ids=["namespaces", "no-namespaces"])
+def test_a_worker_cannot_reach_the_zygote(reached, namespaces):
+    reports = reached("zygote", namespaces)
+    for report in reports:
+        assert report["sockets"] == 0, report  # no descriptor of the zygote's
+        assert report["others"][1] == 0, f"another sandbox's folder could be listed: {report}"
+        if namespaces:
+            assert not report["found"], f"the zygote is in sight of a worker: {report}"
+        else:
+            assert report["found"], report  # in sight (a shared /proc) ...
+            assert report["ops"] == "NNNNNNN", f"{OPERATIONS}: {report}"  # ... and out of reach
+
+
+# ------------------------------------------------------------------ zygote 2
+#
+# Outlive the judge: a submission with both packages is graded by the judge
+# and its forked twin (grading.py `_each_in_parallel`; the twin holds its own
+# zygote connection and its sandboxes' lifelines). SIGKILL to the judge's
+# pid alone (a supervisor that kills the process it started, not its group)
+# leaves the twin running: it goes on grading, its sandboxes (student code,
+# and their daemons) and the zygote (which leaves only when every
+# connection is closed) with it, until the twin's budget runs out. The
+# control kills the group, as tests/test_attacks_grading.py does: nothing
+# is left.
+
+SLOW_AND_DAEMON = '''
+import os as _os, time as _time
+if _os.fork() == 0:
+    _os.setsid()
+    if _os.fork() == 0:
+        _time.sleep(300)
+    _os._exit(0)
+'''
+
+
+def _children(pid):
+    found = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                stat = Path(f"/proc/{name}/stat").read_text()
+                cmdline = Path(f"/proc/{name}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append((int(name), cmdline))
+    return found
+
+
+def _descends_from_any(pid, ancestors):
+    for _ in range(20):
+        try:
+            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except OSError:
+            return False
+        if pid in ancestors:
+            return True
+        if pid in (0, 1):
+            return False
+    return False
+
+
+def _killed_judge_leaves(tmp_path, kill):
+    """Processes of the run alive 5 s after `kill(judge)`: (sandbox processes, twin, zygote)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from test_attacks_grading import _descends_from_or_daemon, sandbox_uid_processes
+
+    from harness.sandbox import process
+
+    folder = copy_reference(tmp_path / "submission")
+    for package in ("beras", "bgd"):
+        init = folder / package / "__init__.py"
+        init.write_text(init.read_text() + SLOW_AND_DAEMON)
+    apply_patch(folder, "bgd/layers/fc.py", "            return nnmath.affine(X, self.weights, self.biases)\n",
+                "            __import__('time').sleep(0.3)  # a slow forward: the twin grades for minutes\n"
+                "            return nnmath.affine(X, self.weights, self.biases)\n")
+    judge = subprocess.Popen(
+        [sys.executable, "-m", "harness", "grade", str(folder), "--results", str(tmp_path / "r.json")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    twins, zygotes, mine = [], [], set()
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not (twins and zygotes and len(mine) >= 4):
+            children = _children(judge.pid)
+            twins = [pid for pid, line in children if b"harness\x00grade" in line]
+            zygotes = [pid for pid, line in children if b"--zygote" in line]
+            mine |= {pid for pid in sandbox_uid_processes() if _descends_from_or_daemon(pid, judge.pid)}
+            time.sleep(0.05)
+        assert twins and zygotes and mine, (twins, zygotes, mine)
+        kill(judge.pid, signal.SIGKILL)
+        judge.wait()
+        time.sleep(5)
+        mine |= {pid for pid in sandbox_uid_processes() if _descends_from_any(pid, set(twins) | set(zygotes))}
+        return ([p for p in mine if process.is_alive(p)], [p for p in twins if process.is_alive(p)],
+                [p for p in zygotes if process.is_alive(p)])
+    finally:
+        if judge.poll() is None:
+            judge.kill()
+            judge.wait()
+        for twin in twins:  # the twin we started: its sandboxes' guards and the zygote follow it
+            try:
+                os.kill(twin, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+@needs_root
+def test_control_killing_the_judges_group_leaves_nothing(tmp_path):
+    assert _killed_judge_leaves(tmp_path, os.killpg) == ([], [], [])
+
+
+@needs_root
+@pytest.mark.xfail(strict=True, reason=(
+    "hole: the forked twin (grading.py _each_in_parallel) does not die with the judge: SIGKILL to the judge's pid "
+    "leaves it grading, with its sandboxes (student code) and the zygote, for up to the budget"))
+def test_killing_the_judge_alone_leaves_nothing(tmp_path):
+    sandboxes, twins, zygotes = _killed_judge_leaves(tmp_path, os.kill)
+    assert (sandboxes, twins, zygotes) == ([], [], []), \
+        f"alive 5 s after the judge: sandbox processes {sandboxes}, twin {twins}, zygote {zygotes}"
