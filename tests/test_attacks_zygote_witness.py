@@ -230,7 +230,8 @@ def test_a_sandbox_leaves_nothing_in_var_tmp(notes_in_var_tmp):
 # differently when it is watched": Dense computing in float32 and summing its
 # inner products in an order drawn from np.random at each call (the sum is
 # the same up to float32 rounding), with results in float32 or cast back to
-# float64, beside the plain reference. Every generic check of Dense passes.
+# float64; or remembering its results by content; beside the plain
+# reference. Every generic check of Dense passes.
 
 RANDOM_ORDER_FLOAT32 = '''        x32, w32 = np.asarray(x, dtype=np.float32), np.asarray(self.w, dtype=np.float32)
         out = np.zeros((x32.shape[0], w32.shape[1]), dtype=np.float32)
@@ -240,10 +241,23 @@ RANDOM_ORDER_FLOAT32 = '''        x32, w32 = np.asarray(x, dtype=np.float32), np
 '''
 
 
-@pytest.mark.parametrize("variant", ["reference", "float32_random_order", "float32_random_order_as_float64"])
+# A forward that remembers its results across calls and objects, keyed by
+# the bytes of its input and parameters (right however often it is called).
+CONTENT_CACHE = '''        key = b"|".join(np.ascontiguousarray(a).tobytes() + str(np.shape(a)).encode() for a in (x, self.w, self.b))
+        if key not in _RESULTS:
+            _RESULTS[key] = np.array(nnmath.affine(x, self.w, self.b))
+        return _RESULTS[key].copy()
+'''
+
+
+@pytest.mark.parametrize(
+    "variant", ["reference", "float32_random_order", "float32_random_order_as_float64", "content_cache"])
 def test_correct_forwards_with_irrelevant_randomness_keep_every_dense_check(variant, tmp_path):
     folder = copy_reference(tmp_path / "submission")
-    if variant != "reference":
+    if variant == "content_cache":
+        apply_patch(folder, "beras/layers.py", "import numpy as np\n", "import numpy as np\n\n_RESULTS = {}\n")
+        apply_patch(folder, "beras/layers.py", DENSE_CALL, CONTENT_CACHE)
+    elif variant != "reference":
         cast = ".astype(np.float64)" if variant.endswith("as_float64") else ""
         apply_patch(folder, "beras/layers.py", DENSE_CALL, RANDOM_ORDER_FLOAT32.replace("CAST", cast))
     for seed in (1, 2):
@@ -269,22 +283,29 @@ def test_correct_forwards_with_irrelevant_randomness_keep_every_dense_check(vari
 
 REACH_PROBE = Path(__file__).with_name("redteam") / "zygote_reach.py"
 OPERATIONS = "environ, mem, fd, kill 0, SIGCONT, ptrace, pidfd_getfd"
-REACH_ZYGOTE = 'report = {"found": bool(zygote), "ops": _reach(zygote) if zygote else "", ' \
-    '"sockets": _sockets(), "others": _other_sandboxes()}'
-REACH_OWN_CHILD = '''child = _subprocess.Popen([_sys.executable, "-c", "print(1, flush=True); import time; time.sleep(60)"],
-                                  stdout=_subprocess.PIPE)
-        child.stdout.readline()  # exec'd: its own, dumpable process
-        try:
-            report = {"found": bool(zygote), "ops": _reach(child.pid), "sockets": _sockets(),
-                      "others": _other_sandboxes()}
-        finally:
-            child.kill()
-            child.wait()'''
+REACH_ZYGOTE = '''
+
+def _build_report(zygote):
+    return {"found": bool(zygote), "ops": _reach(zygote) if zygote else "", "sockets": _sockets(),
+            "others": _other_sandboxes()}
+'''
+REACH_OWN_CHILD = '''
+
+def _build_report(zygote):
+    child = _subprocess.Popen([_sys.executable, "-c", "print(1, flush=True); import time; time.sleep(60)"],
+                              stdout=_subprocess.PIPE)
+    child.stdout.readline()  # exec'd: its own, dumpable process
+    try:
+        return {"found": bool(zygote), "ops": _reach(child.pid), "sockets": _sockets(), "others": _other_sandboxes()}
+    finally:
+        child.kill()
+        child.wait()
+'''
 
 
 def _reach_submission(destination, target):
     folder = copy_reference(destination)
-    code = REACH_PROBE.read_text().replace("TARGET", target)
+    code = REACH_PROBE.read_text() + target
     apply_patch(folder, "beras/layers.py", "import numpy as np\n", "import numpy as np\n" + code)
     apply_patch(folder, "beras/layers.py", DENSE_CALL, "        _report()\n" + DENSE_CALL)
     return folder
@@ -449,3 +470,56 @@ def test_killing_the_judge_alone_leaves_nothing(tmp_path):
     sandboxes, twins, zygotes = _killed_judge_leaves(tmp_path, os.kill)
     assert (sandboxes, twins, zygotes) == ([], [], []), \
         f"alive 5 s after the judge: sandbox processes {sandboxes}, twin {twins}, zygote {zygotes}"
+
+
+# ------------------------------------------------------------------ zygote 3
+#
+# A spawn storm: a worker that kills itself in every call makes the judge
+# fork a new one from the zygote for the next (test_zygote checks one
+# restart). After 25 of them the zygote must still answer, hold no zombie
+# (every dead worker reaped), and have no child left once the sandbox is
+# closed. The control calls a function that returns, in the same sandbox:
+# one worker, no restart.
+
+
+def _zygote_children(zygote_pid):
+    """(pid, state) of the zygote's children."""
+    found = []
+    for pid, _ in _children(zygote_pid):
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        found.append((pid, state))
+    return found
+
+
+@pytest.mark.parametrize("call", ["suicide", "control"])
+def test_a_worker_that_dies_in_every_call_does_not_exhaust_the_zygote(call, tmp_path):
+    from harness.sandbox import Limits, Sandbox, start_zygote, zygote
+
+    folder = tmp_path / "submission"
+    (folder / "pkg").mkdir(parents=True)
+    (folder / "pkg" / "__init__.py").write_text("")
+    (folder / "pkg" / "calls.py").write_text(
+        "import os\n\n\ndef suicide():\n    os.kill(os.getpid(), 9)\n\n\ndef control():\n    return os.getpid()\n")
+    started = start_zygote(1)
+    zygote.use(started.connections[0])
+    try:
+        with Sandbox(folder, Limits(timeout=5)) as sandbox:
+            pids = set()
+            for _ in range(25):
+                sandbox.start()
+                assert isinstance(sandbox._resources.worker.popen, zygote.ForkedWorker)  # forked, not exec'd
+                pids.add(sandbox.worker_pid)
+                [result] = sandbox.run([{"op": "call", "function": f"pkg.calls.{call}"}])
+                assert result.ok == (call == "control"), result
+            assert len(pids) == (25 if call == "suicide" else 1)
+            assert sandbox.call("numpy.add", 2, 3) == 5  # the zygote still answers
+            left = _zygote_children(started.popen.pid)
+            assert [state for _, state in left].count("Z") == 0, f"zombies of the zygote: {left}"
+            assert len(left) == 1, left  # the live worker's guard alone
+        assert _zygote_children(started.popen.pid) == []
+    finally:
+        zygote.use(None)
+        started.close()

@@ -1,14 +1,14 @@
 """Student code (pasted at the top of beras/layers.py by tests/test_attacks_zygote_witness.py)
 that looks for the zygote, or a process of its own (the control), and reports what it could do to it:
 `_report()` raises, once per worker, an exception whose message holds REACH{json}HCAER.
-TARGET is replaced by the statement that builds `report`."""
+The test appends its own `_build_report(zygote)` (the attack's or the control's), which replaces the one here."""
 
 import ctypes as _ctypes
 import json as _json
 import os as _os
 import signal as _signal
-import subprocess as _subprocess
-import sys as _sys
+import subprocess as _subprocess  # noqa: F401 - for the control's _build_report
+import sys as _sys  # noqa: F401 - for the control's _build_report
 
 _REACH = []
 
@@ -128,9 +128,12 @@ def _other_sandboxes():
     return len(named), readable
 
 
+def _build_report(zygote):
+    """The report: what the probe found and could do (replaced by the test's)."""
+    raise NotImplementedError
+
+
 def _report():
     if not _REACH:
-        zygote = _zygote_pid()
-        TARGET
-        _REACH.append(_json.dumps(report))
+        _REACH.append(_json.dumps(_build_report(_zygote_pid())))
     raise RuntimeError("REACH" + _REACH[0] + "HCAER")
