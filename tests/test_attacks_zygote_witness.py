@@ -205,9 +205,6 @@ def test_control_notes_in_the_private_temp_dir_reach_no_witness(tmp_path):
     assert set(BERAS_FD_CHECKS) <= set(failed), sorted(failed)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "hole: /var/tmp is shared by every sandbox: the graded worker leaves its graded points and outputs there, "
-    "the witness worker forges around them (worker.private_mounts covers only the temp dir, /dev/shm and HOME)"))
 def test_notes_left_in_var_tmp_do_not_reach_the_witness(notes_in_var_tmp):
     results, _ = notes_in_var_tmp
     failed = failures(results)
@@ -216,9 +213,6 @@ def test_notes_left_in_var_tmp_do_not_reach_the_witness(notes_in_var_tmp):
         assert name in failed, f"{name} passed with gradients {witness.GARBAGE} times too large"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "hole: what a worker writes in /var/tmp stays on the host after the run (promise 3, 7): only the temp dir, "
-    "/dev/shm and HOME are private tmpfs"))
 def test_a_sandbox_leaves_nothing_in_var_tmp(notes_in_var_tmp):
     _, left = notes_in_var_tmp
     assert not left, f"the sandboxes left {len(left)} files on the host: {left[:4]}"
@@ -463,9 +457,6 @@ def test_control_killing_the_judges_group_leaves_nothing(tmp_path):
 
 
 @needs_root
-@pytest.mark.xfail(strict=True, reason=(
-    "hole: the forked twin (grading.py _each_in_parallel) does not die with the judge: SIGKILL to the judge's pid "
-    "leaves it grading, with its sandboxes (student code) and the zygote, for up to the budget"))
 def test_killing_the_judge_alone_leaves_nothing(tmp_path):
     sandboxes, twins, zygotes = _killed_judge_leaves(tmp_path, os.kill)
     assert (sandboxes, twins, zygotes) == ([], [], []), \
