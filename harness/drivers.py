@@ -207,8 +207,8 @@ def raise_on_error(batch, driver, case, params=None, inputs=None, upstream=None)
     # A snippet helps to reproduce a crash, not a method still to be written.
     wanted = inputs is not None and error.type != "NotImplementedError"
     snippet = driver.snippet(case, params, inputs, upstream) if wanted else ""
-    fail(failure_summary(label, error), method=label, case=case.label, snippet=snippet, traceback=error.traceback or "",
-         printed=printed_by(batch.results[: index + 1]), **error_blame(label, error))
+    fail(failure_summary(label, error), method=label, case=case.label, snippet=snippet,
+         printed=printed_by(batch.results[: index + 1]), **{"traceback": error.traceback or "", **error_blame(label, error)})
 
 
 class LayerDriver(Driver):

@@ -139,22 +139,28 @@ _BLAME_OF_METHOD = {
 
 def error_blame(method, error):
     """The fields of a `checks.Diagnosis` that an error of the student's code in
-    `method` ("Dense.call") fills: its `mistake` (`error_mistake`), the `blame`
-    of the method when what it is for says it (a forward, a backward, an
-    update), and, where the given composition could not use what a gradient
-    method returned, the line that says where the bug is (`culprit`)."""
+    `method` ("Dense.call") fills: its `mistake` (`error_mistake`) and the
+    `blame` of the method when what it is for says it (a forward, a backward,
+    an update). Where the given composition could not use what a gradient
+    method returned, also the line that says where the bug is (`culprit`), and
+    no traceback (the harness's copy of the given code raised: no frame is the
+    student's)."""
     fields = {"mistake": error_mistake(error)}
     blame = _BLAME_OF_METHOD.get(method.rpartition(".")[2]) if method else None
     if blame:
         fields["blame"] = blame
     if composition_method(error):
+        fields["traceback"] = ""
         fields["culprit"] = (f"{method} (the backward): it returns gradients of a shape or layout that the given "
                              "compose_*_gradients cannot combine with J")
     return fields
 
 
 def failure_summary(label, error):
-    """"Dense.call raised NotImplementedError: ..." or "...: timed out (timeout)"."""
+    """"Dense.call raised NotImplementedError: ..." or "...: timed out (timeout)"; the
+    given composition's complaint about a method's result as it is (it names the method)."""
+    if composition_method(error):
+        return error.message
     if error.kind in LIMIT_KINDS:
         return f"{label}: {error.message} ({error.kind})"
     return f"{label} raised {error.type}: {error.message}"

@@ -63,15 +63,17 @@ def play(engine, function, *args, student=True, case="", method="", calls=1, **k
     if not student:
         raise ReferenceBroken(f"the reference failed in scenario {function}: {error} ({case})")
     raised_in = method_of(error, method)
-    if error.kind == "exception":
+    if composition_method(error):  # the given composition names the method whose result it could not use
+        summary = error.message
+    elif error.kind == "exception":
         summary = f"{raised_in or 'your code'} raised {error.type}: {error.message}"
     elif error.kind == "timeout":
         # The message names the student function that was running when time ran out.
         summary = f"{method or function}: {error.message}"
     else:
         summary = f"{raised_in or function}: {error.message} ({error.kind})"
-    fail(summary, method=raised_in or method, case=case, traceback=error.traceback or "",
-         snippet=snippet(function, args, kwargs), printed=printed_by([result]), **error_blame(raised_in or method, error))
+    fail(summary, method=raised_in or method, case=case, snippet=snippet(function, args, kwargs),
+         printed=printed_by([result]), **{"traceback": error.traceback or "", **error_blame(raised_in or method, error)})
 
 
 def play_both(student, reference, function, *args, **kwargs):

@@ -253,8 +253,8 @@ def pytest_runtest_makereport(item, call):
         label = op_label(exception.op) if exception.op else "the student's code"
         error = exception.error
         diagnosis = Diagnosis(
-            failure_summary(label, error), method=label, traceback=error.traceback or "",
-            printed=printed_by([exception.result]), **error_blame(label, error),
+            failure_summary(label, error), method=label, printed=printed_by([exception.result]),
+            **{"traceback": error.traceback or "", **error_blame(label, error)},
         )
     elif isinstance(exception, CheckFailure):
         diagnosis = exception.diagnosis
