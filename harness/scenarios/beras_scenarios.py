@@ -345,8 +345,10 @@ def in_tape(target, args, kwargs, is_loss, params, probe_weights, x, t):
         }
         report["source_shapes"] = [list(np.shape(s)) for s in sources]
         report["dtypes"] = dtype_names(out, *weights)
-        if not report["recorded"] or not report["inputs_kept"]:
-            return report  # no tape can go through X: the judge says why, no gradient to take
+        if not report["recorded"] or not report["inputs_kept"] or report["returned_input"]:
+            # No tape can go through X (an output that is its own input makes a cycle the
+            # probe tape would follow forever): the judge says why, no gradient to take.
+            return report
         grads = tape.gradient(loss, sources)
         report["changed_by_backward"] = [not np.array_equal(copy(f), c) for f, c in zip(fed, kept)]
         report["grads"] = gradients(grads)
