@@ -218,3 +218,25 @@ def test_a_diagnosis_refuses_words_outside_the_vocabulary():
         Diagnosis("x", mistake="typo")
     with pytest.raises(ValueError):
         Diagnosis("x", blame="elsewhere")
+
+
+def test_every_built_in_check_says_where_its_failures_lie():
+    """A built-in check names its blame (`@check(blame=...)`): the default is for
+    checks written outside the catalog."""
+    import importlib
+    import pkgutil
+
+    import harness.catalog
+
+    undeclared, seen = [], 0
+    for info in pkgutil.iter_modules(harness.catalog.__path__):
+        if not info.name.startswith("test_"):
+            continue
+        module = importlib.import_module(f"harness.catalog.{info.name}")
+        for name, function in vars(module).items():
+            for mark in getattr(function, "pytestmark", []):
+                if mark.name == "check":
+                    seen += 1
+                    if mark.kwargs.get("blame") not in BLAMES:
+                        undeclared.append(f"{info.name}.{name}")
+    assert seen >= 60 and not undeclared
