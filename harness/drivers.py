@@ -20,7 +20,7 @@ import numpy as np
 
 from .checks import fail
 from .numerics import on_grid
-from .ops import array_source, error_blame, failure_summary, first_failure, printed_by
+from .ops import array_source, error_details, failure_summary, first_failure, printed_by
 from .sandbox import Over
 from .scenarios import IMPORT_NAME
 
@@ -208,7 +208,7 @@ def raise_on_error(batch, driver, case, params=None, inputs=None, upstream=None)
     wanted = inputs is not None and error.type != "NotImplementedError"
     snippet = driver.snippet(case, params, inputs, upstream) if wanted else ""
     fail(failure_summary(label, error), method=label, case=case.label, snippet=snippet,
-         printed=printed_by(batch.results[: index + 1]), **{"traceback": error.traceback or "", **error_blame(label, error)})
+         printed=printed_by(batch.results[: index + 1]), **error_details(label, error))
 
 
 class LayerDriver(Driver):

@@ -137,15 +137,15 @@ _BLAME_OF_METHOD = {
 }
 
 
-def error_blame(method, error):
+def error_details(method, error):
     """The fields of a `checks.Diagnosis` that an error of the student's code in
-    `method` ("Dense.call") fills: its `mistake` (`error_mistake`) and the
-    `blame` of the method when what it is for says it (a forward, a backward,
-    an update). Where the given composition could not use what a gradient
-    method returned, also the line that says where the bug is (`culprit`), and
-    no traceback (the harness's copy of the given code raised: no frame is the
-    student's)."""
-    fields = {"mistake": error_mistake(error)}
+    `method` ("Dense.call") fills: its `traceback`, its `mistake`
+    (`error_mistake`) and the `blame` of the method when what it is for says
+    it (a forward, a backward, an update). Where the given composition could
+    not use what a gradient method returned, also the line that says where the
+    bug is (`culprit`), and no traceback (the harness's copy of the given code
+    raised: no frame is the student's)."""
+    fields = {"traceback": error.traceback or "", "mistake": error_mistake(error)}
     blame = _BLAME_OF_METHOD.get(method.rpartition(".")[2]) if method else None
     if blame:
         fields["blame"] = blame

@@ -22,7 +22,7 @@ import numpy as np
 
 from .checks import fail
 from .gradcheck import side_by_side
-from .ops import array_source, composition_method, error_blame, printed_by, python_literal
+from .ops import array_source, composition_method, error_details, printed_by, python_literal
 from .scenarios import IMPORT_NAME as IN_SANDBOX  # harness/scenarios, as the worker imports it
 
 SNIPPET_ARRAY_LIMIT = 2000  # entries of an array written out in a scenario's snippet (as array_source)
@@ -73,7 +73,7 @@ def play(engine, function, *args, student=True, case="", method="", calls=1, **k
     else:
         summary = f"{raised_in or function}: {error.message} ({error.kind})"
     fail(summary, method=raised_in or method, case=case, snippet=snippet(function, args, kwargs),
-         printed=printed_by([result]), **{"traceback": error.traceback or "", **error_blame(raised_in or method, error)})
+         printed=printed_by([result]), **error_details(raised_in or method, error))
 
 
 def play_both(student, reference, function, *args, **kwargs):

@@ -20,7 +20,7 @@ import pytest
 
 from . import checks, outcomes, selection, timing
 from .checks import HIDDEN, PUBLIC, CheckFailure, Diagnosis
-from .ops import error_blame, failure_summary, op_label, printed_by
+from .ops import error_details, failure_summary, op_label, printed_by
 from .results import CheckOutcome
 from .sandbox import Limits, RemoteError, Sandbox
 from .scenarios import IMPORT_NAME
@@ -254,7 +254,7 @@ def pytest_runtest_makereport(item, call):
         error = exception.error
         diagnosis = Diagnosis(
             failure_summary(label, error), method=label, printed=printed_by([exception.result]),
-            **{"traceback": error.traceback or "", **error_blame(label, error)},
+            **error_details(label, error),
         )
     elif isinstance(exception, CheckFailure):
         diagnosis = exception.diagnosis

@@ -15,6 +15,12 @@ for path in (str(ROOT), str(REFERENCE_DIR)):
         sys.path.insert(0, path)
 
 
+def pytest_configure(config):
+    # The judge's plugin registers the marker of harness/catalog's checks; tests that import
+    # the catalog to read its checks register it too.
+    config.addinivalue_line("markers", "check(target, title, points, visibility, tags, clause, blame): a graded check")
+
+
 def grade_mutant(mutant, folder, *options):
     """`(status, results document)` of grading `mutant`'s assignment, in `folder`."""
     from autograde import grade
