@@ -26,9 +26,9 @@ import pytest
 from harness import numerics
 from harness.catalog.specs import pool_overlaps
 from harness.checks import HIDDEN, check, expect_close, fail, floating_dtype, located, replay_with
-from harness.vocabulary import BACKWARD, CONTRACT, FORWARD, IN_PLACE, SHAPE, STATE, TRAINING, UPDATE
 from harness.gradcheck import PARAMETER_SCALE
 from harness.play import play, play_both, snippet
+from harness.vocabulary import BACKWARD, CONTRACT, FORWARD, IN_PLACE, SHAPE, STATE, TRAINING, UPDATE
 
 LAYER = "bgd.layers.layer.Layer"
 FC = "bgd.layers.fc.FullyConnected"
