@@ -59,13 +59,13 @@ What a student's forward can still observe, and why it does not matter:
   for x0 (1 in about 5) and win that case's finite-difference points; the
   reference checks still fail its gradient.
 
-Not covered: a channel between the two workers of a submission outside the
-interpreter. Both run as the same user and see the same /tmp, /dev/shm and
-SysV IPC (`harness/sandbox/__init__.py`, known limits): a grading worker that
-leaves the graded input and output in a file lets the other forge its
-answers around them, and only the reference witness then stands (its checks
-still fail a wrong gradient). The fix is the sandbox's: a user and a private
-/tmp per sandbox.
+Not covered: a forward that keeps state across the evaluations (it may read
+the replay request in its worker's frames, where every point is, or pair each
+point with the one 2h away it answered before) can answer them consistently
+with a wrong gradient; only the reference witness then stands, and its checks
+still fail that gradient (harness/SECURITY.md, "What remains possible"). The
+two workers share nothing outside the interpreter: each has its own uid,
+namespaces and private temp dir, and every other file system is read-only.
 """
 
 import random
