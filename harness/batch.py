@@ -259,12 +259,16 @@ def write_grades(outdir):
 
 def write_class_report(outdir):
     """OUTDIR/index.html by `harness.class_report.write_class_report` when this
-    version has it: (its path, "") or (None, a note saying it was skipped)."""
+    version has it: (its path, "") or (None, a note saying it was skipped or
+    why it failed: grades.csv and the students' reports stand without it)."""
     if importlib.util.find_spec("harness.class_report") is None:
         return None, "class report skipped: harness/class_report.py is not in this version of the harness"
-    from .class_report import write_class_report as write
+    try:
+        from .class_report import write_class_report as write
 
-    return pathlib.Path(write(pathlib.Path(outdir))), ""
+        return pathlib.Path(write(pathlib.Path(outdir))), ""
+    except Exception as error:  # noqa: BLE001 - said, and the exit status says it too
+        return None, f"the class report could not be written: {type(error).__name__}: {error}"
 
 
 # ------------------------------------------------------------------ grading processes
@@ -427,6 +431,10 @@ class Summary:
     grades: pathlib.Path | None = None
     class_report: pathlib.Path | None = None
 
+    @property
+    def class_report_failed(self):
+        return any(note.startswith("the class report could not") for note in self.notes)
+
 
 class Progress:
     """Progress of a batch: a bar (tqdm) on a terminal, else one plain line per submission."""
@@ -480,7 +488,10 @@ def run_batch(submissions_dir, outdir, *, workers=None, shard=None, force=False,
     outdir = pathlib.Path(outdir)
     workers = workers or usable_cores()
     limit = default_limit(budget) if limit is None else limit
+    if outdir.resolve() == pathlib.Path(submissions_dir).resolve():
+        raise BatchError("--out must not be SUBMISSIONS_DIR itself: give the results a folder of their own")
     sources, notes = find_submissions(submissions_dir)
+    sources = [source for source in sources if source.resolve() != outdir.resolve()]  # --out inside it
     if shard is not None:
         sources = shard.select(sources)
     selected_ids = [source.name for source in sources]
@@ -673,7 +684,7 @@ def batch_command(args):
         print(f"harness: {len(interrupted)} grading process(es) were interrupted ({', '.join(interrupted)}): "
               "run the same command again to grade them", file=sys.stderr)
         return 1
-    return 0
+    return 2 if summary.class_report_failed else 0
 
 
 def merge_command(args):
@@ -685,4 +696,4 @@ def merge_command(args):
         return 2
     print(f"merged {len(summary.selected)} submission(s) from {len(args.inputs)} folder(s)")
     print_where(summary)
-    return 0
+    return 2 if summary.class_report_failed else 0

@@ -116,7 +116,8 @@ too large), timeout (killed after --limit) or crashed (died without results).
 exit status:
   0  every submission has its results
   1  some grading process was interrupted: run the same command again
-  2  the batch could not run (bad arguments, no such folder, a seed conflict)
+  2  the batch could not run (bad arguments, no such folder, a seed conflict),
+     or the class report failed (grades.csv and the students' reports are written)
   130  stopped (Ctrl-C, SIGTERM): run the same command again to resume""",
 )
 

@@ -11,6 +11,7 @@ stand-in grading command (`FAKE_GRADE`), through `run_batch`'s `command`.
 
 import argparse
 import csv
+import importlib.machinery
 import io
 import json
 import os
@@ -22,6 +23,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import types
 
 import pytest
 
@@ -155,14 +157,17 @@ def test_an_interrupted_batch_resumes_to_the_same_grades(submissions, single, tm
 
 
 def test_shards_merged_equal_the_single_batch(submissions, single, tmp_path):
-    shard_dirs = []
-    for k in (1, 2):
-        shard_dir = tmp_path / f"shard-{k}"
-        run = harness("batch", submissions, "--out", shard_dir, "--shard", f"{k}/2", "-n", "2", "--seed", SEED,
-                      *TIME_OPTIONS)
-        assert run.returncode == 0, run.stdout + run.stderr
+    shard_dirs = [tmp_path / f"shard-{k}" for k in (1, 2)]
+    runs = [  # both at once, as on two machines
+        subprocess.Popen([sys.executable, "-m", "harness", "batch", str(submissions), "--out", str(shard_dir),
+                          "--shard", f"{k}/2", "-n", "1", "--seed", str(SEED), *TIME_OPTIONS],
+                         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for k, shard_dir in enumerate(shard_dirs, start=1)
+    ]
+    for k, (run, shard_dir) in enumerate(zip(runs, shard_dirs), start=1):
+        output = run.communicate(timeout=600)[0]
+        assert run.returncode == 0, output
         assert [row[0] for row in grades(shard_dir)[1:]] == sorted(SUBSET)[k - 1::2]
-        shard_dirs.append(shard_dir)
     merged = tmp_path / "merged"
     run = harness("merge", *shard_dirs, "--out", merged)
     assert run.returncode == 0, run.stdout + run.stderr
@@ -319,6 +324,46 @@ def test_a_second_run_skips_what_is_graded_and_force_regrades(fake, tmp_path):
     with pytest.raises(batch.BatchError, match="--shard needs --seed"):
         batch.run_batch(folder, tmp_path / "fresh", shard=batch.Shard(1, 2), command=command,
                         progress=lambda total: _Quiet())
+
+
+def test_outdir_is_never_a_submission_and_never_the_submissions_themselves(fake, tmp_path):
+    folder, command = fake
+    for name in ("sleeps", "killed", "floods", "garbage", "good-b"):
+        shutil.rmtree(folder / name)
+    with pytest.raises(batch.BatchError, match="must not be SUBMISSIONS_DIR"):
+        batch.run_batch(folder, folder, seed=1, command=command, progress=lambda total: _Quiet())
+    assert (folder / "good-a").is_dir()
+    summary = batch.run_batch(folder, folder / "out", seed=1, command=command, progress=lambda total: _Quiet())
+    assert [f.id for f in summary.finished] == ["good-a"]
+
+
+def test_the_class_report_is_written_when_the_harness_has_one_and_its_failure_is_said(fake, tmp_path, monkeypatch):
+    folder, command = fake
+    for name in ("sleeps", "killed", "floods", "garbage"):
+        shutil.rmtree(folder / name)
+    module = types.ModuleType("harness.class_report")
+    module.__spec__ = importlib.machinery.ModuleSpec("harness.class_report", None)
+    seen = []
+
+    def write_class_report(outdir):
+        seen.append(sorted(batch.completed(outdir)))
+        (outdir / "index.html").write_text("<p>class</p>")
+        return outdir / "index.html"
+
+    module.write_class_report = write_class_report
+    monkeypatch.setitem(sys.modules, "harness.class_report", module)
+    summary = batch.run_batch(folder, tmp_path / "out", seed=1, command=command, progress=lambda total: _Quiet())
+    assert summary.class_report == tmp_path / "out" / "index.html" and seen == [["good-a", "good-b"]]
+    assert not summary.class_report_failed
+
+    def broken(outdir):
+        raise RuntimeError("no template")
+
+    module.write_class_report = broken
+    summary = batch.run_batch(folder, tmp_path / "out", command=command, progress=lambda total: _Quiet())
+    assert summary.class_report is None and summary.class_report_failed
+    assert any("RuntimeError: no template" in note for note in summary.notes)
+    assert (tmp_path / "out" / "grades.csv").exists()
 
 
 def test_an_interrupted_grading_process_is_left_for_the_next_run(fake, tmp_path):
