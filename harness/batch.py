@@ -15,7 +15,8 @@ file and only the tail is read; whatever way it ends, the batch goes on.
 Each results.json gets `extra_data.status` (`STATUSES`):
 - "graded": grade ran and wrote its results (exit status 0 or 1);
 - "refused": grade could not grade the folder and said why (exit status 2:
-  no package, too large, ...), score 0;
+  no package, too large, ...), score 0; when what grade said is that the
+  grader itself failed (`extra_data.error`), "crashed";
 - "timeout": the grading process outlived its limit and was killed;
 - "crashed": it died without results (a signal, the OOM killer, a bug).
 For the last two the batch writes results.json itself
@@ -373,10 +374,13 @@ def _finish(running, returncode, timed_out, limit, batch_seed):
         except (OSError, ValueError):
             document = None
     if document is not None and (job.folder / REPORT).is_file():
-        status = GRADED if returncode in (0, 1) else REFUSED
-        _record(job, document, status, batch_seed)
         extra = document.get("extra_data", {})
-        reason = "" if status == GRADED else str(extra.get("refused", ""))
+        if returncode in (0, 1):
+            status = GRADED
+        else:  # grade said why it graded nothing: the folder (refused) or the grader's own failure (crashed)
+            status = CRASHED if "error" in extra else REFUSED
+        _record(job, document, status, batch_seed)
+        reason = "" if status == GRADED else str(extra.get("error") or extra.get("refused", ""))
         return Finished(job.id, status, float(document.get("score", 0)), extra.get("max_score"), seconds, reason)
     if timed_out:
         status = TIMEOUT

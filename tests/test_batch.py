@@ -236,6 +236,11 @@ FAKE_GRADE = textwrap.dedent("""\
             sys.stdout.write(chunk)
         print("the last words")
         sys.exit(1)
+    if mode in ("refuses", "broken"):  # grade's exit 2: the folder, or the grader itself
+        reason = {"refuses": {"refused": "no package"}, "broken": {"refused": "grader failed", "error": "KeyError"}}
+        (folder / "results.json").write_text(json.dumps({"score": 0, "tests": [], "extra_data": reason[mode]}))
+        (folder / "report.html").write_text("<p>fake</p>")
+        sys.exit(2)
     if mode == "garbage":
         (folder / "results.json").write_text("{not json")
         (folder / "report.html").write_text("")
@@ -249,7 +254,7 @@ def fake(tmp_path):
     script = tmp_path / "fake_grade.py"
     script.write_text(FAKE_GRADE)
     folder = tmp_path / "submissions"
-    for name in ("good-a", "good-b", "sleeps", "killed", "floods", "garbage"):
+    for name in ("good-a", "good-b", "sleeps", "killed", "floods", "garbage", "refuses", "broken"):
         (folder / name).mkdir(parents=True)
 
     def command(source, destination, seed, timeout, budget):
@@ -268,7 +273,7 @@ def test_a_grading_process_that_hangs_dies_floods_or_writes_garbage_spoils_nothi
     assert time.monotonic() - started < 30
     status = {f.id: f.status for f in summary.finished}
     assert status == {"good-a": "graded", "good-b": "graded", "sleeps": "timeout", "killed": "crashed",
-                      "floods": "crashed", "garbage": "crashed"}
+                      "floods": "crashed", "garbage": "crashed", "refuses": "refused", "broken": "crashed"}
     child = int((outdir / "child.pid").read_text())
     assert not pathlib.Path(f"/proc/{child}").exists() or "Z" in pathlib.Path(f"/proc/{child}/stat").read_text().split()[2]
     for name in ("sleeps", "killed", "floods", "garbage"):
@@ -287,10 +292,13 @@ def test_a_grading_process_that_hangs_dies_floods_or_writes_garbage_spoils_nothi
     header, *rows = grades(outdir)
     assert header == ["id", "score", "max_score", "m.C: first", "m.C: second", "status"]
     assert rows == [
+        ["broken", "0", "", "", "", "crashed"],
         ["floods", "0", "", "", "", "crashed"], ["garbage", "0", "", "", "", "crashed"],
         ["good-a", "2", "3", "2", "0", "graded"], ["good-b", "1", "3", "1", "0", "graded"],
-        ["killed", "0", "", "", "", "crashed"], ["sleeps", "0", "", "", "", "timeout"],
+        ["killed", "0", "", "", "", "crashed"], ["refuses", "0", "", "", "", "refused"],
+        ["sleeps", "0", "", "", "", "timeout"],
     ]
+    assert json.loads((outdir / "refuses" / "results.json").read_text())["extra_data"]["refused"] == "no package"
 
 
 class _Quiet:
@@ -303,7 +311,7 @@ class _Quiet:
 
 def test_a_second_run_skips_what_is_graded_and_force_regrades(fake, tmp_path):
     folder, command = fake
-    for name in ("sleeps", "killed", "floods", "garbage"):
+    for name in ("sleeps", "killed", "floods", "garbage", "refuses", "broken"):
         shutil.rmtree(folder / name)
     outdir = tmp_path / "out"
 
@@ -328,7 +336,7 @@ def test_a_second_run_skips_what_is_graded_and_force_regrades(fake, tmp_path):
 
 def test_outdir_is_never_a_submission_and_never_the_submissions_themselves(fake, tmp_path):
     folder, command = fake
-    for name in ("sleeps", "killed", "floods", "garbage", "good-b"):
+    for name in ("sleeps", "killed", "floods", "garbage", "refuses", "broken", "good-b"):
         shutil.rmtree(folder / name)
     with pytest.raises(batch.BatchError, match="must not be SUBMISSIONS_DIR"):
         batch.run_batch(folder, folder, seed=1, command=command, progress=lambda total: _Quiet())
@@ -339,7 +347,7 @@ def test_outdir_is_never_a_submission_and_never_the_submissions_themselves(fake,
 
 def test_the_class_report_is_written_when_the_harness_has_one_and_its_failure_is_said(fake, tmp_path, monkeypatch):
     folder, command = fake
-    for name in ("sleeps", "killed", "floods", "garbage"):
+    for name in ("sleeps", "killed", "floods", "garbage", "refuses", "broken"):
         shutil.rmtree(folder / name)
     module = types.ModuleType("harness.class_report")
     module.__spec__ = importlib.machinery.ModuleSpec("harness.class_report", None)
