@@ -373,7 +373,7 @@ def _finish(running, returncode, timed_out, limit, batch_seed):
             document = json.loads((job.folder / RESULTS).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             document = None
-    if document is not None and (job.folder / REPORT).is_file():
+    if isinstance(document, dict) and (job.folder / REPORT).is_file():
         extra = document.get("extra_data", {})
         if returncode in (0, 1):
             status = GRADED
