@@ -19,7 +19,7 @@ import sys
 import time
 import traceback
 
-from . import batch, console, report, results, timing
+from . import batch, console, report, reproducers, results, timing
 from . import outcomes as outcome_rules
 from .batch import Shard
 from .grading import HarnessError, run_checks
@@ -337,9 +337,11 @@ def _results_path(argv):
 
 def check(args):
     located = locate(args.path, args.assignment)
+    folder = located.folder.resolve()
+    reproducers.clear(folder)  # an earlier run's reproducers are stale
     outcomes, elapsed = run_checks(
-        located.folder.resolve(), located.packages, run_seed=0, public_only=True, names=args.keyword,
-        workers=args.workers, timeout=args.timeout, budget=args.budget,
+        folder, located.packages, run_seed=0, public_only=True, names=args.keyword,
+        workers=args.workers, timeout=args.timeout, budget=args.budget, reproducers=folder,
     )
     if not outcomes:
         if args.keyword:
