@@ -90,6 +90,8 @@ def test_batch_writes_every_file_with_scores_and_statuses(single):
     run, outdir = single
     for submission_id in SUBSET:
         assert (outdir / submission_id / "report.html").stat().st_size > 0
+    assert "jun-hangs" in (outdir / "index.html").read_text()
+    assert f"class report: {outdir / 'index.html'}" in run.stdout
     documents = {i: json.loads((outdir / i / "results.json").read_text()) for i in SUBSET}
     status = {i: d["extra_data"]["status"] for i, d in documents.items()}
     assert status == {i: "refused" if i == "max-too-deep" else "graded" for i in SUBSET}
@@ -153,6 +155,7 @@ def test_an_interrupted_batch_resumes_to_the_same_grades(submissions, single, tm
     assert second.returncode == 0, second.stdout + second.stderr
     assert f"{len(done)} already graded, skipped" in second.stdout
     assert (outdir / "grades.csv").read_text() == (single[1] / "grades.csv").read_text()
+    assert (outdir / "index.html").read_bytes() == (single[1] / "index.html").read_bytes()
     assert scores(outdir) == scores(single[1])
     assert files(outdir) == files(single[1])
 
@@ -173,6 +176,7 @@ def test_shards_merged_equal_the_single_batch(submissions, single, tmp_path):
     run = harness("merge", *shard_dirs, "--out", merged)
     assert run.returncode == 0, run.stdout + run.stderr
     assert (merged / "grades.csv").read_text() == (single[1] / "grades.csv").read_text()
+    assert (merged / "index.html").read_bytes() == (single[1] / "index.html").read_bytes()
     assert scores(merged) == scores(single[1])
     assert files(merged) == files(single[1])
 
@@ -451,6 +455,7 @@ def tiny(tmp_path_factory, single):
     for submission_id in TINY:
         shutil.copytree(single[1] / submission_id, outdir / submission_id)
     batch.write_grades(outdir)
+    batch.write_class_report(outdir)
     return folder, outdir
 
 
@@ -489,6 +494,7 @@ def test_the_github_actions_example_runs_shards_then_merges(tiny, tmp_path):
     assert run.returncode == 0, run.stdout + run.stderr
     report = tmp_path / next(s for s in merge_job["steps"] if s.get("with", {}).get("name") == "class-report")["with"]["path"]
     assert (report / "grades.csv").read_text() == (tiny[1] / "grades.csv").read_text()
+    assert (report / "index.html").read_bytes() == (tiny[1] / "index.html").read_bytes()
     assert scores(report) == scores(tiny[1])
 
 
@@ -517,4 +523,5 @@ def test_the_slurm_example_submits_an_array_and_a_merge_then_its_tasks_grade_and
                          cwd=tmp_path)
     assert run.returncode == 0, run.stdout + run.stderr
     assert (out / "class-report" / "grades.csv").read_text() == (tiny[1] / "grades.csv").read_text()
+    assert (out / "class-report" / "index.html").read_bytes() == (tiny[1] / "index.html").read_bytes()
     assert scores(out / "class-report") == scores(tiny[1])
