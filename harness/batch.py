@@ -275,10 +275,18 @@ def write_class_report(outdir):
 # ------------------------------------------------------------------ grading processes
 
 
+# `python -m harness`, except that the import path starts with this harness's
+# folder rather than the working directory: grade runs in SUBMISSIONS_DIR (so
+# that what it writes names the submission by its id, never by where the
+# instructor keeps it), and nothing there may be imported into the judge.
+_RUN_HARNESS = "import runpy, sys; sys.path[0] = sys.argv.pop(1); runpy.run_module('harness', run_name='__main__')"
+
+
 def grade_command(source, destination, seed, timeout, budget):
-    """The command line that grades one submission into `destination` (a folder)."""
+    """The command line that grades the submission `source` into the folder
+    `destination`; it runs in `source`'s parent folder (`_Running`)."""
     return [
-        sys.executable, "-m", "harness", "grade", str(source),
+        sys.executable, "-c", _RUN_HARNESS, str(PROJECT_ROOT), "grade", source.name,
         "--results", str(destination / RESULTS), "--html", str(destination / REPORT),
         "--seed", str(seed), "--timeout", repr(float(timeout)), "--budget", repr(float(budget)),
     ]
@@ -328,8 +336,7 @@ class _Running:
         self.deadline = self.started + limit
         self.process = subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT,
-            cwd=PROJECT_ROOT,  # `-m harness` imports this harness, whatever the batch's cwd
-            preexec_fn=_die_with_parent,
+            cwd=job.source.parent, preexec_fn=_die_with_parent,
         )
 
     def output_tail(self):

@@ -379,6 +379,20 @@ def test_the_class_report_is_written_when_the_harness_has_one_and_its_failure_is
     assert (tmp_path / "out" / "grades.csv").exists()
 
 
+def test_grading_names_a_submission_by_its_id_and_imports_nothing_from_the_submissions(tmp_path):
+    submissions = tmp_path / "course" / "submissions"
+    for name in ("harness", "numpy"):  # folders the judge itself would import, were they on its path
+        (submissions / name).mkdir(parents=True)
+        (submissions / name / "__init__.py").write_text("raise SystemExit('imported by the judge')\n")
+    run = harness("batch", submissions, "--out", tmp_path / "out", "--seed", 1)
+    assert run.returncode == 0, run.stdout + run.stderr
+    for name in ("harness", "numpy"):
+        document = json.loads((tmp_path / "out" / name / "results.json").read_text())
+        assert document["extra_data"]["status"] == "refused"  # no beras/ or bgd/: the judge ran
+        assert document["output"] == f"This submission could not be graded: {name}: no beras/__init__.py or bgd/__init__.py found"
+    assert str(tmp_path) not in (tmp_path / "out" / "index.html").read_text()
+
+
 def test_an_interrupted_grading_process_is_left_for_the_next_run(fake, tmp_path):
     folder, command = fake
     script = tmp_path / "interrupted.py"
