@@ -676,7 +676,7 @@ def batch_command(args):
     the batch could not run, 130 when it was stopped (run it again to resume)."""
     try:
         summary = run_batch(
-            args.submissions, args.out, workers=args.workers, shard=args.shard, force=args.force, seed=args.seed,
+            args.submissions_dir, args.out, workers=args.workers, shard=args.shard, force=args.force, seed=args.seed,
             timeout=args.timeout, budget=args.budget, limit=args.limit,
         )
     except BatchError as error:
@@ -701,10 +701,10 @@ def batch_command(args):
 def merge_command(args):
     """`python -m harness merge`: exit 0 when merged, 2 when refused."""
     try:
-        summary = merge(args.inputs, args.out)
+        summary = merge(args.outdirs, args.out)
     except BatchError as error:
         print(f"harness: merge refused: {error}", file=sys.stderr)
         return 2
-    print(f"merged {len(summary.selected)} submission(s) from {len(args.inputs)} folder(s)")
+    print(f"merged {len(summary.selected)} submission(s) from {len(args.outdirs)} folder(s)")
     print_where(summary)
     return 2 if summary.class_report_failed else 0

@@ -185,8 +185,8 @@ def build_parser():
                        "heatmap of where it is wrong")
     add_time_options(check)
     batch_parser = commands.add_parser("batch", help="grade every submission of a folder: grades.csv, reports")
-    batch_parser.add_argument("submissions", metavar="SUBMISSIONS_DIR",
-                       help="a folder whose every subfolder is one submission (its name is the id)")
+    batch_parser.add_argument("submissions_dir",
+                              help="a folder whose every subfolder is one submission (its name is the id)")
     batch_parser.add_argument("--out", required=True, metavar="OUTDIR",
                        help="where to write grades.csv, index.html and OUTDIR/<id>/results.json, report.html")
     batch_parser.add_argument("-n", "--workers", type=_positive_int, default=None,
@@ -203,7 +203,7 @@ def build_parser():
                        "and marked timeout (default: 2 x budget + 60)")
 
     merge_parser = commands.add_parser("merge", help="combine batch outputs (shards) into one")
-    merge_parser.add_argument("inputs", nargs="+", metavar="OUTDIR_IN", help="the --out folders of batch runs (shards)")
+    merge_parser.add_argument("outdirs", nargs="+", help="the --out folders of the batch runs (shards) to combine")
     merge_parser.add_argument("--out", required=True, metavar="OUTDIR",
                        help="a new or empty folder: receives every submission folder, grades.csv and index.html")
 
