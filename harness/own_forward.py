@@ -43,29 +43,19 @@ What a student's forward can still observe, and why it does not matter:
   the evaluations of one request; it never runs a scenario, a model or an
   optimizer. And the points themselves: x0 lies on the sampling grid
   (`numerics.on_grid`), which in float64 the perturbed points miss.
-- None of it gives the forward x0 or the graded output before it must
-  answer. To agree with a wrong gradient g it must answer f(c) + g (x - c)
-  with one centre c at every point (a mix of true and forged answers breaks
-  the differences, or makes them too noisy: both fail), and reproducing the
-  graded output at x0 then needs |g - J| |x0 - c| within the tolerance: c
-  must be x0 to a small fraction of the step, and the first point it
-  answers is x0 only when chance put x0 first (1 in about 21 per case; every
-  case of both checks must come out so). Solving a point for x0 needs the
-  direction it was moved along and the step: the random directions are the
-  judge's; the student's own gradient, for a layer, depends on the upstream
-  gradient, which the forward meets only in the first backward, after its
-  first answer. For a loss (upstream 1) a forward that knows its own
-  gradient and the step rule could solve a first point of that direction
-  for x0 (1 in about 5) and win that case's finite-difference points; the
-  reference checks still fail its gradient.
+- What all this buys: a forward that merely behaves differently when it
+  is not the graded call (a call counter, a global the graded call left, a
+  request shape it knows) must still give, at x0, the graded output, and
+  around it the differences of one function: caught
+  (tests/test_witness_attack.py).
 
-Not covered: a channel between the two workers of a submission outside the
-interpreter. Both run as the same user and see the same /tmp, /dev/shm and
-SysV IPC (`harness/sandbox/__init__.py`, known limits): a grading worker that
-leaves the graded input and output in a file lets the other forge its
-answers around them, and only the reference witness then stands (its checks
-still fail a wrong gradient). The fix is the sandbox's: a user and a private
-/tmp per sandbox.
+Not covered: a forward that keeps state across the evaluations (it may read
+the replay request in its worker's frames, where every point is, or pair each
+point with the one 2h away it answered before) can answer them consistently
+with a wrong gradient; only the reference witness then stands, and its checks
+still fail that gradient (harness/SECURITY.md, "What remains possible"). The
+two workers share nothing outside the interpreter: each has its own uid,
+namespaces and private temp dir, and every other file system is read-only.
 """
 
 import random
