@@ -1,4 +1,5 @@
-"""The command line (SPEC section 1): `grade` for autograders, `check` for students.
+"""The command line (SPEC section 1): `grade` for autograders, `check` for
+students, `batch` and `merge` for instructors (harness/batch.py).
 
 Exit status: 0 every check passed, 1 some check failed, 2 the harness could
 not run (bad arguments, no package found, a broken catalog) or refused the
@@ -18,8 +19,9 @@ import sys
 import time
 import traceback
 
-from . import console, report, reproducers, results, timing
+from . import batch, console, report, reproducers, results, timing
 from . import outcomes as outcome_rules
+from .batch import Shard
 from .grading import HarnessError, run_checks
 from .sandbox import SubmissionRefused, cleanup
 from .submission import ASSIGNMENTS, SubmissionError, locate
@@ -95,6 +97,42 @@ Colour on a terminal; NO_COLOR=1 turns it off, FORCE_COLOR=1 on (e.g. in a pipe)
 )
 
 
+BATCH_HELP = (
+    "Grade every submission of a folder (each subfolder is one submission, its name the\n"
+    "id), several at a time, each in its own grading process with a wall-clock limit.\n"
+    "Writes OUTDIR/<id>/results.json and report.html, OUTDIR/grades.csv and the class\n"
+    "report OUTDIR/index.html. Run it again with the same OUTDIR to resume: submissions\n"
+    "already graded are skipped (--force regrades them).",
+    """\
+examples:
+  python -m harness batch examples/class --out class-report
+  python -m harness batch submissions/ --out out/ -n 4 --timeout 10 --budget 900
+  python -m harness batch submissions/ --out out/shard-2 --shard 2/4 --seed 2024   # one of 4 machines
+  python -m harness merge out/shard-* --out out/all                                # then combine them
+
+Each results.json has extra_data.status: graded, refused (not gradable: no package,
+too large), timeout (killed after --limit) or crashed (died without results).
+
+exit status:
+  0  every submission has its results
+  1  some grading process was interrupted: run the same command again
+  2  the batch could not run (bad arguments, no such folder, a seed conflict),
+     or the class report failed (grades.csv and the students' reports are written)
+  130  stopped (Ctrl-C, SIGTERM): run the same command again to resume""",
+)
+
+MERGE_HELP = (
+    "Combine the OUTDIRs of batch runs (shards of one batch) into one OUTDIR holding\n"
+    "exactly what a single batch would have written: every submission folder, then\n"
+    "grades.csv and index.html made from them. Refuses (exit 2, nothing written) an\n"
+    "unfinished shard, one id with different results in two inputs, or shards graded\n"
+    "with different --seed.",
+    """\
+example:
+  python -m harness merge out/shard-1 out/shard-2 out/shard-3 --out out/all""",
+)
+
+
 class BadArguments(SystemExit):
     """A command line argparse refused (exit status 2); `message` says why."""
 
@@ -146,9 +184,44 @@ def build_parser():
     check.add_argument("--html", help="also write report.html here: the checks, each failure's diagnosis and a "
                        "heatmap of where it is wrong")
     add_time_options(check)
+    batch_parser = commands.add_parser("batch", help="grade every submission of a folder: grades.csv, reports")
+    batch_parser.add_argument("submissions_dir",
+                              help="a folder whose every subfolder is one submission (its name is the id)")
+    batch_parser.add_argument("--out", required=True, metavar="OUTDIR",
+                       help="where to write grades.csv, index.html and OUTDIR/<id>/results.json, report.html")
+    batch_parser.add_argument("-n", "--workers", type=_positive_int, default=None,
+                       help="submissions graded at once (default: the number of cores)")
+    batch_parser.add_argument("--shard", type=Shard.parse, metavar="K/N",
+                       help="grade only part K of N (ids sorted, every N-th from the K-th); needs --seed")
+    batch_parser.add_argument("--force", action="store_true",
+                       help="regrade submissions already graded in OUTDIR (by default they are skipped)")
+    batch_parser.add_argument("--seed", type=int, help="batch seed; each submission's seed derives from it and its id "
+                       "(default: the one OUTDIR records, else a random one)")
+    add_time_options(batch_parser)
+    batch_parser.add_argument("--limit", type=timing.positive_seconds, metavar="SECONDS",
+                       help="wall-clock limit of each submission's whole grading process, after which it is killed "
+                       "and marked timeout (default: 2 x budget + 60)")
+
+    merge_parser = commands.add_parser("merge", help="combine batch outputs (shards) into one")
+    merge_parser.add_argument("outdirs", nargs="+", help="the --out folders of the batch runs (shards) to combine")
+    merge_parser.add_argument("--out", required=True, metavar="OUTDIR",
+                       help="a new or empty folder: receives every submission folder, grades.csv and index.html")
+
     _document(grade, GRADE_HELP)
     _document(check, CHECK_HELP)
+    _document(batch_parser, BATCH_HELP)
+    _document(merge_parser, MERGE_HELP)
     return parser
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive whole number, not {text!r}")
+    return value
 
 
 def main(argv=None):
@@ -163,7 +236,8 @@ def main(argv=None):
         raise
     try:
         with cleanup.deferred():  # the command writes its results first
-            return {"grade": grade, "check": check}[args.command](args)
+            commands = {"grade": grade, "check": check, "batch": batch.batch_command, "merge": batch.merge_command}
+            return commands[args.command](args)
     except (SubmissionError, SubmissionRefused, HarnessError) as error:
         print(f"harness: {printable(str(error))}", file=sys.stderr)
         return EXIT_UNUSABLE

@@ -97,21 +97,50 @@ def _signal_all(pids, signum) -> None:
             pass
 
 
+def process_tree(root: int) -> set[int]:
+    """`root` and its living descendants (not its session or group: a batch's
+    grading processes share the batch's group, and the batch must survive
+    killing one of them)."""
+    table = _process_table()
+    children = defaultdict(list)
+    for pid, (ppid, *_) in table.items():
+        children[ppid].append(pid)
+    found = {root} if root in table else set()
+    todo = list(found)
+    while todo:
+        for child in children[todo.pop()]:
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    found.discard(os.getpid())
+    return {pid for pid in found if table[pid][3] != "Z"}
+
+
 def kill_sandbox(root: int, grace: float, owner: int | None = None) -> None:
     """SIGTERM the worker's processes, wait up to `grace` s, then stop and SIGKILL the rest.
     `owner`: see sandbox_processes."""
-    alive = sandbox_processes(root, owner=owner)
+    _terminate(lambda: sandbox_processes(root, owner=owner), grace)
+
+
+def kill_tree(root: int, grace: float) -> None:
+    """As `kill_sandbox`, for `root` and its descendants only (`process_tree`)."""
+    _terminate(lambda: process_tree(root), grace)
+
+
+def _terminate(find, grace: float) -> None:
+    """SIGTERM the processes `find()` returns, wait up to `grace` s, then stop and SIGKILL the rest."""
+    alive = find()
     if alive and grace > 0:
         _signal_all(alive, signal.SIGTERM)
         deadline = time.monotonic() + grace
         while alive and time.monotonic() < deadline:
             time.sleep(0.01)
-            alive = sandbox_processes(root, owner=owner)
+            alive = find()
     stopped: set[int] = set()
     for _ in range(100):  # freeze until no new process appears
-        fresh = sandbox_processes(root, owner=owner) - stopped
+        fresh = find() - stopped
         if not fresh:
             break
         _signal_all(fresh, signal.SIGSTOP)
         stopped |= fresh
-    _signal_all(stopped | sandbox_processes(root, owner=owner), signal.SIGKILL)
+    _signal_all(stopped | find(), signal.SIGKILL)

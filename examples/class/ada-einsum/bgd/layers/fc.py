@@ -1,0 +1,52 @@
+"""Fully connected (dense) layer."""
+
+import numpy as np
+
+from .layer import Layer
+
+
+class FullyConnected(Layer):
+    """`output = X @ weights + biases` for a batch `X` of shape (N, n_in).
+
+    Args:
+        n_in (int): number of input units.
+        n_out (int): number of output units.
+        with_bias (bool): whether to add a bias to each output unit.
+        copy (bool): see `Layer`.
+        dtype: floating type of the weights and biases.
+
+    Attributes:
+        weights (np.ndarray): shape (n_in, n_out), normal with standard
+            deviation sqrt(2 / n_in).
+        biases (np.ndarray or None): shape (1, n_out), zeros; None when
+            `with_bias` is False.
+    """
+
+    def __init__(self, n_in, n_out, with_bias=True, copy=False, dtype=np.float64):
+        Layer.__init__(self, copy=copy)
+        self.n_in = n_in
+        self.n_out = n_out
+        self.with_bias = with_bias
+        self.dtype = dtype
+        scale = np.sqrt(2.0 / n_in)
+        self.weights = (np.random.randn(n_in, n_out) * scale).astype(dtype)
+        self.biases = np.zeros((1, n_out), dtype=dtype) if with_bias else None
+
+    def get_parameters(self):
+        if self.with_bias:
+            return (self.weights, self.biases)
+        return (self.weights,)
+
+    def _forward(self, X):
+        out = np.einsum("ni,io->no", X, self.weights)
+        if self.with_bias:
+            out = out + np.einsum("n,o->no", np.ones(len(X)), self.biases[0])
+        return out
+
+    def _backward(self, error):
+        X = self.current_input
+        grad_w = np.einsum("ni,no->io", X, error)
+        signal = np.einsum("no,io->ni", error, self.weights) if self.propagate else None
+        if self.with_bias:
+            return signal, (grad_w, np.einsum("no->o", error)[None, :])
+        return signal, (grad_w,)

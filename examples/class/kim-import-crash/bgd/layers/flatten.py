@@ -1,0 +1,19 @@
+"""Flatten every sample of a batch into a row."""
+
+import numpy as np
+
+from .layer import Layer
+
+
+class Flatten(Layer):
+    """`(N, d1, d2, ...) -> (N, d1 * d2 * ...)` in C order; backward reshapes
+    the error back to the input's shape."""
+
+    def __init__(self):
+        Layer.__init__(self, save_input=False, save_output=False)
+
+    def _forward(self, X):
+        return np.reshape(X, (len(X), -1))
+
+    def _backward(self, error):
+        return np.reshape(error, self.input_shape)

@@ -1,0 +1,68 @@
+"""2-D max pooling on NHWC images."""
+
+import numpy as np
+
+from .layer import Layer
+
+
+class MaxPooling2D(Layer):
+    """The maximum of each `(PH, PW)` window, channel by channel.
+
+    The output has shape `(N, 1 + (H - PH) // S0, 1 + (W - PW) // S1, C)`.
+    Backward sends each output's error to the first maximum of its window
+    (row-major order inside the window, as `argmax` of the flattened window
+    gives) and adds up the errors a pixel receives from overlapping windows.
+
+    Args:
+        pool_shape (tuple): `(PH, PW)` (an int means a square window).
+        strides (tuple or None): `(S0, S1)`; None means `pool_shape`
+            (windows side by side).
+    """
+
+    def __init__(self, pool_shape, strides=None):
+        Layer.__init__(self)
+        if np.isscalar(pool_shape):
+            pool_shape = (pool_shape, pool_shape)
+        if strides is None:
+            strides = pool_shape
+        elif np.isscalar(strides):
+            strides = (strides, strides)
+        if len(pool_shape) != 2 or min(pool_shape) < 1:
+            raise ValueError(f"pool_shape must be two positive integers, got {pool_shape!r}")
+        if len(strides) != 2 or min(strides) < 1:
+            raise ValueError(f"strides must be two positive integers, got {strides!r}")
+        self.pool_shape = tuple(int(p) for p in pool_shape)
+        self.strides = tuple(int(s) for s in strides)
+
+    def _check_input(self, X):
+        """Raise ValueError unless X is a batch of NHWC images at least as large as the pool."""
+        if X.ndim != 4 or X.shape[1] < self.pool_shape[0] or X.shape[2] < self.pool_shape[1]:
+            raise ValueError(
+                f"MaxPooling2D{self.pool_shape} expects NHWC images at least as large as the pool, got shape {X.shape}"
+            )
+
+    def _forward(self, X):
+        self._check_input(X)
+        X = np.ascontiguousarray(X)
+        N, H, W, C = X.shape
+        P0, P1 = self.pool_shape
+        S0, S1 = self.strides
+        OH, OW = 1 + (H - P0) // S0, 1 + (W - P1) // S1
+        sn, sh, sw, sc = X.strides
+        windows = np.lib.stride_tricks.as_strided(
+            X, shape=(N, OH, OW, C, P0, P1), strides=(sn, sh * S0, sw * S1, sc, sh, sw), writeable=False)
+        flat = windows.reshape(N, OH, OW, C, P0 * P1)
+        self.winner = np.argmax(flat, axis=-1)  # the first maximum, row-major in the window
+        return np.einsum("nijck,nijck->nijc", flat, np.eye(P0 * P1)[self.winner])
+
+    def _backward(self, error):
+        P0, P1 = self.pool_shape
+        S0, S1 = self.strides
+        _, OH, OW, _ = error.shape
+        signal = np.zeros(self.input_shape, dtype=np.result_type(error, np.float64))
+        onehot = np.eye(P0 * P1)[self.winner]  # (N, OH, OW, C, P0*P1)
+        for a in range(P0):
+            for b in range(P1):
+                signal[:, a:a + S0 * (OH - 1) + 1:S0, b:b + S1 * (OW - 1) + 1:S1, :] += np.einsum(
+                    "nijc,nijc->nijc", error, onehot[..., a * P1 + b])
+        return signal
