@@ -18,7 +18,7 @@ import zlib
 import numpy as np
 import pytest
 
-from . import checks, outcomes, selection, timing
+from . import checks, expected, outcomes, selection, timing
 from .checks import HIDDEN, PUBLIC, CheckFailure, Diagnosis
 from .ops import failure_summary, op_label, printed_by
 from .results import CheckOutcome
@@ -37,7 +37,11 @@ SCENARIOS = ((pathlib.Path(__file__).resolve().parent / "scenarios", IMPORT_NAME
 def pytest_addoption(parser):
     group = parser.getgroup("harness")
     group.addoption("--submission", help="folder holding beras/ and/or bgd/")
-    group.addoption("--reference", default=str(REFERENCE_DIR), help="where the expected values come from")
+    group.addoption("--reference", default=str(expected.default_source(REFERENCE_DIR)),
+                    help="where the expected values come from: a reference submission, or a recording of its "
+                    "answers (harness/expected.py; what a student bundle has instead)")
+    group.addoption("--record-expected", metavar="FOLDER",
+                    help="record the reference's answers into a part file in FOLDER (harness bundle)")
     group.addoption("--run-seed", type=int, default=0, help="seed of this run's hidden checks")
     group.addoption("--assignments", default="beras,bgd", help="comma-separated packages to check")
     group.addoption("--public-only", action="store_true", help="only the public checks")
@@ -150,13 +154,25 @@ def _engines(config):
             "student": timing.TimedSandbox(
                 folder, student_limits, graded=ASSIGNMENTS, shipped=SCENARIOS, budget=_budget(config)
             ),
-            "reference": Sandbox(config.getoption("reference"), reference_limits, graded=ASSIGNMENTS, shipped=SCENARIOS),
+            "reference": _reference_engine(config, reference_limits),
         }
         config._harness_engines = engines
         config._harness_starting = [threading.Thread(target=_start_quietly, args=(e,), daemon=True) for e in engines.values()]
         for thread in config._harness_starting:
             thread.start()
     return engines
+
+
+def _reference_engine(config, limits):
+    """The reference in a sandbox, or its recorded answers (a student bundle has no reference);
+    with --record-expected, a sandbox whose answers are recorded."""
+    source = config.getoption("reference")
+    if expected.is_recording(source):
+        return expected.RecordedEngine(source)
+    engine = Sandbox(source, limits, graded=ASSIGNMENTS, shipped=SCENARIOS)
+    if config.getoption("record_expected"):
+        engine = expected.Recorder(engine)
+    return engine
 
 
 def _budget(config):
@@ -184,6 +200,9 @@ def pytest_unconfigure(config):
     # Closing kills the workers; their folders are removed now, or after the
     # reports are written when the command line defers it (sandbox.cleanup).
     # Nothing here may keep the run from ending and its results from being written.
+    recorder = getattr(config, "_harness_engines", {}).get("reference")
+    if isinstance(recorder, expected.Recorder):
+        recorder.write_part(config.getoption("record_expected"))
     for engine in getattr(config, "_harness_engines", {}).values():
         try:
             engine.close()
