@@ -20,6 +20,7 @@ import traceback
 
 from . import console, report, results, timing
 from . import outcomes as outcome_rules
+from .bundle import BundleError
 from .grading import HarnessError, run_checks
 from .sandbox import SubmissionRefused, cleanup
 from .submission import ASSIGNMENTS, SubmissionError, locate
@@ -148,6 +149,14 @@ def build_parser():
     add_time_options(check)
     _document(grade, GRADE_HELP)
     _document(check, CHECK_HELP)
+
+    bundle = commands.add_parser("bundle", help="write the student bundle: template, harness, public checks' "
+                                 "expected values (no solution, no hidden check)")
+    bundle.add_argument("--out", required=True, help="a new (or empty) folder to write the bundle to")
+    bundle.add_argument("--no-wheel", dest="wheel", action="store_false", help="do not build dist/*.whl")
+    gradescope = commands.add_parser("gradescope", help="write a Gradescope autograder zip (setup.sh, run_autograder)")
+    gradescope.add_argument("--out", required=True, help="where to write the zip, e.g. autograder.zip")
+    gradescope.add_argument("--assignment", choices=ASSIGNMENTS, help="the package it grades (default: every one found)")
     return parser
 
 
@@ -163,8 +172,8 @@ def main(argv=None):
         raise
     try:
         with cleanup.deferred():  # the command writes its results first
-            return {"grade": grade, "check": check}[args.command](args)
-    except (SubmissionError, SubmissionRefused, HarnessError) as error:
+            return {"grade": grade, "check": check, "bundle": bundle, "gradescope": gradescope}[args.command](args)
+    except (SubmissionError, SubmissionRefused, HarnessError, BundleError) as error:
         print(f"harness: {printable(str(error))}", file=sys.stderr)
         return EXIT_UNUSABLE
     except Exception as error:  # noqa: BLE001 - a bug of the harness: still exit 2, and say so
@@ -287,3 +296,21 @@ def check(args):
     if args.html:
         print(f"report written to {args.html}")
     return EXIT_PASSED if all(o.passed for o in outcomes) else EXIT_FAILED
+
+
+def bundle(args):
+    """`bundle --out DIR`: what students receive (harness/bundle.py)."""
+    from .bundle import build_bundle
+
+    out = build_bundle(args.out, wheel=args.wheel)
+    print(f"student bundle written to {out} (see {out / 'README.md'})")
+    return EXIT_PASSED
+
+
+def gradescope(args):
+    """`gradescope --out ZIP`: Gradescope's autograder (harness/gradescope.py)."""
+    from .gradescope import build_autograder
+
+    out = build_autograder(args.out, args.assignment)
+    print(f"Gradescope autograder written to {out}")
+    return EXIT_PASSED
