@@ -5,7 +5,7 @@ What students receive, and nothing of the solution:
     DIR/
       README.md            how to install the harness and check one's work
       pyproject.toml       `pip install DIR` installs the harness (numpy, pytest, ... from the registry)
-      harness/             the harness; its catalog holds the public checks only, and
+      harness/             the harness (not its instructor tools); its catalog holds the public checks only, and
         expected_values/   the reference's answers to those checks' requests (harness/expected.py)
       reports/             report.html's templates
       student_template/    the code to complete
@@ -36,7 +36,9 @@ from . import expected
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PACKAGES = ("harness", "reports")
-IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "expected_values")
+# Instructor tools stay out: they build bundles and autograders from the reference.
+INSTRUCTOR_ONLY = ("bundle.py", "gradescope.py", "template.py")
+IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "expected_values", *INSTRUCTOR_ONLY)
 HIDDEN_NAMES = {"HIDDEN"}  # what the catalog calls hidden visibility (harness.checks.HIDDEN)
 
 

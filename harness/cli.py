@@ -20,7 +20,6 @@ import traceback
 
 from . import console, report, results, timing
 from . import outcomes as outcome_rules
-from .bundle import BundleError
 from .grading import HarnessError, run_checks
 from .sandbox import SubmissionRefused, cleanup
 from .submission import ASSIGNMENTS, SubmissionError, locate
@@ -173,7 +172,7 @@ def main(argv=None):
     try:
         with cleanup.deferred():  # the command writes its results first
             return {"grade": grade, "check": check, "bundle": bundle, "gradescope": gradescope}[args.command](args)
-    except (SubmissionError, SubmissionRefused, HarnessError, BundleError) as error:
+    except (SubmissionError, SubmissionRefused, HarnessError) as error:
         print(f"harness: {printable(str(error))}", file=sys.stderr)
         return EXIT_UNUSABLE
     except Exception as error:  # noqa: BLE001 - a bug of the harness: still exit 2, and say so
@@ -298,19 +297,33 @@ def check(args):
     return EXIT_PASSED if all(o.passed for o in outcomes) else EXIT_FAILED
 
 
+def _instructor_tool(module):
+    """harness.bundle or harness.gradescope: instructor tools, left out of the student bundle."""
+    import importlib
+
+    try:
+        return importlib.import_module(f"harness.{module}")
+    except ImportError:
+        raise HarnessError(f"this installation is a student bundle: it cannot build a {module}") from None
+
+
 def bundle(args):
     """`bundle --out DIR`: what students receive (harness/bundle.py)."""
-    from .bundle import build_bundle
-
-    out = build_bundle(args.out, wheel=args.wheel)
+    tools = _instructor_tool("bundle")
+    try:
+        out = tools.build_bundle(args.out, wheel=args.wheel)
+    except tools.BundleError as error:
+        raise HarnessError(str(error)) from None
     print(f"student bundle written to {out} (see {out / 'README.md'})")
     return EXIT_PASSED
 
 
 def gradescope(args):
     """`gradescope --out ZIP`: Gradescope's autograder (harness/gradescope.py)."""
-    from .gradescope import build_autograder
-
-    out = build_autograder(args.out, args.assignment)
+    tools = _instructor_tool("gradescope")
+    try:
+        out = tools.build_autograder(args.out, args.assignment)
+    except tools.BundleError as error:
+        raise HarnessError(str(error)) from None
     print(f"Gradescope autograder written to {out}")
     return EXIT_PASSED
