@@ -120,3 +120,18 @@ def test_results_json_is_written_even_when_the_grader_cannot_start(autograder, t
     assert_valid(results)
     assert results["score"] == 0 and "could not run" in results["output"]
     assert "exited with status 1" in output
+
+
+def test_the_command_line_writes_the_zip_and_refuses_bad_output(tmp_path):
+    def harness(*args):
+        return subprocess.run([sys.executable, "-m", "harness", *args], cwd=ROOT, capture_output=True, text=True)
+
+    done = harness("gradescope", "--out", tmp_path / "beras.zip", "--assignment", "beras")
+    assert done.returncode == 0 and "autograder written" in done.stdout
+    with zipfile.ZipFile(tmp_path / "beras.zip") as opened:
+        assert "--assignment beras" in opened.read("run_autograder").decode()
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "notes.txt").write_text("mine")
+    done = harness("bundle", "--out", tmp_path / "taken")
+    assert done.returncode == 2 and "not empty" in done.stderr
+    assert (tmp_path / "taken" / "notes.txt").read_text() == "mine"
