@@ -289,7 +289,7 @@ def build_bundle(out, root=ROOT, wheel=True, log=print):
     for package in PACKAGES:
         shutil.copytree(root / package, out / package, ignore=IGNORED)
     write_public_catalog(out / "harness" / "catalog")
-    shutil.copytree(template, out / "student_template", ignore=IGNORED)
+    shutil.copytree(template, out / "student_template", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     version, dependencies = project_metadata(root)
     (out / "pyproject.toml").write_text(
         PYPROJECT.format(version=version, dependencies="\n".join(f'    "{d}",' for d in dependencies)), encoding="utf-8"
