@@ -6,7 +6,8 @@
    against starting Python and importing numpy. Goal: at most 12x.
 2. One convolution gradient check, done as the judge does it (the layer in a
    sandbox, forward + backward, then finite differences along a handful of
-   directions in one stacked request), against one forward + backward of the
+   directions in one request to a sandbox of their own, each evaluation the
+   graded request replayed), against one forward + backward of the
    layer, and against a full finite-difference Jacobian of it (2 forward
    evaluations per input entry, in-process, no sandbox at all).
    Goal: at least 100x cheaper than the full Jacobian.
@@ -89,12 +90,13 @@ def convolution_check_costs(shape=(8, 16, 16, 3), filters=8, sampled_entries=Non
         probe[index] = saved
     full_jacobian = (time.perf_counter() - start) * entries / timed
 
-    with Sandbox(ROOT / "reference") as student, Sandbox(ROOT / "reference") as reference:
-        gradcheck.check_input_gradient(spec, case, student, reference, rng, witness="fd")  # warm both workers
+    with Sandbox(ROOT / "reference") as student, Sandbox(ROOT / "reference") as reference, \
+            Sandbox(ROOT / "reference") as student_fd:  # the finite differences' own sandbox (harness/own_forward.py)
+        gradcheck.check_input_gradient(spec, case, student, reference, rng, witness="fd", student_fd=student_fd)  # warm all
         times = []
         for _ in range(5):
             start = time.perf_counter()
-            gradcheck.check_input_gradient(spec, case, student, reference, rng, witness="fd")
+            gradcheck.check_input_gradient(spec, case, student, reference, rng, witness="fd", student_fd=student_fd)
             times.append(time.perf_counter() - start)
     check = statistics.median(times)
     print(f"\nConvolutional2D, {case.label} ({entries} input entries)")

@@ -62,6 +62,12 @@ class Diagnosis:
     # two arrays of one shape were compared.
     error_map: list | None = None
     error_shape: list | None = None
+    # `check` writes a failing case's reproducer to a file (harness/reproducers.py):
+    # the command that runs it, in place of the inline snippet.
+    reproducer: str = ""
+    # A check that ran several cases: the failing ones after the first, one line
+    # each: [{"case", "summary", "reproducer"}].
+    other_cases: list = dataclasses.field(default_factory=list)
 
     def as_text(self):
         lines = [self.summary]
@@ -79,9 +85,17 @@ class Diagnosis:
             lines += ["    " + line for line in self.printed.rstrip().splitlines()]
         if self.culprit:
             lines.append(f"  the bug is in: {self.culprit}")
-        if self.snippet:
+        if self.reproducer:
+            lines.append(f"  reproduce: {self.reproducer}")
+        elif self.snippet:
             lines.append("  reproduce with:")
             lines += ["    " + line for line in self.snippet.splitlines()]
+        if self.other_cases:
+            lines.append(f"  the other failing cases ({len(self.other_cases)}):")
+            for other in self.other_cases:
+                lines.append(f"    {other.get('case', '')}: {other.get('summary', '')}")
+                if other.get("reproducer"):
+                    lines.append(f"      reproduce: {other['reproducer']}")
         return "\n".join(lines)
 
 

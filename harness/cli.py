@@ -18,7 +18,7 @@ import sys
 import time
 import traceback
 
-from . import console, report, results, timing
+from . import console, report, reproducers, results, timing
 from . import outcomes as outcome_rules
 from .grading import HarnessError, run_checks
 from .sandbox import SubmissionRefused, cleanup
@@ -271,9 +271,11 @@ def _results_path(argv):
 
 def check(args):
     located = locate(args.path, args.assignment)
+    folder = located.folder.resolve()
+    reproducers.clear(folder)  # an earlier run's reproducers are stale
     outcomes, elapsed = run_checks(
-        located.folder.resolve(), located.packages, run_seed=0, public_only=True, names=args.keyword,
-        workers=args.workers, timeout=args.timeout, budget=args.budget,
+        folder, located.packages, run_seed=0, public_only=True, names=args.keyword,
+        workers=args.workers, timeout=args.timeout, budget=args.budget, reproducers=folder,
     )
     if not outcomes:
         if args.keyword:

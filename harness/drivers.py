@@ -15,13 +15,13 @@ wrong result of one, costs only the checks of that part.
 """
 
 import dataclasses
+import typing
 
 import numpy as np
 
 from .checks import fail
 from .numerics import on_grid
 from .ops import array_source, failure_summary, first_failure, printed_by
-from .sandbox import Over
 from .scenarios import IMPORT_NAME
 
 # The harness's copy of the given beras core (harness/scenarios/beras_probes.py): a layer is
@@ -61,10 +61,20 @@ class Run:
     input_grads: list = None  # one per differentiated input (`Driver.differentiated`); None: not asked
     param_grads: list = None  # None: not asked, or not returned
     stored: list = dataclasses.field(default_factory=list)  # the parameters as stored, read back after setting
+    earlier: list = dataclasses.field(default_factory=list)  # the outputs of the calls before (`Driver.run`'s `earlier`)
 
     @property
     def input_grad(self):
         return None if not self.input_grads else self.input_grads[0]
+
+
+class Recorded(typing.NamedTuple):
+    """The Pendings of a graded request's ops (`Driver.record_run`)."""
+
+    stored: object  # the parameters read back after setting, or None
+    output: object  # the forward's output
+    grads: list  # the backward's values (`Driver.split_backward` reads them)
+    earlier: list  # the outputs of the forward's calls before
 
 
 class Driver:
@@ -108,17 +118,6 @@ class Driver:
         callee, lead = self.forward_callee(obj)
         return batch.call(callee, *lead, *inputs)
 
-    def forward_map(self, batch, obj, inputs, stack, index=0):
-        """The forward once per slice of `stack`, which replaces input `index`."""
-        callee, lead = self.forward_callee(obj)
-        args = [*lead, *inputs]
-        args[len(lead) + index] = Over(stack)
-        return batch.map(callee, *args)
-
-    def forward_map_param(self, batch, obj, inputs, ref, stack):
-        callee, lead = self.forward_callee(obj)
-        return batch.map_into(ref, stack, callee, *lead, *inputs)
-
     def backward(self, batch, obj, inputs, upstream, part=None):
         """Pendings whose values `split_backward` turns into the gradients:
         those of `part` ("inputs" or "parameters") or, for None, all."""
@@ -150,48 +149,101 @@ class Driver:
         raise_on_error(batch, self, case)
         return [] if values is None or values.value is None else [np.shape(v) for v in values.value]
 
-    def run(self, engine, case, params, inputs, upstream=None, part=None):
+    def record_run(self, batch, case, params, inputs, upstream=None, part=None, earlier=()):
+        """The ops of one graded request (see `run`), as a `Recorded` of their
+        Pendings. `harness.own_forward` replays these very ops for its finite
+        differences, one array of `params` or `inputs` being a `Slot`."""
+        obj, _ = self.build(batch, case, params)
+        stored = self.parameters(batch, obj) if params else None
+        before = [self.forward(batch, obj, previous) for previous in earlier]
+        output = self.forward(batch, obj, inputs)
+        grads = self.backward(batch, obj, inputs, upstream, part) if upstream is not None else []
+        return Recorded(stored, output, grads, before)
+
+    def run(self, engine, case, params, inputs, upstream=None, part=None, earlier=()):
         """Forward (and, when `upstream` is given, the backward of `part`:
         "inputs", "parameters" or None for both) in one request; the
-        parameters are read back after setting (their dtype is the storage's)."""
+        parameters are read back after setting (their dtype is the storage's).
+        `earlier`: inputs the object's forward gets first, one call each (their
+        outputs are the Run's `earlier`): the forward judged is then not the
+        object's first call."""
         with engine.batch() as batch:
-            obj, _ = self.build(batch, case, params)
-            stored = self.parameters(batch, obj) if params else None
-            output = self.forward(batch, obj, inputs)
-            grads = self.backward(batch, obj, inputs, upstream, part) if upstream is not None else []
+            recorded = self.record_run(batch, case, params, inputs, upstream, part, earlier)
         raise_on_error(batch, self, case, params, inputs, upstream)
+        stored = recorded.stored
         kept = list(stored.value) if stored is not None and isinstance(stored.value, (list, tuple)) else []
+        before = [p.value for p in recorded.earlier]
         if upstream is None:
-            return Run(output.value, stored=kept)
-        return Run(output.value, *self.split_backward([g.value for g in grads], case, part), stored=kept)
+            return Run(recorded.output.value, stored=kept, earlier=before)
+        grads = self.split_backward([g.value for g in recorded.grads], case, part)
+        return Run(recorded.output.value, *grads, stored=kept, earlier=before)
 
-    def f_stack(self, engine, case, params, inputs, parameter=None, index=None):
-        """stack -> outputs, for `numerics`: each slice of the stack replaces
-        parameter number `parameter` when one is given, else input `index`
-        (default: the first differentiated one)."""
-        index = self.differentiated[0] if index is None else index
-
-        def evaluate(stack):
-            with engine.batch() as batch:
-                obj, refs = self.build(batch, case, params)
-                if parameter is None:
-                    out = self.forward_map(batch, obj, inputs, stack, index)
-                else:
-                    out = self.forward_map_param(batch, obj, inputs, refs[parameter], stack)
-            raise_on_error(batch, self, case, params, inputs)
-            return np.asarray(out.value, dtype=np.float64)
-
-        return evaluate
-
-    def snippet(self, case, params, inputs, upstream=None):
+    def snippet(self, case, params, inputs, upstream=None, earlier=()):
         module, _, name = self.target.rpartition(".")
         lines = ["import numpy as np", f"from {module} import {name}", ""]
-        lines += self.snippet_lines(case, params, inputs, upstream)
+        main = self.snippet_lines(case, params, inputs, upstream)
+        if earlier:  # the object's forward was called before, on other inputs
+            setup = 1 + len(params or ())  # the constructor's line, then a line per parameter
+            lines += main[:setup] + ["# a call on other inputs first (the check calls the object twice)"]
+            for previous in earlier:
+                lines += self.snippet_lines(case, params, previous, None)[setup:]
+            lines += ["# then the call judged"] + main[setup:]
+        else:
+            lines += main
         return "\n".join(lines)
 
     def constructor(self, case):
         parts = [repr(a) for a in case.args] + [f"{k}={v!r}" for k, v in case.kwargs.items()]
         return f"{self.class_name}({', '.join(parts)})"
+
+    # -- reproducer scripts (harness/reproducers.py): the same calls as a request, in plain Python
+    script_object = "obj"  # the name of the object the script builds
+    script_parameters = ""  # the expression of its parameter list, e.g. "layer.weights"
+    script_forward = ""  # the forward as an expression of the inputs {0}, {1}
+    # part ("inputs" / "parameters") -> the lines that run that part of the backward,
+    # setting `input_grads` (a list, in `differentiated` order) or `parameter_grads`
+    script_backward = {}
+
+    def script_lines(self, case, params, upstream=None, part=None):
+        """Build the object, set `params` in place (as `build` does), run the
+        forward on the inputs (`data[name]`) and, with `upstream`, the backward of `part`."""
+        obj = self.script_object
+        lines = [f"{obj} = {self.constructor(case)}"]
+        if params:
+            lines.append(f"parameters = {self.script_parameters}  # the arrays it computes with (SPEC 4)")
+            lines += [f"parameters[{i}][...] = data['parameter_{i}']  # set in place, as the checks do"
+                      for i in range(len(params))]
+        names = self.script_input_names()
+        lines += [f"{name} = data[{name!r}]" for name in names]
+        lines.append(f"out = {self.script_forward.format(*names)}")
+        if upstream is not None:
+            lines.append("upstream = data['upstream']  # dL/d(out)")
+            for wanted in ("inputs", "parameters"):
+                if part in (None, wanted):
+                    lines += [line.format(*names) for line in self.script_backward.get(wanted, ())]
+        return lines
+
+    def script_input_names(self):
+        return [self.input_names[i] if i < len(self.input_names) else f"input_{i}" for i in range(len(self.input_names))]
+
+    def script_forward_at(self, index=None, parameter=None):
+        """Lines defining `forward_at(value)`: the forward with input `index`
+        (or parameter number `parameter`, written in place) replaced by `value`."""
+        names = self.script_input_names()
+        if parameter is not None:
+            return [
+                "def forward_at(value):",
+                f'    """Your forward with parameter {parameter} set to `value` (in place)."""',
+                f"    parameters[{parameter}][...] = value",
+                f"    return np.asarray({self.script_forward.format(*names)}, dtype=np.float64)",
+            ]
+        args = list(names)
+        args[index] = "value"
+        return [
+            "def forward_at(value):",
+            f'    """Your forward with {names[index]} replaced by `value`."""',
+            f"    return np.asarray({self.script_forward.format(*args)}, dtype=np.float64)",
+        ]
 
 
 def raise_on_error(batch, driver, case, params=None, inputs=None, upstream=None):
@@ -271,6 +323,12 @@ class BerasLayer(LayerDriver):
         param_grads = values.pop(0) if part in (None, "parameters") else None
         return input_grads, param_grads
 
+    script_object, script_parameters, script_forward = "layer", "layer.weights", "layer({0})"
+    script_backward = {
+        "inputs": ["input_grads = [layer.compose_input_gradients([upstream])[0]]"],
+        "parameters": ["parameter_grads = layer.compose_weight_gradients([upstream])"],
+    }
+
     snippet_parameter = "layer.weights[{i}]"
     snippet_call = ("x", "out = layer(x)")
     snippet_backward = (
@@ -298,6 +356,9 @@ class BerasLoss(Driver):
         if part not in (None, "inputs"):
             return None, None
         return _items(values[0], len(self.differentiated)), None
+
+    script_object, script_forward = "loss_fn", "loss_fn({0}, {1})"
+    script_backward = {"inputs": ["input_grads = loss_fn.get_input_gradients()  # [dL/dy_pred, dL/dy_true]"]}
 
     def snippet_lines(self, case, params, inputs, upstream):
         return [
@@ -337,6 +398,14 @@ class BgdLayer(LayerDriver):
             )
         return [returned[0]], returned[1]
 
+    script_object, script_parameters, script_forward = "layer", "layer.get_parameters()", "layer.forward({0})"
+    _BACKWARD = ["signal, parameter_grads = layer.backward(upstream)", "input_grads = [signal]"]
+    script_backward = {"inputs": _BACKWARD, "parameters": _BACKWARD}
+
+    def script_lines(self, case, params, upstream=None, part=None):
+        lines = super().script_lines(case, params, upstream, part)
+        return lines[: len(lines) - len(self._BACKWARD)] if part is None and upstream is not None else lines
+
     snippet_parameter = "layer.get_parameters()[{i}]"
     snippet_call = ("X", "out = layer.forward(X)")
     snippet_backward = ("error", "signal, gradients = layer.backward(error)")
@@ -358,6 +427,9 @@ class BgdCost(Driver):
 
     def split_backward(self, values, case, part=None):
         return ([values[0]] if values else None), None
+
+    script_object, script_forward = "cost", "cost.eval({0}, {1})"
+    script_backward = {"inputs": ["input_grads = [cost.grad({0}, {1})]"]}
 
     def snippet_lines(self, case, params, inputs, upstream):
         return [

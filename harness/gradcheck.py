@@ -6,7 +6,9 @@ reference's with the same parameters and inputs, and raises CheckFailure
 `harness/catalog/test_differentiable.py` loop these over a spec's cases.
 
 The two witnesses for a gradient: finite differences of the student's OWN
-forward (`numerics.check_vjp`) and the reference's gradient. When only one
+forward (`numerics.check_vjp`, evaluated by `own_forward` in a sandbox of
+their own, through the graded request, and reproducing the graded output at
+the unperturbed point) and the reference's gradient. When only one
 disagrees, the bug is in the forward; when both do, in the backward.
 
 Precision: a check's tolerances and finite-difference steps follow the
@@ -21,9 +23,11 @@ import concurrent.futures
 
 import numpy as np
 
-from . import numerics
-from .checks import expect_close, fail
+from . import numerics, own_forward, reproducers
+from .checks import CheckFailure, Diagnosis, expect_close, fail
 from .drivers import Run, raise_on_error
+from .ops import LIMIT_KINDS
+from .reproducers import Reproducer, assert_close_lines, tolerance
 
 PARAMETER_SCALE = 0.5  # parameters drawn N(0, 0.5²): nothing saturates
 
@@ -149,26 +153,46 @@ def _floor(case, tier):
 # ---------------------------------------------------------------- the checks
 
 
-def _witness_runs(spec, case, student, reference, rng, part):
-    """Student's and reference's forward and the backward of `part` on one fresh sample."""
+def _witness_sample(spec, case, reference, rng, part):
+    """Fresh parameters, inputs and upstream gradient for a backward check of
+    `part`, and the reproducer script that replays them."""
     params, inputs = sample(spec, case, reference, rng)
     upstream = upstream_for(spec, case, reference, rng)
-    run = spec.driver.run
-    got, want = side_by_side(run, student, reference, case, params, inputs, upstream, part)
-    return params, inputs, upstream, got, want
+    return params, inputs, upstream, Script(spec, case, params, inputs, upstream, part)
+
+
+def _witness_runs(spec, case, student, reference, params, inputs, upstream, part):
+    """Student's and reference's forward and the backward of `part`."""
+    return side_by_side(spec.driver.run, student, reference, case, params, inputs, upstream, part)
 
 
 def check_forward(spec, case, student, reference, rng):
+    """The forward's output against the reference's, on an object whose forward
+    was called before on other inputs: a forward that keeps something from an
+    earlier call (its first output, a mask, a position) gives itself away. (The
+    finite differences of `own_forward` call each object once, as the graded
+    calls of the gradient checks do: they cannot see it.)"""
     driver = spec.driver
     params, inputs = sample(spec, case, reference, rng)
-    got, want = side_by_side(driver.run, student, reference, case, params, inputs)
-    snippet = driver.snippet(case, params, inputs)
-    tier = tier_of(spec, case, got, student, reference, snippet)
-    what = f"{driver.forward_name} output"
-    expect_close(got.output, want.output, what, tier, floor=_floor(case, tier), batch_size=_batch(inputs),
-                  case=case.label, snippet=snippet, method=driver.forward_name)
-    if case.extreme and not np.all(np.isfinite(np.asarray(got.output, dtype=np.float64))):
-        fail(f"{what} has NaN or inf for {case.label}", case=case.label, snippet=snippet, method=driver.forward_name)
+    earlier = [case.inputs(rng)]  # drawn after what every check of the case draws
+    script = Script(spec, case, params, inputs)
+    script.call_first_on(earlier[0])
+    with reproducers.replaying(script.build):
+        got, want = side_by_side(driver.run, student, reference, case, params, inputs, earlier=earlier)
+        snippet = driver.snippet(case, params, inputs, earlier=earlier)
+        tier = tier_of(spec, case, got, student, reference, snippet)
+        what = f"{driver.forward_name} output"
+        floor = _floor(case, tier)
+        first = numerics.as_numeric(got.earlier[0])
+        first_right = first is not None and first.shape == np.shape(want.earlier[0]) and numerics.compare(
+            first, want.earlier[0], tier, floor=floor).passed
+        hint = ("right on the object's first call (on other inputs), wrong on the second: does the forward keep "
+                "something from an earlier call?") if first_right else ""
+        script.expect("out", want.output, tier, f"{what} differs from the reference's", floor=floor)
+        expect_close(got.output, want.output, what, tier, floor=floor, batch_size=_batch(inputs), hints=[hint],
+                      case=case.label, snippet=snippet, method=driver.forward_name)
+        if case.extreme and not np.all(np.isfinite(np.asarray(got.output, dtype=np.float64))):
+            fail(f"{what} has NaN or inf for {case.label}", case=case.label, snippet=snippet, method=driver.forward_name)
 
 
 def _shape_hints(got, want):
@@ -249,23 +273,43 @@ def gradient_label(spec, which):
     return f"the gradient with respect to {driver.input_names[driver.differentiated[which]]}"
 
 
-def check_input_gradient(spec, case, student, reference, rng, witness, which=0):
+def check_input_gradient(spec, case, student, reference, rng, witness, which=0, *, student_fd):
     """`witness` "fd": against finite differences of the student's forward;
     "reference": against the reference. `which`: the differentiated input
-    (0: the first, e.g. y_pred; 1: y_true for a beras loss)."""
+    (0: the first, e.g. y_pred; 1: y_true for a beras loss). `student_fd`:
+    the sandbox that evaluates the finite differences (`own_forward`)."""
+    params, inputs, upstream, script = _witness_sample(spec, case, reference, rng, "inputs")
+    with reproducers.replaying(script.build):
+        _check_input_gradient(spec, case, student, reference, rng, witness, which, params, inputs, upstream, script,
+                              student_fd)
+
+
+def _check_input_gradient(spec, case, student, reference, rng, witness, which, params, inputs, upstream, script,
+                          student_fd):
     driver = spec.driver
-    params, inputs, upstream, got, want = _witness_runs(spec, case, student, reference, rng, "inputs")
+    got, want = _witness_runs(spec, case, student, reference, params, inputs, upstream, "inputs")
     snippet = driver.snippet(case, params, inputs, upstream)
     method = driver.input_gradient_name
     name = f"{method}: {gradient_label(spec, which)}"
     g, w = got.input_grads[which], want.input_grads[which]
+    index = driver.differentiated[which]
+    x = inputs[index]
+    max_step = max_step_for(case, x) if which == 0 else None
+    if witness == "fd":
+        script.expect_numerical(f"input_grads[{which}]", index=index, point=x, dtype=floating_dtype_of(got),
+                                max_step=max_step, message=f"{name} differs from finite differences of your forward")
+    else:
+        script.expect(f"input_grads[{which}]", w, floating_dtype_of(got), f"{name} differs from the reference's")
     problem = _gradient_shape_problem(name, g, w)
     if problem:
         fail(problem, method=method, case=case.label, snippet=snippet, hints=_shape_hints(g, w))
     tier = tier_of(spec, case, got, student, reference, snippet)
+    if witness == "fd":
+        script.expect_numerical(f"input_grads[{which}]", index=index, point=x, dtype=tier, max_step=max_step,
+                                message=f"{name} differs from finite differences of your forward")
+    else:
+        script.expect(f"input_grads[{which}]", w, tier, f"{name} differs from the reference's")
     _refuse_vacuous(g, w, name, method, case, snippet)
-    index = driver.differentiated[which]
-    x = inputs[index]
     if witness == "reference" and numerics.compare(g, w, tier).passed:
         return
     v = _cotangent(spec, case, got.output, upstream, snippet)
@@ -275,42 +319,94 @@ def check_input_gradient(spec, case, student, reference, rng, witness, which=0):
             _forward_shape_failure(spec, case, got.output, upstream, snippet)
         expect_close(g, w, f"{name} differs from the reference", tier, batch_size=_batch(inputs),
                       candidates=mistakes, case=case.label, snippet=snippet, method=method)
-    f_stack = driver.f_stack(student, case, params, inputs, index=index)
-    max_step = max_step_for(case, x) if which == 0 else None
-    result = numerics.check_vjp(f_stack, x, v, g, w, rng=rng, dtype=tier, max_step=max_step)
-    agrees = result.own_forward_agrees if witness == "fd" else result.reference.passed
-    if agrees:
-        return
+    f_stack = own_forward.evaluator(spec, case, student_fd, got, params, inputs, upstream, "inputs", index=index,
+                                    tier=tier, floor=_floor(case, tier), snippet=snippet)
+    try:
+        result = numerics.check_vjp(f_stack, x, v, g, w, rng=rng, dtype=tier, max_step=max_step)
+    except own_forward.NotReproduced:
+        if witness == "fd":
+            raise
+        result = None  # the forward's trouble: the finite differences cannot tell whom to blame
     if witness == "reference":
+        if result is not None and result.reference.passed:
+            return
         expect_close(
             g, w, f"{name} differs from the reference", tier, batch_size=_batch(inputs), candidates=mistakes,
             case=case.label, snippet=snippet, culprit=_culprit_text(spec, result), method=method,
         )
+    if result.own_forward_agrees:
+        return
     suspects = numerics.suspects(g, w)
     entries = numerics.localise(f_stack, x, v, g, suspects, dtype=tier, max_step=max_step)
     hints = numerics.diagnose(g, w, batch_size=_batch(inputs), candidates=mistakes)
     _vjp_failure(spec, case, gradient_label(spec, which), method, result, entries, snippet, hints)
 
 
-def check_parameter_gradients(spec, case, student, reference, rng, witness):
+def floating_dtype_of(run):
+    """The precision of what a run returned (before `tier_of` can judge it): for a
+    reproducer of a failure that comes before the precision is known."""
+    arrays = [a for _, _, a in _arrays_of_safely(run)]
+    return numerics.precision(*arrays) if arrays else np.float64
+
+
+def _arrays_of_safely(run):
+    found = []
+    for value in [run.output, *(run.input_grads or ())]:
+        array = _numeric(value)
+        if array is not None and not numerics.half_precision(array):
+            found.append(("", "", array))
+    return found
+
+
+def check_parameter_gradients(spec, case, student, reference, rng, witness, *, student_fd):
+    """Every parameter gradient against `witness` ("fd": finite differences of
+    the student's forward, evaluated in `student_fd`; "reference")."""
+    params, inputs, upstream, script = _witness_sample(spec, case, reference, rng, "parameters")
+    with reproducers.replaying(script.build):
+        _check_parameter_gradients(spec, case, student, reference, rng, witness, params, inputs, upstream, script,
+                                   student_fd)
+
+
+def _check_parameter_gradients(spec, case, student, reference, rng, witness, params, inputs, upstream, script,
+                               student_fd):
     driver = spec.driver
-    params, inputs, upstream, got, want = _witness_runs(spec, case, student, reference, rng, "parameters")
+    got, want = _witness_runs(spec, case, student, reference, params, inputs, upstream, "parameters")
     snippet = driver.snippet(case, params, inputs, upstream)
     method = driver.parameter_gradient_name
     name = f"{method}: the {driver.parameter_word} gradients"
     grads = got.param_grads
+    script.add_check(
+        f"assert isinstance(parameter_grads, (list, tuple)) and len(parameter_grads) == {len(want.param_grads)}, "
+        f'"{name}: expected {len(want.param_grads)} arrays"'
+    )
     if not isinstance(grads, (list, tuple)) or len(grads) != len(want.param_grads):
         count = "nothing" if grads is None else (f"{len(grads)} arrays" if isinstance(grads, (list, tuple)) else type(grads).__name__)
         fail(f"{name}: expected {len(want.param_grads)} arrays, got {count}", case=case.label, snippet=snippet, method=method)
-    grads = [_in_parameter_shape(g, w, stored) for g, w, stored in zip(grads, want.param_grads, _padded(got.stored, grads))]
-    for index, (g, w) in enumerate(zip(grads, want.param_grads)):
-        problem = _gradient_shape_problem(f"{name} [{index}] (parameter {index}, shape {np.shape(w)})", g, w)
+    judged = [_in_parameter_shape(g, w, stored) for g, w, stored in zip(grads, want.param_grads, _padded(got.stored, grads))]
+    dtype = floating_dtype_of(got)
+
+    def expect_parameter(index, dtype):
+        g, w = judged[index], want.param_grads[index]
+        label = f"{name} [{index}] (parameter {index}, shape {np.shape(w)})"
+        # A gradient shaped like the student's own parameter (a bias stored (n,)) is judged on its values.
+        reshaped = g is not grads[index]
+        got_expression = f"np.reshape(parameter_grads[{index}], {np.shape(w)!r})" if reshaped else f"parameter_grads[{index}]"
+        if witness == "fd":
+            script.expect_numerical(got_expression, parameter=index, point=params[index], dtype=dtype,
+                                    message=f"{label} differs from finite differences of your forward")
+        else:
+            script.expect(got_expression, w, dtype, f"{label} differs from the reference's")
+        return g, w, label
+
+    for index in range(len(judged)):
+        g, w, label = expect_parameter(index, dtype)
+        problem = _gradient_shape_problem(label, g, w)
         if problem:
             fail(problem, case=case.label, snippet=snippet, method=method, hints=_shape_hints(g, w))
     tier = tier_of(spec, case, got, student, reference, snippet)
     v = _cotangent(spec, case, got.output, upstream, snippet)
-    for index, (g, w) in enumerate(zip(grads, want.param_grads)):
-        label = f"{name} [{index}] (parameter {index}, shape {np.shape(w)})"
+    for index in range(len(judged)):
+        g, w, label = expect_parameter(index, tier)
         if witness == "reference":
             expect_close(g, w, f"{label} differs from the reference", tier, batch_size=_batch(inputs),
                           case=case.label, snippet=snippet, method=method)
@@ -318,7 +414,8 @@ def check_parameter_gradients(spec, case, student, reference, rng, witness):
         _refuse_vacuous(g, w, label, method, case, snippet)
         if v is None:
             _forward_shape_failure(spec, case, got.output, upstream, snippet)
-        f_stack = driver.f_stack(student, case, params, inputs, parameter=index)
+        f_stack = own_forward.evaluator(spec, case, student_fd, got, params, inputs, upstream, "parameters",
+                                        parameter=index, tier=tier, floor=_floor(case, tier), snippet=snippet)
         result = numerics.check_vjp(f_stack, params[index], v, g, w, rng=rng, dtype=tier)
         if not result.own_forward_agrees:
             entries = numerics.localise(f_stack, params[index], v, g, numerics.suspects(g, w), dtype=tier)
@@ -345,7 +442,8 @@ def check_extreme_gradients(spec, case, student, reference, rng):
     (finite differences mean nothing there), where `case.judged` says: SPEC
     leaves the gradient inside a clipped region open."""
     driver = spec.driver
-    params, inputs, upstream, got, want = _witness_runs(spec, case, student, reference, rng, "inputs")
+    params, inputs, upstream, _ = _witness_sample(spec, case, reference, rng, "inputs")
+    got, want = _witness_runs(spec, case, student, reference, params, inputs, upstream, "inputs")
     snippet = driver.snippet(case, params, inputs, upstream)
     method = driver.input_gradient_name
     tier = tier_of(spec, case, got, student, reference, snippet)
@@ -403,48 +501,53 @@ def check_inputs_untouched(spec, case, student, reference, rng, gate=True):
     params, inputs = sample(spec, case, reference, rng)
     upstream = upstream_for(spec, case, reference, rng)
     snippet = driver.snippet(case, params, inputs, upstream)
-    run, aliased, after_forward, after = _untouched_scenario(student, spec, case, params, inputs, upstream)
-    output = run.output
-    tier = tier_of(spec, case, run, student, reference, snippet)
-    # The forward check's own request: answered from memory.
-    expected = driver.run(reference, case, params, inputs).output
-    # A forward of the right values in the wrong shape ((1,) for a scalar) is the forward check's business.
-    values = numerics.as_numeric(output)
-    if gate and (values is None or values.size != np.size(expected) or not numerics.compare(
-        values.reshape(np.shape(expected)), expected, tier, floor=_floor(case, tier)
-    ).passed):
-        fail(
-            f"{driver.forward_name} does not give the reference's output, so this check has nothing to judge yet "
-            "(it pays for a forward that works and leaves its inputs alone)",
-            method=driver.forward_name,
-            case=case.label,
-            snippet=snippet,
-        )
-    names = [driver.input_names[i] if i < len(driver.input_names) else f"input {i}" for i in range(len(inputs))]
-    for name, before, mid, now, alias in zip(names, inputs, after_forward, after, aliased):
-        if not _unchanged(np.asarray(mid), before):
-            how = " and returns it as its output" if alias else ""
-            fail(f"{driver.forward_name} writes into its input {name}{how} (a forward must not modify what it is given)",
-                 method=driver.forward_name, case=case.label, snippet=snippet)
-        if not _unchanged(np.asarray(now), before):
-            fail(f"{driver.input_gradient_name} (the backward) changes the input {name} in place "
-                 "(it must not modify what the forward was given)",
+    script = Script(spec, case, params, inputs, upstream)
+    with reproducers.replaying(script.build):
+        run, aliased, after_forward, after = _untouched_scenario(student, spec, case, params, inputs, upstream)
+        output = run.output
+        tier = tier_of(spec, case, run, student, reference, snippet)
+        # The input-gradient checks' own request (the same draws): answered from memory.
+        expected = driver.run(reference, case, params, inputs, upstream, "inputs").output
+        script.untouched(upstream, expected if gate else None, tier, _floor(case, tier))
+        # A forward of the right values in the wrong shape ((1,) for a scalar) is the forward check's business.
+        values = numerics.as_numeric(output)
+        if gate and (values is None or values.size != np.size(expected) or not numerics.compare(
+            values.reshape(np.shape(expected)), expected, tier, floor=_floor(case, tier)
+        ).passed):
+            fail(
+                f"{driver.forward_name} does not give the reference's output, so this check has nothing to judge yet "
+                "(it pays for a forward that works and leaves its inputs alone)",
+                method=driver.forward_name,
+                case=case.label,
+                snippet=snippet,
+            )
+        names = [driver.input_names[i] if i < len(driver.input_names) else f"input {i}" for i in range(len(inputs))]
+        for name, before, mid, now, alias in zip(names, inputs, after_forward, after, aliased):
+            if not _unchanged(np.asarray(mid), before):
+                how = " and returns it as its output" if alias else ""
+                fail(f"{driver.forward_name} writes into its input {name}{how} (a forward must not modify what it is given)",
+                     method=driver.forward_name, case=case.label, snippet=snippet)
+            if not _unchanged(np.asarray(now), before):
+                fail(f"{driver.input_gradient_name} (the backward) changes the input {name} in place "
+                     "(it must not modify what the forward was given)",
+                     method=driver.input_gradient_name, case=case.label, snippet=snippet)
+        if not _unchanged(np.asarray(after[-2]), upstream):
+            fail(f"{driver.input_gradient_name} (the backward) changes the upstream gradient it is given in place",
                  method=driver.input_gradient_name, case=case.label, snippet=snippet)
-    if not _unchanged(np.asarray(after[-2]), upstream):
-        fail(f"{driver.input_gradient_name} (the backward) changes the upstream gradient it is given in place",
-             method=driver.input_gradient_name, case=case.label, snippet=snippet)
-    if not _unchanged(np.asarray(after[-1]), np.asarray(output)):
-        fail(f"{driver.input_gradient_name} (the backward) changes the output array that {driver.forward_name} "
-             "returned to the caller (the next layer's input)",
-             method=driver.input_gradient_name, case=case.label, snippet=snippet)
-    if not any(aliased):
-        return
-    reference_aliased = _untouched_scenario(reference, spec, case, params, inputs, upstream)[1]
-    for name, alias, ref_alias in zip(names, aliased, reference_aliased):
-        if alias and not ref_alias:
-            fail(f"{driver.forward_name} returns its input {name} (or a view of it) as its output: "
-                 "the caller's array and the layer's output must be different arrays",
-                 method=driver.forward_name, case=case.label, snippet=snippet)
+        if not _unchanged(np.asarray(after[-1]), np.asarray(output)):
+            fail(f"{driver.input_gradient_name} (the backward) changes the output array that {driver.forward_name} "
+                 "returned to the caller (the next layer's input)",
+                 method=driver.input_gradient_name, case=case.label, snippet=snippet)
+        if not any(aliased):
+            return
+        reference_aliased = _untouched_scenario(reference, spec, case, params, inputs, upstream)[1]
+        for name, alias, ref_alias in zip(names, aliased, reference_aliased):
+            if alias and not ref_alias:
+                script.add_check(f"assert not np.may_share_memory(out, {name}), "
+                                 f'"{driver.forward_name} returns its input {name} (or a view of it) as its output"')
+                fail(f"{driver.forward_name} returns its input {name} (or a view of it) as its output: "
+                     "the caller's array and the layer's output must be different arrays",
+                     method=driver.forward_name, case=case.label, snippet=snippet)
 
 
 def _refuse_vacuous(got, want, name, method, case, snippet):
@@ -461,10 +564,156 @@ def _refuse_vacuous(got, want, name, method, case, snippet):
 
 def _culprit_text(spec, result):
     driver = spec.driver
-    if result.own_forward_agrees:
+    if result is not None and result.own_forward_agrees:
         return f"{driver.forward_name}: your gradient agrees with your own forward, so the forward differs from the one asked for"
     return ""
 
 
 def _batch(inputs):
     return int(np.shape(inputs[0])[0]) if inputs and np.ndim(inputs[0]) else None
+
+
+# ---------------------------------------------------------------- every case of a check
+
+
+def each_case(cases, check_one):
+    """`check_one(case)` for every case, collecting the CheckFailures: one case's
+    failure must not hide what is wrong in the others. Raises the failure of
+    the only failing case, or all of them together (`combined`). A crash or a
+    timeout of the student's code (a traceback, a limit) ends the check at once:
+    a method that timed out is not called again (harness/timing.py)."""
+    cases = list(cases)
+    failed = []
+    for case in cases:
+        try:
+            check_one(case)
+        except CheckFailure as failure:
+            failed.append((case, failure))
+            if ends_check(failure.diagnosis):
+                break
+    if len(failed) == 1:
+        raise failed[0][1]
+    if failed:
+        raise combined(failed, len(cases))
+
+
+def ends_check(diagnosis):
+    """Whether a failure is a crash or a limit of the student's code (not a wrong value)."""
+    summary = diagnosis.summary.rstrip()
+    return bool(diagnosis.traceback) or any(summary.endswith(f"({kind})") for kind in LIMIT_KINDS) or \
+        summary.startswith("not run")
+
+
+def combined(failed, total):
+    """One CheckFailure for several failing cases [(case, CheckFailure)]: the
+    first in full, its summary saying how many failed, the others one line
+    each (`Diagnosis.other_cases`); the reproducers of all, in that order."""
+    first = failed[0][1].diagnosis
+    diagnosis = Diagnosis(**{**first.__dict__})
+    diagnosis.summary = f"{first.summary} [{len(failed)} of {total} cases fail: {first.case or 'the first'} in full, " \
+                        "the others below]"
+    diagnosis.other_cases = [{"case": case.label, "summary": failure.diagnosis.summary, "reproducer": ""}
+                             for case, failure in failed[1:]]
+    failure = CheckFailure(diagnosis)
+    failure.reproducers = [(reproducers.reproducers_of(f) or [None])[0] for _, f in failed]
+    return failure
+
+
+# ---------------------------------------------------------------- reproducers
+
+
+class Script:
+    """The reproducer of one case of a generic check (harness/reproducers.py):
+    the driver's calls on this case's arrays, then the assertion of what the
+    check compares, set (`expect`, `expect_numerical`, `untouched`) as soon
+    as the check knows it, so that a failure raised later carries it."""
+
+    def __init__(self, spec, case, params, inputs, upstream=None, part=None):
+        self.driver, self.case = spec.driver, case
+        module, _, name = self.driver.target.rpartition(".")
+        self.imports = [f"from {module} import {name}"]
+        self.calls = self.driver.script_lines(case, params, upstream, part)
+        self.arrays = {f"parameter_{i}": np.asarray(p) for i, p in enumerate(params or ())}
+        self.arrays.update(zip(self.driver.script_input_names(), map(np.asarray, inputs)))
+        if upstream is not None:
+            self.arrays["upstream"] = np.asarray(upstream)
+        self.params, self.upstream, self.part = params, upstream, part
+        self.checks = []  # lines that must hold whatever the comparison
+        self.assertion = []  # the comparison of the failing check
+
+    def call_first_on(self, earlier):
+        """The forward is called first on other inputs (`earlier`), as the forward check does."""
+        names = self.driver.script_input_names()
+        for name, value in zip(names, earlier):
+            self.arrays[f"earlier_{name}"] = np.asarray(value)
+        first = self.driver.script_forward.format(*[f"data['earlier_{name}']" for name in names])
+        at = next(i for i, line in enumerate(self.calls) if line.startswith("out = "))
+        self.calls.insert(at, f"{first}  # first called on other inputs, as the check does")
+
+    def add_check(self, line):
+        if line not in self.checks:
+            self.checks.append(line)
+
+    def expect(self, got, expected, dtype, message, floor=0.0):
+        """The script ends asserting `got` (an expression) equals `expected` as
+        `numerics.compare` judges it (dtype's tolerance, `floor`)."""
+        expected = np.asarray(expected, dtype=np.float64)
+        rtol, atol = tolerance(expected, dtype, floor=floor)
+        self.arrays["expected"] = expected
+        self.assertion = assert_close_lines(got, rtol, repr(atol), message)
+
+    def expect_numerical(self, got, point, dtype, message, index=None, parameter=None, max_step=None):
+        """The script ends asserting `got` equals the gradient of its own forward by
+        central differences (in input `index`, or parameter number `parameter`)."""
+        tier = numerics.precision(dtype)
+        self.arrays.pop("expected", None)
+        step = f"{reproducers.FD_STEP[tier]!r}"
+        if max_step is not None:
+            self.arrays["max_step"] = np.broadcast_to(np.asarray(max_step, dtype=np.float64), np.shape(point)).copy()
+            step = f"np.minimum({step}, data['max_step'] / 2)  # never across a kink"
+        at = f"data['parameter_{parameter}']" if parameter is not None else f"data[{self.driver.script_input_names()[index]!r}]"
+        lines = [f"judged = np.array({got}, dtype=np.float64)  # before the forward runs again",
+                 *reproducers.NUMERICAL_GRADIENT.strip("\n").splitlines(), "",
+                 *self.driver.script_forward_at(index=index, parameter=parameter), "",
+                 f"step = {step}",
+                 f"numerical = numerical_gradient(forward_at, {at}, upstream, step)"]
+        if parameter is not None:
+            lines.append(f"parameters[{parameter}][...] = data['parameter_{parameter}']  # back as it was")
+        atol = f"{reproducers.FD_ATOL[tier]!r} * max(1.0, float(np.abs(numerical).max()))"
+        self.assertion = lines + assert_close_lines("judged", reproducers.FD_RTOL[tier], atol, message,
+                                                    expected="numerical")
+
+    def untouched(self, upstream, expected, dtype, floor):
+        """The script ends asserting what `check_inputs_untouched` demands: the
+        forward's output (when `expected` is given), the inputs unchanged by
+        the forward and by the backward, the upstream and the output unchanged."""
+        driver = self.driver
+        names = driver.script_input_names()
+        self.calls = driver.script_lines(self.case, self.params)  # the forward; the backward comes below
+        lines = ["out_given = np.array(out)  # what the forward gave the caller"]
+        lines += [f"np.testing.assert_array_equal({n}, data[{n!r}], err_msg='{driver.forward_name} writes into its "
+                  f"input {n}')" for n in names]
+        lines.append("upstream = data['upstream']")
+        lines += driver.script_lines(self.case, self.params, upstream, None)[len(self.calls):][1:]
+        lines += [f"np.testing.assert_array_equal({n}, data[{n!r}], err_msg='{driver.input_gradient_name} (the "
+                  f"backward) changes the input {n} in place')" for n in names]
+        lines += [f"np.testing.assert_array_equal(upstream, data['upstream'], err_msg='{driver.input_gradient_name} "
+                  "changes the upstream gradient in place')",
+                  f"np.testing.assert_array_equal(out, out_given, err_msg='{driver.input_gradient_name} changes the "
+                  "output array the forward returned')"]
+        if expected is not None:
+            self.expect("np.reshape(out, data['expected'].shape)", expected, dtype,
+                        f"{driver.forward_name} does not give the reference's output", floor=floor)
+            lines = self.assertion + lines
+        self.assertion = lines
+
+    def build(self, failure=None):
+        """The Reproducer, or None when it would assert nothing about this failure
+        (a failure that is no crash, before the check knew what it compares)."""
+        crash = failure is not None and ends_check(failure.diagnosis)
+        if "raised NotImplementedError" in getattr(getattr(failure, "diagnosis", None), "summary", ""):
+            return None  # a method still to be written: nothing to reproduce
+        if not (self.assertion or self.checks) and not crash:
+            return None
+        body = list(self.calls) + ([] if crash else self.checks + self.assertion)
+        return Reproducer(self.imports, body, dict(self.arrays), self.case.label)

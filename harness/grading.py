@@ -4,6 +4,7 @@
 the outcomes; the submission itself only ever runs inside the sandbox.
 """
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -16,7 +17,7 @@ import pytest
 from . import timing
 from .plugin import CATALOG_DIR, Collector
 from .results import CheckOutcome
-from .sandbox import Limits, cleanup
+from .sandbox import Limits, SandboxError, cleanup, start_zygote, zygote
 from .sandbox.runtime import submission_files
 from .submission import ASSIGNMENTS
 
@@ -28,7 +29,7 @@ class HarnessError(Exception):
 def run_checks(
     submission, assignments, run_seed, public_only=False, keyword=None, workers=0, reference=None,
     catalog=CATALOG_DIR, timeout=timing.DEFAULT_TIMEOUT, budget=timing.DEFAULT_BUDGET, stats=None, names=None,
-    record_expected=None,
+    reproducers=None, record_expected=None,
 ):
     """Outcomes of the selected checks of `catalog`, in its order, and the seconds taken.
 
@@ -37,10 +38,12 @@ def run_checks(
     `stats`, a dict, receives "student_seconds": what the submission spent.
     `keyword` selects checks as pytest's -k does (by test function and
     parameters); `names`, as `check -k` does: by the names printed for them
-    (`harness.selection`). `reference`: where expected values come from (a
-    reference submission or a recording; default: the plugin's, see
-    `expected.default_source`); `record_expected`: a folder where the
-    reference's answers are recorded (`harness bundle`).
+    (`harness.selection`). `reproducers`: the folder under which each failed
+    public check's reproducer is written (`check` only: harness/reproducers.py).
+    `reference`: where expected values come from (a reference submission or a
+    recording; default: the plugin's, see `expected.default_source`);
+    `record_expected`: a folder where the reference's answers are recorded
+    (`harness bundle`).
 
     Raises SubmissionRefused (harness.sandbox) before any check runs when the
     submission cannot be copied into a sandbox (too deep, too many files, too
@@ -54,6 +57,8 @@ def run_checks(
     submission_files(pathlib.Path(submission), ASSIGNMENTS, Limits.submission_bytes)
     with tempfile.TemporaryDirectory(prefix="gradecheck-budget-") as budget_dir:
         time_args = ["--call-timeout", repr(float(timeout)), "--budget", repr(float(budget)), "--budget-dir", budget_dir]
+        if reproducers is not None:
+            time_args += ["--reproducers", str(reproducers)]
         if reference is not None:
             time_args.append(f"--reference={reference}")
         if record_expected is not None:
@@ -64,10 +69,12 @@ def run_checks(
                 submission, some, run_seed, public_only, keyword, names, workers, reference, catalog, time_args
             )
 
-        if len(assignments) > 1 and not workers and hasattr(os, "fork"):
-            outcomes, elapsed = _each_in_parallel(list(assignments), run)
-        else:
-            outcomes, elapsed = run(assignments)
+        parallel = len(assignments) > 1 and not workers and hasattr(os, "fork")
+        with _forking_sandboxes(len(assignments) if parallel else 1, enabled=not workers) as connections:
+            if parallel:
+                outcomes, elapsed = _each_in_parallel(list(assignments), run, connections)
+            else:
+                outcomes, elapsed = run(assignments)
         if stats is not None:
             stats["student_seconds"] = timing.spent_in(budget_dir)
     return outcomes, elapsed
@@ -118,7 +125,30 @@ def _run_checks(submission, assignments, run_seed, public_only, keyword, names, 
     return collector.ordered(), elapsed
 
 
-def _each_in_parallel(assignments, run):
+@contextlib.contextmanager
+def _forking_sandboxes(processes, enabled=True):
+    """Sandboxes of this run start by forking a zygote that imported numpy
+    once (harness/sandbox/zygote.py): a connection per grading process, the
+    first set here. Without one (xdist workers, a zygote that cannot start,
+    GRADECHECK_ZYGOTE=off) they start by exec, as before."""
+    forking = None
+    if enabled and os.environ.get("GRADECHECK_ZYGOTE", "on") != "off":
+        try:
+            forking = start_zygote(processes)
+        except (OSError, SandboxError):
+            forking = None
+    if forking is None:
+        yield [None] * processes
+        return
+    zygote.use(forking.connections[0])
+    try:
+        yield forking.connections
+    finally:
+        zygote.use(None)
+        forking.close()
+
+
+def _each_in_parallel(assignments, run, connections=None):
     """run([a]) for every assignment, the first here and the others in forked
     children, all at once: much of a run is one process waiting for a
     sandbox's answer, so two assignments take little more than one. The
@@ -133,6 +163,8 @@ def _each_in_parallel(assignments, run):
         pid = os.fork()
         if pid == 0:  # the child: grade one assignment, report, leave without running the parent's exit handlers
             os.close(read_end)
+            if connections is not None:  # its own connection to the zygote
+                zygote.use(connections[len(children) + 1])
             inherited = len(cleanup.queued())
             try:
                 found, _ = run([assignment])

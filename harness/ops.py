@@ -40,9 +40,17 @@ def name_of(node):
     return "an object"
 
 
+def replayed(op):
+    """What a replay op is there for: the first op of its body whose values it collects
+    (for finite differences, the forward)."""
+    return op["body"][(op.get("collect") or [0])[0]]
+
+
 def op_label(op):
     """The method an op runs, for messages: "Dense.__init__", "Adam.apply_gradients"."""
     kind = op["op"]
+    if kind == "replay":
+        return op_label(replayed(op))
     if kind == "new":
         return f"{_short(op['class'])}.__init__"
     if kind in ("call", "map"):

@@ -4,7 +4,8 @@ It names each check ("<class FQN>: <title>"), keeps only the checks asked
 for (assignments present, public only for `check`), provides the fixtures
 checks use, and reports each outcome to a `Collector` in the judge process
 (with pytest-xdist, the controller's). Student code never runs here: the
-`student` fixture is a sandbox process.
+`student` fixture is a sandbox process (and `student_fd`, the one that
+evaluates finite differences of its forward, another).
 """
 
 import dataclasses
@@ -18,11 +19,12 @@ import zlib
 import numpy as np
 import pytest
 
-from . import checks, expected, outcomes, selection, timing
+from . import checks, expected, outcomes, reproducers, selection, timing
 from .checks import HIDDEN, PUBLIC, CheckFailure, Diagnosis
+from .drivers import GIVEN_CORE
 from .ops import failure_summary, op_label, printed_by
 from .results import CheckOutcome
-from .sandbox import Limits, RemoteError, Sandbox
+from .sandbox import Batch, Limits, RemoteError, Sandbox
 from .scenarios import IMPORT_NAME
 from .submission import ASSIGNMENTS
 from .text import without_sandbox_paths
@@ -53,6 +55,8 @@ def pytest_addoption(parser):
                     help="seconds per call into student code (an op, one evaluation of a map; a scenario: per call it makes)")
     group.addoption("--budget", type=timing.positive_seconds, default=timing.DEFAULT_BUDGET,
                     help="seconds the submission's sandbox may spend in the whole run")
+    group.addoption("--reproducers", metavar="FOLDER",
+                    help="write each failed public check's reproducer under FOLDER/.harness/failures/ (`check`)")
     group.addoption("--budget-dir", help="folder where the run's processes share their spending (default: this process alone)")
 
 
@@ -91,6 +95,12 @@ def check_info(item):
     }
 
 
+def _runs_checks(config):
+    """Whether this process runs checks on a submission (not an xdist controller)."""
+    distributed = config.getoption("dist", "no") != "no" and not hasattr(config, "workerinput")
+    return bool(config.getoption("submission")) and not distributed
+
+
 def pytest_collection_modifyitems(config, items):
     assignments = set(config.getoption("assignments").split(","))
     public_only = config.getoption("public_only")
@@ -111,6 +121,8 @@ def pytest_collection_modifyitems(config, items):
     if deselected:
         config.hook.pytest_deselected(items=deselected)
     items[:] = selected
+    if _runs_checks(config) and any("student_fd" in getattr(item, "fixturenames", ()) for item in selected):
+        _finite_differences(config)  # started now, in the background: only runs that need it pay for it
 
 
 def _chosen_by_name(config, names):
@@ -150,10 +162,13 @@ def _engines(config):
             timeout=reference_per_call, cpu_seconds=max(Limits.cpu_seconds, math.ceil(reference_per_call)),
             namespaces=namespaces,
         )
+
+        def student_sandbox():
+            return timing.TimedSandbox(folder, student_limits, graded=ASSIGNMENTS, shipped=SCENARIOS, budget=_budget(config))
+
+        config._harness_student_sandbox = student_sandbox  # for `_finite_differences`
         engines = {
-            "student": timing.TimedSandbox(
-                folder, student_limits, graded=ASSIGNMENTS, shipped=SCENARIOS, budget=_budget(config)
-            ),
+            "student": student_sandbox(),
             "reference": _reference_engine(config, reference_limits),
         }
         config._harness_engines = engines
@@ -175,12 +190,85 @@ def _reference_engine(config, limits):
     return engine
 
 
+def _finite_differences(config):
+    """The student's finite-difference sandbox of this process (`_Later`), made
+    once the two others are up."""
+    later = getattr(config, "_harness_later", None)
+    if later is None:
+        engines = _engines(config)
+        assignments = [a for a in config.getoption("assignments").split(",") if a in ASSIGNMENTS]
+        # What its first evaluation would import, imported as soon as it is up (off the checks' path).
+        warm = assignments + ([GIVEN_CORE] if "beras" in assignments else [])
+        later = config._harness_later = _Later(
+            config._harness_student_sandbox, engines["student"], after=list(config._harness_starting), warm=warm)
+    return later
+
+
+class _Later:
+    """The student's finite-difference sandbox (`harness/own_forward.py`): a
+    second sandbox of the submission, made and started exactly as the grading
+    one (`make`), sharing its time budget and the methods it refuses
+    (`TimedSandbox.timed_out`, `refused`), serving only the evaluations of
+    finite differences. Made and started on a thread of its own once the
+    sandboxes `after` waits for are up: the checks that need it come later in
+    the run, and its ~0.2 s of start (copying the submission, importing numpy)
+    does not compete with theirs."""
+
+    def __init__(self, make, twin, after, warm=()):
+        self.sandbox = self.error = None
+        self._thread = threading.Thread(target=self._make, args=(make, twin, after, warm), daemon=True)
+        self._thread.start()
+
+    def _make(self, make, twin, after, warm):
+        for thread in after:
+            thread.join()
+        try:
+            sandbox = make()
+        except Exception as error:  # reported by the fixture that wants it
+            self.error = error
+            return
+        sandbox.timed_out, sandbox.refused = twin.timed_out, twin.refused
+        self.sandbox = sandbox
+        _start_quietly(sandbox)
+        try:  # the modules of `warm`: an import that fails fails again, and is reported, where it is needed
+            sandbox.run([{"op": "import", "module": name} for name in warm])
+        except Exception:
+            pass
+
+    def ready(self):
+        self._thread.join()
+        if self.sandbox is None:
+            raise self.error
+        return self.sandbox
+
+    # Used as the sandbox itself (`own_forward` sends it requests): a check waits
+    # for its start only when it sends one, not when it merely might (one that
+    # fails before its finite differences, e.g. on a method refused for time, never does).
+    def batch(self, timeout=None):
+        return Batch(self, timeout)
+
+    def run(self, ops, timeout=None):
+        return self.ready().run(ops, timeout=timeout)
+
+    def close(self):
+        self._thread.join()
+        if self.sandbox is not None:
+            self.sandbox.close()
+
+
 def _budget(config):
     """The submission's time budget in this process (shared through --budget-dir)."""
     budget = getattr(config, "_harness_budget", None)
     if budget is None:
         budget = config._harness_budget = timing.Budget(config.getoption("budget"), config.getoption("budget_dir"))
     return budget
+
+
+def _close_quietly(engine):
+    try:
+        engine.close()
+    except Exception as error:  # noqa: BLE001
+        print(f"harness: closing a sandbox failed: {error}", file=sys.stderr)
 
 
 def _start_quietly(sandbox):
@@ -191,8 +279,7 @@ def _start_quietly(sandbox):
 
 
 def pytest_collection(session):
-    distributed = session.config.getoption("dist", "no") != "no" and not hasattr(session.config, "workerinput")
-    if session.config.getoption("submission") and not distributed:  # an xdist controller runs no check
+    if _runs_checks(session.config):  # an xdist controller runs no check
         _engines(session.config)
 
 
@@ -203,11 +290,15 @@ def pytest_unconfigure(config):
     recorder = getattr(config, "_harness_engines", {}).get("reference")
     if isinstance(recorder, expected.Recorder):
         recorder.write_part(config.getoption("record_expected"))
-    for engine in getattr(config, "_harness_engines", {}).values():
-        try:
-            engine.close()
-        except Exception as error:  # noqa: BLE001
-            print(f"harness: closing a sandbox failed: {error}", file=sys.stderr)
+    # All at once: a close is mostly waiting (for the worker's processes to go), ~70 ms each.
+    closing = [*getattr(config, "_harness_engines", {}).values()]
+    if getattr(config, "_harness_later", None) is not None:
+        closing.append(config._harness_later)
+    threads = [threading.Thread(target=_close_quietly, args=(engine,)) for engine in closing]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
     if getattr(config, "_harness_budget", None) is not None:
         config._harness_budget.close()
 
@@ -229,6 +320,16 @@ def student(request):
 def reference(request):
     """Where expected values come from: the reference engine, in a sandbox of its own."""
     return _ready(request.config, "reference")
+
+
+@pytest.fixture(scope="session")
+def student_fd(request):
+    """The submission again, in a fresh sandbox of its own that serves only the
+    finite differences of its forward (`harness/own_forward.py`): nothing the
+    student's code kept from the graded calls is there. Same limits, same
+    time budget, same refused methods as `student`. Its requests (`batch`,
+    `run`) wait for its start, in the background since collection."""
+    return _finite_differences(request.config)
 
 
 @pytest.fixture
@@ -279,8 +380,10 @@ def pytest_runtest_makereport(item, call):
     # (as harness.drivers.raise_on_error decides for its own requests).
     if "raised NotImplementedError" in diagnosis.summary:
         diagnosis.snippet = ""
-    elif not diagnosis.snippet:
-        diagnosis.snippet = checks.fallback_snippet()
+    else:
+        if not diagnosis.snippet:
+            diagnosis.snippet = checks.fallback_snippet()
+        _write_reproducers(item, exception, diagnosis)
     student = getattr(item.config, "_harness_engines", {}).get("student")
     if student is not None:  # everything the check's calls printed, in one trimmed form
         text, dropped = student.take_printed()
@@ -289,6 +392,23 @@ def pytest_runtest_makereport(item, call):
         elif diagnosis.printed:
             diagnosis.printed = outcomes.trimmed_print(diagnosis.printed)
     report.user_properties.append(("diagnosis", dataclasses.asdict(diagnosis)))
+
+
+def _write_reproducers(item, exception, diagnosis):
+    """`check`: the failing cases' reproducers as files (harness/reproducers.py), the
+    command to run each in the diagnosis in place of the inline snippet. Public
+    checks only: nothing of a hidden check's inputs or expected values may reach
+    the student. The inline snippet stays when no file could be written."""
+    folder = item.config.getoption("reproducers")
+    info = dict(item.user_properties).get("check", {})
+    found = reproducers.reproducers_of(exception)
+    if not folder or info.get("visibility") != PUBLIC or not any(found):
+        return
+    commands = reproducers.write(folder, info["name"], found)
+    if commands[0]:
+        diagnosis.reproducer, diagnosis.snippet = commands[0], ""
+    for other, command in zip(diagnosis.other_cases, commands[1:]):
+        other["reproducer"] = command
 
 
 class Collector:

@@ -224,13 +224,18 @@ def _failure(outcome):
         traceback="\n".join(traceback[-TRACEBACK_LINES:]),
         traceback_cut=len(traceback) > TRACEBACK_LINES,
         snippet=_text(details.get("snippet")).rstrip(),
+        reproducer=_text(details.get("reproducer")),
+        other_cases=[{"case": _text(other.get("case")), "summary": _text(other.get("summary")),
+                      "reproducer": _text(other.get("reproducer"))}
+                     for other in details.get("other_cases") or [] if isinstance(other, dict)],
     )
 
 
 def _failure_fields(**fields):
     """Every field the template reads of a failure: `fields`, the others empty."""
     base = {"summary": "", "method": "", "case": "", "hints": [], "culprit": "", "worst": [], "worst_caption": "",
-            "heatmap": None, "printed": "", "traceback": "", "traceback_cut": False, "snippet": "", "text": ""}
+            "heatmap": None, "printed": "", "traceback": "", "traceback_cut": False, "snippet": "", "text": "",
+            "reproducer": "", "other_cases": []}
     return {**base, **fields}
 
 

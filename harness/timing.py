@@ -35,8 +35,8 @@ import time
 
 import numpy as np
 
-from .ops import name_of, op_label
-from .sandbox import ErrorInfo, Item, Pending, Ref, Result, Sandbox
+from .ops import name_of, op_label, replayed
+from .sandbox import ErrorInfo, Item, Pending, Ref, Result, Sandbox, Slot
 from .scenarios import IMPORT_NAME  # harness/scenarios, as the worker imports it
 
 PRINTED_CHARS = 4000  # what a check's diagnosis quotes of the student's prints, at most
@@ -150,7 +150,7 @@ def budget_note(outcomes, budget_total, public_only=True):
 
 def _described(value):
     """A stable, data-free description of a scenario's argument (arrays by shape and dtype)."""
-    if isinstance(value, np.ndarray):
+    if isinstance(value, (np.ndarray, Slot)):  # a replay's slot stands for an array of its shape
         return f"<{value.dtype} array {value.shape}>"
     if isinstance(value, (Ref, Pending, Item)):
         return f"<{name_of(value)}>"
@@ -181,8 +181,11 @@ def _owner(node):
 def method_key(op):
     """What an op calls, the same in every request: "beras.layers.Dense.__call__",
     "bgd.layers.fc.FullyConnected.__init__", a function's path, or for a
-    scenario function its name and the kind of its arguments."""
+    scenario function its name and the kind of its arguments; for a replay,
+    what it is there for (`ops.replayed`: the forward of finite differences)."""
     kind = op.get("op")
+    if kind == "replay":
+        return method_key(replayed(op))
     if kind == "new":
         return f"{op['class']}.__init__"
     if kind in ("call", "map"):
@@ -193,6 +196,11 @@ def method_key(op):
             return function
         return f"{_owner(op['target'])}.{op.get('method') or '__call__'}"
     return op_label(op)
+
+
+def calls_made(op):
+    """The ops whose methods an op calls: a replay's body, or the op itself."""
+    return list(op["body"]) if op.get("op") == "replay" else [op]
 
 
 def scenario_name(op):
@@ -231,12 +239,14 @@ class TimedSandbox(Sandbox):
     def run(self, ops, timeout=None):
         ops = list(ops)
         for index, op in enumerate(ops):
-            earlier = self.timed_out.get(method_key(op)) if isinstance(op, dict) and "op" in op else None
-            if earlier is None:
+            calling = calls_made(op) if isinstance(op, dict) and "op" in op else []
+            refused = next((o for o in calling if method_key(o) in self.timed_out), None)
+            if refused is None:
                 continue
+            earlier = self.timed_out[method_key(refused)]
             results = self._run_and_learn(ops[:index], timeout) if index else []
             if all(result.ok for result in results):
-                label = scenario_name(op) or op_label(op)
+                label = scenario_name(refused) or op_label(refused)
                 results.append(Result(ok=False, error=not_called_again(label, earlier)))
                 reason = f"op {index} of this request would call a method that timed out earlier"
             else:

@@ -20,6 +20,7 @@ from autograde import grade
 from mutants import REFERENCE_DIR, copy_reference
 from stubs import materialise_zero_stub
 
+from harness.sandbox import process
 from harness.sandbox.runtime import UID_BLOCK_SIZE, UID_BLOCK_START
 
 IS_ROOT = os.getuid() == 0
@@ -154,16 +155,7 @@ def test_a_forward_that_holds_the_gil_and_ignores_signals_is_bounded_by_the_budg
 
 def sandbox_uid_processes():
     """Processes running as a sandbox uid (the block of harness/sandbox/runtime.py)."""
-    found = set()
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                uid = os.stat(f"/proc/{name}").st_uid
-            except OSError:
-                continue
-            if UID_BLOCK_START <= uid < UID_BLOCK_START + UID_BLOCK_SIZE:
-                found.add(int(name))
-    return found
+    return {pid for pid, uid in process.process_owners().items() if UID_BLOCK_START <= uid < UID_BLOCK_START + UID_BLOCK_SIZE}
 
 
 DAEMON = '''
@@ -196,20 +188,15 @@ def test_killing_grade_midway_leaves_no_process_behind(tmp_path):
         os.killpg(judge.pid, signal.SIGKILL)  # the judge and its forked twin, as a time limit would
         judge.wait()
         deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and any(_alive(p) for p in mine):
+        while time.monotonic() < deadline and any(process.is_alive(p) for p in mine):
             time.sleep(0.05)
-        assert [p for p in mine if _alive(p)] == []
+        assert [p for p in mine if process.is_alive(p)] == []
         assert not results.exists() or json.loads(results.read_text())
     finally:
         if judge.poll() is None:
             judge.kill()
 
 
-def _alive(pid):
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def _descends_from_or_daemon(pid, judge):

@@ -209,12 +209,6 @@ time.sleep(120)
 """
 
 
-def alive(pid):
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 @pytest.mark.parametrize("mode", ["namespaces", "no namespaces"])
@@ -230,13 +224,13 @@ def test_killing_the_judge_kills_every_worker_process(tmp_path, mode):
     )
     try:
         pids = [int(p) for p in judge.stdout.readline().split()]
-        assert len(pids) >= 2 and all(alive(p) for p in pids)  # guard, worker, and what the student left
+        assert len(pids) >= 2 and all(process.is_alive(p) for p in pids)  # guard, worker, and what the student left
         judge.kill()
         judge.wait()
         deadline = time.monotonic() + 5
-        while any(alive(p) for p in pids) and time.monotonic() < deadline:
+        while any(process.is_alive(p) for p in pids) and time.monotonic() < deadline:
             time.sleep(0.05)
-        survivors = [p for p in pids if alive(p)]
+        survivors = [p for p in pids if process.is_alive(p)]
         if not IS_ROOT:
             pytest.xfail(f"without a PID namespace a setsid daemon outlives its guard: {survivors}")
         assert survivors == []
@@ -258,6 +252,6 @@ def test_closing_the_sandbox_kills_the_daemon_too(tmp_path, namespaces):
         pids = process.sandbox_processes(sandbox.worker_pid, owner=sandbox.identity.uid if IS_ROOT else None)
         assert len(pids) >= 3 or not IS_ROOT
     deadline = time.monotonic() + 3
-    while any(alive(p) for p in pids) and time.monotonic() < deadline:
+    while any(process.is_alive(p) for p in pids) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not any(alive(p) for p in pids)
+    assert not any(process.is_alive(p) for p in pids)

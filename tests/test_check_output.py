@@ -143,7 +143,10 @@ def test_one_bug_reports_its_class_only_in_a_few_lines(one_bug_check):
     found = sections(run.stdout)
     assert list(found) == ["beras.layers.Dense"]
     full = "\n".join(found["beras.layers.Dense"])
-    assert "Dense.get_input_gradients" in full and "reproduce with:" in full and "layer = Dense(3, 5)" in full
+    assert "Dense.get_input_gradients" in full and "reproduce: python .harness/failures/" in full
+    script = full.split("reproduce: python ", 1)[1].split()[0]
+    folder = pathlib.Path(run.args[-1])
+    assert "layer = Dense(3, 5)" in (folder / script).read_text()
 
 
 # ----------------------------------------------------------- -k by printed names

@@ -3,6 +3,7 @@
 import json
 import os
 import pathlib
+import re
 import shutil
 import subprocess
 import sys
@@ -168,7 +169,10 @@ def test_check_runs_public_checks_and_prints_a_table(tmp_path):
     failing = [line for line in lines if line.startswith("FAIL beras.layers.Dense: input gradient")]
     assert failing
     assert "Dense.get_input_gradients" in run.stdout and "largest errors" in run.stdout
-    assert "reproduce with:" in run.stdout and "from beras.layers import Dense" in run.stdout
+    # The reproducer is a file of the student's folder (harness/reproducers.py), named in the output.
+    named = re.findall(r"reproduce: python (\.harness/failures/\S+\.py)", run.stdout)
+    assert named and all((copy / name).is_file() for name in named)
+    assert "from beras.layers import Dense" in (copy / named[0]).read_text()
     assert "hidden" not in run.stdout.lower()
     everything = harness("check", REFERENCE, "--assignment", "beras")
     assert everything.returncode == 0 and "FAIL" not in everything.stdout
@@ -203,20 +207,24 @@ def test_submission_cannot_forge_results(tmp_path):
     assert not (pathlib.Path.home() / "results.json").exists() or os.environ.get("HOME") is None
 
 
-def test_the_reproduction_snippet_reproduces_the_reported_values(tmp_path):
+def test_the_reproducer_reproduces_the_reported_values(tmp_path):
+    """The script `check` names fails with an AssertionError, and the value it computes is the one reported."""
     copy = broken_copy(tmp_path, "beras/layers.py", "return [self.w]", "return [self.w * 1.01]")
     run = harness("check", copy, "--assignment", "beras", "-k", "Dense and input gradient matches the reference")
     assert run.returncode == 1
     report = run.stdout.splitlines()
     first_error = report[report.index("    largest errors (index: got vs expected):") + 1]
     index, got = first_error.strip().split(": ")[0], float(first_error.split(": ")[1].split(" vs ")[0])
-    start = report.index("    reproduce with:") + 1
-    snippet = []
-    for line in report[start:]:
-        if not line.startswith("      ") and line.strip():
-            break
-        snippet.append(line[6:])
-    script = "\n".join(snippet) + f"\nprint(repr(float(input_grad{index})))\n"
+    command = next(line.split("reproduce: ", 1)[1] for line in report if line.startswith("    reproduce: "))
+    path = command.split(" ", 1)[1]
+    plain = subprocess.run([sys.executable, path], cwd=copy, capture_output=True, text=True, timeout=60)
+    assert plain.returncode == 1 and "AssertionError" in plain.stderr, plain.stderr
+    script = (
+        f"namespace = {{'__file__': {path!r}}}\n"
+        f"try:\n    exec(compile(open({path!r}).read(), {path!r}, 'exec'), namespace)\n"
+        "except AssertionError:\n    pass\n"
+        f"print(repr(float(namespace['got']{index})))\n"
+    )
     replay = subprocess.run([sys.executable, "-c", script], cwd=copy, capture_output=True, text=True, timeout=60)
     assert replay.returncode == 0, replay.stderr
     assert float(replay.stdout) == pytest.approx(got, rel=1e-5)

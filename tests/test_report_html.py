@@ -5,16 +5,13 @@ diagnosis and heatmap are shown, a hidden check shows its name and nothing
 else, student text is escaped, nothing outside the page is referred to. The
 error maps behind the heatmaps are tested where they are made
 (`numerics.error_map`, `checks.expect_close`). Then the command line writes
-the page, and a real headless browser (Debian's chromium; the `browser` fixture installs
-it) opens the page of a submission with three bugs: its screenshot is kept
+the page, and a real headless browser (Debian's chromium: the `browser` fixture
+of tests/conftest.py installs it; tests/headless.py runs it) opens the page of a submission with three bugs: its screenshot is kept
 in test-artifacts/report.png.
 """
 
 import dataclasses
-import fcntl
-import html.parser
 import json
-import os
 import pathlib
 import re
 import shutil
@@ -26,6 +23,7 @@ import mutants
 import numpy as np
 import pytest
 from autograde import grade
+from headless import Page, open_in_chromium
 
 from harness import numerics, report
 from harness.checks import CheckFailure, Diagnosis, expect_close
@@ -72,34 +70,6 @@ def outcomes(published_hidden_fails=True):
                                     worst=[((0, 0), 424242.5, -97531.25)], case="SECRET-CASE"),
         ),
     ]
-
-
-class Page(html.parser.HTMLParser):
-    """The parts of a page the tests look at: text (not the style sheet), elements, attributes."""
-
-    def __init__(self, source):
-        super().__init__(convert_charrefs=True)
-        self.text, self.tags, self.attributes, self.open = [], [], [], []
-        self.feed(source)
-        self.close()
-
-    def handle_starttag(self, tag, attrs):
-        self.tags.append(tag)
-        self.open.append(tag)
-        self.attributes += [(tag, name, value or "") for name, value in attrs]
-
-    def handle_endtag(self, tag):
-        if tag in self.open:
-            del self.open[len(self.open) - 1 - self.open[::-1].index(tag):]
-
-    def handle_data(self, data):
-        if "style" not in self.open:
-            self.text.append(data)
-
-    @property
-    def words(self):
-        """The page's text, whitespace runs made single spaces."""
-        return " ".join(" ".join(self.text).split())
 
 
 def row_of(source, title):
@@ -309,7 +279,8 @@ def test_templates_ship_in_the_wheel_and_render_from_it(tmp_path):
     assert build.returncode == 0, build.stderr
     wheel = next(tmp_path.glob("gradecheck-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert {"reports/report.html.j2", "reports/fragment.html.j2", "reports/report.css", "harness/report.py"} <= names
+    assert {"reports/report.html.j2", "reports/fragment.html.j2", "reports/report.css", "harness/report.py",
+            "reports/class-report.html.j2", "reports/class-report.css", "harness/class_report.py"} <= names
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
     script = (
@@ -359,43 +330,6 @@ THREE_BUGS = {
     "mse_grad_wrong_sign": ("beras.losses.MeanSquaredError", "MeanSquaredError.get_input_gradients", "sign flipped"),
     "fc_weight_grad_transposed": ("bgd.layers.fc.FullyConnected", "FullyConnected._backward", "transposed"),
 }
-
-
-def chromium():
-    return shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-@pytest.fixture(scope="session")
-def browser():
-    """Debian's chromium, installed here when it is missing and we are root
-    (the test setup; one xdist worker installs, the others wait on the lock);
-    otherwise the browser test is skipped, saying why."""
-    if chromium() is None and os.getuid() == 0 and shutil.which("apt-get"):
-        with open("/tmp/gradecheck-chromium.lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            if chromium() is None:
-                environment = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-                for command in (["apt-get", "install", "-y", "chromium"], ["apt-get", "update"],
-                                ["apt-get", "install", "-y", "chromium"]):
-                    subprocess.run(command, env=environment, capture_output=True, timeout=900)
-                    if chromium() is not None:
-                        break
-    if chromium() is None:
-        pytest.skip("chromium not found and not installable here (Debian: apt-get install chromium, as root)")
-    return chromium()
-
-
-def open_in_chromium(page_path, profile, *action):
-    """Run headless chromium on the page, with every host name unresolvable:
-    a page that tried to fetch anything from the network could not."""
-    command = [
-        chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-extensions",
-        f"--user-data-dir={profile}", "--host-resolver-rules=MAP * ~NOTFOUND", *action, page_path.as_uri(),
-    ]
-    run = subprocess.run(command, capture_output=True, text=True, timeout=180)
-    assert run.returncode == 0, run.stderr[-2000:]
-    return run.stdout
 
 
 def test_three_bug_submission_in_headless_chromium(tmp_path, browser):

@@ -32,6 +32,8 @@ from harness.sandbox import (
 IS_ROOT = os.getuid() == 0
 
 LAYERS = """
+import weakref
+
 import numpy as np
 
 
@@ -77,6 +79,28 @@ class Dropout:
 def say(text):
     print(text)
     return len(text)
+
+
+class Observer:
+    # What a forward can see of the arrays it gets (the tests of replay).
+
+    last = None  # a weak reference to the previous call's output
+
+    def forward(self, x, again):
+        seen = [
+            x.flags.owndata, x.flags.c_contiguous, x.flags.writeable, x.dtype == np.float64,
+            x is not again and np.array_equal(x, again),  # a fresh copy at each use
+            Observer.last is not None and Observer.last() is not None,  # the previous output still held?
+        ]
+        x[...] = -1.0  # scribbling on what it was given changes nothing anyone else gets
+        out = np.array(seen, dtype=float)
+        Observer.last = weakref.ref(out)
+        return out
+
+    def fail_on_negative(self, x):
+        if (x < 0).any():
+            raise ValueError("negative")
+        return x
 """
 
 # Misbehaviour, called by name from the tests.
@@ -279,19 +303,13 @@ def make_submission(root: Path, extra: dict | None = None) -> Path:
 
 
 def is_dead(pid: int, wait: float = 3.0) -> bool:
-    """Gone, or a zombie nobody reaped yet."""
+    """Gone, or a zombie nobody reaped yet, within `wait` seconds."""
     deadline = time.monotonic() + wait
-    while True:
-        try:
-            os.kill(pid, 0)
-            with open(f"/proc/{pid}/stat") as stat:
-                if stat.read().rsplit(")", 1)[1].split()[0] == "Z":
-                    return True
-        except (ProcessLookupError, FileNotFoundError):
-            return True
+    while process.is_alive(pid):
         if time.monotonic() > deadline:
             return False
         time.sleep(0.02)
+    return True
 
 
 @pytest.fixture(scope="module")
@@ -433,6 +451,36 @@ def test_map_reports_bad_evaluations(sb):
         ]
     )
     assert not r.ok and "shape" in r.error.message
+
+
+def test_replay_runs_its_ops_once_per_slice_as_a_request_would(sb):
+    """Each slice: its own object, the slice as a fresh, owned, C-contiguous,
+    writable float64 array at every use, nothing of the earlier slices held."""
+    stack = np.random.default_rng(0).normal(size=(5, 3, 2))
+
+    def record(body, slot):
+        observer = body.new("pkg.layers.Observer")
+        return [observer.forward(slot, slot), body.call("numpy.array", slot), body.new("pkg.layers.Observer")]
+
+    with sb.batch() as batch:
+        replayed = batch.replay(stack, record)
+    assert replayed.ok, replayed.result.error
+    assert len(replayed.value) == 5
+    for k, (seen, value, observer) in enumerate(replayed.value):
+        np.testing.assert_array_equal(seen, [1, 1, 1, 1, 1, 0])
+        np.testing.assert_array_equal(value, stack[k])
+        assert isinstance(observer, Ref)  # objects are kept, as a request keeps them
+    assert len({observer.handle for _, _, observer in replayed.value}) == 5
+
+
+def test_replay_fails_with_the_first_error_of_an_evaluation(sb):
+    stack = np.stack([np.ones((2, 2)), -np.ones((2, 2)), np.ones((2, 2))])
+    with sb.batch() as batch:
+        replayed = batch.replay(stack, lambda body, slot: [body.new("pkg.layers.Observer").fail_on_negative(slot)])
+        after = batch.call("numpy.array", 1.0)
+    assert not replayed.ok and replayed.result.error.type == "ValueError"
+    assert replayed.result.error.where.endswith("Observer.fail_on_negative")
+    assert after.result.skipped
 
 
 def test_not_implemented_error_reaches_the_judge_intact(sb):

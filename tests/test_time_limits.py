@@ -89,8 +89,10 @@ def test_a_submission_whose_every_forward_hangs_is_graded_within_its_budget(hang
     outputs = "\n".join(t["output"] for t in failed)
     named = [method for method in hanging if f"the student method running at the time: {method}" in outputs]
     # Both assignments spend the one budget at once (harness/grading.py), so
-    # ~5 of the 16 hanging methods get their timeout within 10 s.
-    assert len(named) >= 5, (named, outputs[:3000])
+    # ~5 of the 16 hanging methods get their timeout within 10 s on an idle
+    # machine; a loaded one (a CI runner, the suite's other processes)
+    # restarts workers more slowly and names fewer.
+    assert len(named) >= 3, (named, outputs[:3000])
     assert re.search(r"timed out after 0\.\d+ s \(limit: 0\.5 s per call\)", outputs)
 
 
@@ -368,6 +370,35 @@ def test_each_call_of_a_request_has_its_own_limit(slow_submission):
         error = batch.results[2].error
         assert error.where == "pkg.slow:Slow.spin", error
         assert re.match(r"timed out after 0\.\d+ s \(limit: 0\.5 s per call\)", error.message), error
+
+
+def test_each_evaluation_of_a_replay_has_its_own_limits_and_what_timed_out_is_not_called_again(slow_submission):
+    """A replay (the finite differences of harness/own_forward.py) gives each evaluation a limit per
+    op of its body; a function that timed out there is refused later, in a replay or not."""
+    with sandbox(slow_submission, cls=TimedSandbox) as engine:
+        engine.start()
+
+        def sleeps(body, slot):
+            return [body.call("pkg.slow.one_long_call", slot)]
+
+        started = time.monotonic()
+        with engine.batch() as batch:
+            fine = batch.replay(np.full(5, 0.3), sleeps)  # 1.5 s in all, 0.3 s per evaluation
+        assert fine.ok, fine.result.error
+        assert [value for [value] in fine.value] == [0.3] * 5 and time.monotonic() - started > 1.4
+        started = time.monotonic()
+        with engine.batch() as batch:
+            hung = batch.replay(np.array([0.1, 0.1, 100.0, 0.1]), sleeps)
+        assert time.monotonic() - started < 1.5  # its own limit, not the request's 2.5 s
+        error = hung.result.error
+        assert error.kind == "timeout" and "limit: 0.5 s per call; evaluation 3 of 4" in error.message, error
+        started = time.monotonic()
+        [again] = engine.run([{"op": "call", "function": "pkg.slow.one_long_call", "args": [0.0]}])
+        with engine.batch() as batch:
+            replayed = batch.replay(np.zeros(2), sleeps)
+        assert time.monotonic() - started < 0.3
+        for result in (again, replayed.result):
+            assert result.error.kind == "timeout" and result.error.message.endswith("not called again"), result.error
 
 
 def test_an_op_that_makes_many_calls_gets_a_limit_per_call_and_stops_when_one_call_hangs(slow_submission):

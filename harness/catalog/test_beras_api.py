@@ -17,7 +17,7 @@ given core on probes; a bug costs points in the checks of its own class only.
 
 import numpy as np
 
-from harness import numerics
+from harness import numerics, reproducers
 from harness.catalog.beras_judging import (
     SCENARIOS,
     Scenario,
@@ -119,6 +119,12 @@ def check_trajectory(cls, kwargs, student, reference, rng, scales=STEP_SCALES):
                         case=f"{_optimizer_label(cls, kwargs)}, {n} steps on parameters of shapes "
                              f"{list(OPTIMIZER_SHAPES)}, a new gradient each step")
     got, want = scenario.both(student, reference)
+    with reproducers.replaying(lambda failure: trajectory_reproducer(cls, kwargs, params, steps, want["after"],
+                                                                       precision_of(*got["after"][-1]))):
+        _judge_trajectory(scenario, got, want, params, n)
+
+
+def _judge_trajectory(scenario, got, want, params, n):
     after, expected = _after(scenario, got, n), want["after"]
     if all(same_array(a, p) for step in after for a, p in zip(step, params)):
         scenario.fail(f"{scenario.method} never changed the parameters in {n} steps (are they updated in place?)")
@@ -139,6 +145,41 @@ def check_trajectory(cls, kwargs, student, reference, rng, scales=STEP_SCALES):
             expect(scenario, moved, wanted, f"{scenario.method}: step {t + 1} of {n} did not move parameter {i} "
                    f"(shape {p.shape}) as expected", dtype=dtype, hints=[hint], rtol=OPTIMIZER_RTOL)
         first_step_right = first_step_right or t == 0
+
+
+def trajectory_reproducer(cls, kwargs, params, steps, expected, dtype):
+    """The script of a trajectory check: the same steps on the student's optimizer, each
+    step's own move of each parameter asserted against the reference's, as the check does."""
+    moves, atols = {}, []
+    for t, step in enumerate(expected):
+        row = []
+        for i, p in enumerate(params):
+            wanted = np.asarray(step[i], dtype=np.float64) - np.asarray(p if t == 0 else expected[t - 1][i])
+            moves[f"expected_move_{t}_{i}"] = wanted
+            row.append(reproducers.tolerance(wanted, dtype, rtol=_optimizer_rtol(dtype))[1])
+        atols.append(row)
+    rtol = _optimizer_rtol(dtype)
+    arrays = {**{f"parameter_{i}": np.asarray(p) for i, p in enumerate(params)},
+              **{f"gradient_{t}_{i}": np.asarray(g) for t, grads in enumerate(steps) for i, g in enumerate(grads)},
+              **moves, "atol": np.asarray(atols)}
+    body = [
+        f"optimizer = {cls}({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})",
+        f"params = [Variable(np.array(data[f'parameter_{{i}}'])) for i in range({len(params)})]",
+        "for t in range(len(data['atol'])):",
+        "    before = [np.array(p, dtype=np.float64) for p in params]",
+        f"    grads = [np.array(data[f'gradient_{{t}}_{{i}}']) for i in range({len(params)})]",
+        "    optimizer.apply_gradients(list(params), grads)  # a copy of the list: the Variables must change in place",
+        "    for i, p in enumerate(params):",
+        "        moved = np.asarray(p, dtype=np.float64) - before[i]  # this step's own move (updated in place?)",
+        f"        np.testing.assert_allclose(moved, data[f'expected_move_{{t}}_{{i}}'], rtol={rtol!r}, atol=data['atol'][t, i],",
+        f"                                   err_msg=f'{cls}.apply_gradients: step {{t + 1}} did not move parameter {{i}} as expected')",
+    ]
+    imports = ["from beras.core import Variable", f"from beras.optimizers import {cls}"]
+    return reproducers.Reproducer(imports, body, arrays, _optimizer_label(cls, kwargs) + f", {len(steps)} steps")
+
+
+def _optimizer_rtol(dtype):
+    return max(OPTIMIZER_RTOL, numerics.RTOL[numerics.precision(dtype or np.float64)])
 
 
 @check("beras.optimizers.BasicOptimizer", "apply_gradients moves every given array in place, against its gradient, "

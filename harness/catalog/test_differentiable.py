@@ -1,12 +1,15 @@
 """Checks that every differentiable class of both APIs gets (see specs.py).
 
 Forward against the reference; input and parameter gradients against both
-witnesses (finite differences of the student's own forward, the reference),
+witnesses (finite differences of the student's own forward, evaluated in a
+sandbox of their own, `student_fd`: see harness/own_forward.py; the reference),
 each part of the backward in its own request (a broken weight gradient costs
 nothing to the input gradient, and the reverse); every gradient an API
 returns (a beras loss's dL/dy_true too); inputs left untouched by a forward
 that works. Cases with extreme values check the forward, and the gradients
-against the reference where no clipping happens.
+against the reference where no clipping happens. Each check runs all its
+cases and reports every failing one (`gradcheck.each_case`): one wrong case
+must not hide the others; a crash or a timeout ends the check.
 """
 
 import zlib
@@ -53,75 +56,72 @@ def case_rng(seed, spec, case):
 @pytest.mark.parametrize("spec", ALL, ids=str)
 @check("{spec.target}", "forward matches the reference{spec.variant}", points=1, clause="2, 3: each class's forward; 4 forward: equals the reference on random inputs, batch size 1")
 def test_forward(spec, student, reference, seed):
-    for case in ordinary(spec):
-        gradcheck.check_forward(spec, case, student, reference, case_rng(seed, spec, case))
+    gradcheck.each_case(ordinary(spec), lambda case: gradcheck.check_forward(
+        spec, case, student, reference, case_rng(seed, spec, case)))
 
 
 @pytest.mark.parametrize("spec", EXTREME, ids=str)
 @check("{spec.target}", "forward is right and finite for extreme inputs{spec.variant}", points=1, visibility=HIDDEN, clause="4 forward: extreme values (large logits, probabilities near 0); 2 Softmax numerically stable; 2, 3 clipping")
 def test_forward_extreme(spec, student, reference, seed):
-    for case in spec.cases:
-        if case.extreme:
-            gradcheck.check_forward(spec, case, student, reference, case_rng(seed, spec, case))
+    gradcheck.each_case([case for case in spec.cases if case.extreme], lambda case: gradcheck.check_forward(
+        spec, case, student, reference, case_rng(seed, spec, case)))
 
 
 @pytest.mark.parametrize("spec", ALL, ids=str)
 @check("{spec.target}", "input gradient matches finite differences of its own forward{spec.variant}", points=2, clause="4 backward: (a) finite differences of the student's own forward")
-def test_input_gradient_fd(spec, student, reference, seed):
-    for case in ordinary(spec):
-        gradcheck.check_input_gradient(spec, case, student, reference, case_rng(seed, spec, case), witness="fd")
+def test_input_gradient_fd(spec, student, reference, student_fd, seed):
+    gradcheck.each_case(ordinary(spec), lambda case: gradcheck.check_input_gradient(
+        spec, case, student, reference, case_rng(seed, spec, case), witness="fd", student_fd=student_fd))
 
 
 @pytest.mark.parametrize("spec", ALL, ids=str)
 @check("{spec.target}", "input gradient matches the reference{spec.variant}", points=2, clause="4 backward: (b) the reference's gradients")
-def test_input_gradient_reference(spec, student, reference, seed):
-    for case in ordinary(spec):
-        gradcheck.check_input_gradient(spec, case, student, reference, case_rng(seed, spec, case), witness="reference")
+def test_input_gradient_reference(spec, student, reference, student_fd, seed):
+    gradcheck.each_case(ordinary(spec), lambda case: gradcheck.check_input_gradient(
+        spec, case, student, reference, case_rng(seed, spec, case), witness="reference", student_fd=student_fd))
 
 
 @pytest.mark.parametrize("spec", SEVERAL_GRADIENTS, ids=str)
 @check("{spec.target}", "gradient with respect to {spec.second_input} matches finite differences of its own forward{spec.variant}", points=1, clause="2 losses: get_input_gradients() returns [dL/dy_pred, dL/dy_true]; 4 backward (a)")
-def test_second_input_gradient_fd(spec, student, reference, seed):
-    for case in ordinary(spec):
-        gradcheck.check_input_gradient(spec, case, student, reference, case_rng(seed, spec, case), witness="fd", which=1)
+def test_second_input_gradient_fd(spec, student, reference, student_fd, seed):
+    gradcheck.each_case(ordinary(spec), lambda case: gradcheck.check_input_gradient(
+        spec, case, student, reference, case_rng(seed, spec, case), witness="fd", which=1, student_fd=student_fd))
 
 
 @pytest.mark.parametrize("spec", SEVERAL_GRADIENTS, ids=str)
 @check("{spec.target}", "gradient with respect to {spec.second_input} matches the reference{spec.variant}", points=1, clause="2 losses: get_input_gradients() returns [dL/dy_pred, dL/dy_true]; 4 backward (b)")
-def test_second_input_gradient_reference(spec, student, reference, seed):
-    for case in ordinary(spec):
-        gradcheck.check_input_gradient(spec, case, student, reference, case_rng(seed, spec, case), witness="reference", which=1)
+def test_second_input_gradient_reference(spec, student, reference, student_fd, seed):
+    gradcheck.each_case(ordinary(spec), lambda case: gradcheck.check_input_gradient(
+        spec, case, student, reference, case_rng(seed, spec, case), witness="reference", which=1, student_fd=student_fd))
 
 
 @pytest.mark.parametrize("spec", EXTREME, ids=str)
 @check("{spec.target}", "gradients are right for extreme inputs{spec.variant}", points=1, visibility=HIDDEN, clause="4 backward at extreme values; 4 must not assume: gradients compared only where no clipping happens")
 def test_gradients_extreme(spec, student, reference, seed):
-    for case in spec.cases:
-        if case.extreme:
-            gradcheck.check_extreme_gradients(spec, case, student, reference, case_rng(seed, spec, case))
+    gradcheck.each_case([case for case in spec.cases if case.extreme], lambda case: gradcheck.check_extreme_gradients(
+        spec, case, student, reference, case_rng(seed, spec, case)))
 
 
 @pytest.mark.parametrize("spec", WITH_PARAMETERS, ids=str)
 @check("{spec.target}", "{spec.driver.parameter_word} gradients match finite differences{spec.variant}", points=2, clause="4 backward: parameter gradients against (a) finite differences of the student's own forward")
-def test_parameter_gradients_fd(spec, student, reference, seed):
-    for case in ordinary(spec):
-        gradcheck.check_parameter_gradients(spec, case, student, reference, case_rng(seed, spec, case), witness="fd")
+def test_parameter_gradients_fd(spec, student, reference, student_fd, seed):
+    gradcheck.each_case(ordinary(spec), lambda case: gradcheck.check_parameter_gradients(
+        spec, case, student, reference, case_rng(seed, spec, case), witness="fd", student_fd=student_fd))
 
 
 @pytest.mark.parametrize("spec", WITH_PARAMETERS, ids=str)
 @check("{spec.target}", "{spec.driver.parameter_word} gradients match the reference{spec.variant}", points=2, clause="4 backward: parameter gradients against (b) the reference's; 2 conventions: summed over the batch")
-def test_parameter_gradients_reference(spec, student, reference, seed):
-    for case in ordinary(spec):
-        gradcheck.check_parameter_gradients(spec, case, student, reference, case_rng(seed, spec, case), witness="reference")
+def test_parameter_gradients_reference(spec, student, reference, student_fd, seed):
+    gradcheck.each_case(ordinary(spec), lambda case: gradcheck.check_parameter_gradients(
+        spec, case, student, reference, case_rng(seed, spec, case), witness="reference", student_fd=student_fd))
 
 
 @pytest.mark.parametrize("spec", ALL, ids=str)
 @check("{spec.target}", "forward and backward leave their inputs untouched{spec.variant}", points=1, clause="4 contract: no mutation of inputs")
 def test_inputs_untouched(spec, student, reference, seed):
-    for case in ordinary(spec):
-        gradcheck.check_inputs_untouched(spec, case, student, reference, case_rng(seed, spec, case))
+    gradcheck.each_case(ordinary(spec), lambda case: gradcheck.check_inputs_untouched(
+        spec, case, student, reference, case_rng(seed, spec, case)))
     # Extreme cases too, once the ordinary ones showed a working forward: a clip written
     # into its input only shows where clipping happens (a wrong clip is the forward checks' business).
-    for case in spec.cases:
-        if case.extreme:
-            gradcheck.check_inputs_untouched(spec, case, student, reference, case_rng(seed, spec, case), gate=False)
+    gradcheck.each_case([case for case in spec.cases if case.extreme], lambda case: gradcheck.check_inputs_untouched(
+        spec, case, student, reference, case_rng(seed, spec, case), gate=False))

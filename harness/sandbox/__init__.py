@@ -42,6 +42,14 @@ name bound by "as" earlier in the same request):
         gets a fresh copy of stack[k]; with write_into the array gets stack[k]
         before each call and its original content back afterwards. All other
         array arguments are fresh copies at every evaluation.
+    {"op": "replay", "body": [ops...], "stack": array (K, ...), "collect": [j, ...]}
+        -> one list per slice k: the values of the body ops listed in
+        "collect". The body runs once per slice, as a request of its ops
+        alone would run: names bound by "as" are the slice's own, every
+        {"$array": "$slot"} argument is a fresh copy of stack[k] (as every
+        array argument is a fresh copy), values are encoded as replies are
+        (objects kept), and nothing of a slice is held once it is over.
+        `Batch.replay(stack, record)` builds it (its "calls" is the body's).
     {"op": "import", "module": "beras"}
     {"op": "release", "handles": [1, 2]}
 
@@ -101,7 +109,9 @@ from .client import (
     RemoteError,
     Result,
     Sandbox,
+    Slot,
     StaleRefError,
+    start_zygote,
 )
 from .limits import GiB, KiB, Limits, MiB
 from .runtime import SandboxError, SubmissionRefused
@@ -125,6 +135,8 @@ __all__ = [
     "Result",
     "Sandbox",
     "SandboxError",
+    "Slot",
     "StaleRefError",
+    "start_zygote",
     "SubmissionRefused",
 ]

@@ -24,11 +24,13 @@ from typing import Any
 
 import numpy as np
 
-from . import cleanup, process, runtime, stack, wire
+from . import cleanup, process, runtime, stack, wire, zygote
 from .limits import Limits
 from .runtime import SandboxError
 
-OPS = frozenset({"new", "call", "getattr", "setattr", "assign", "map", "import", "release"})
+OPS = frozenset({"new", "call", "getattr", "setattr", "assign", "map", "replay", "import", "release"})
+# The array key that stands for a replay's slice in its body (see worker.SLOT).
+SLOT = "$slot"
 ERROR_KINDS = frozenset(
     {
         "exception",  # the student's code raised
@@ -63,8 +65,8 @@ def calls_of(op: dict) -> int:
 
 
 def evaluations_of(op: dict) -> int:
-    """1, or the number of slices a map evaluates."""
-    if op.get("op") != "map":
+    """1, or the number of slices a map or a replay evaluates."""
+    if op.get("op") not in ("map", "replay"):
         return 1
     shape = np.shape(op.get("stack"))
     return max(1, int(shape[0])) if shape else 1
@@ -210,6 +212,21 @@ class Over:
         self.stack = np.asarray(stack)
         if self.stack.ndim == 0:
             raise ValueError("Over() needs a stack of shape (K, ...)")
+
+
+class Slot:
+    """Stands, in the ops of a replay (`Batch.replay`), for the array that each
+    evaluation replaces by its slice of the stack: shaped and typed as a slice."""
+
+    def __init__(self, shape: tuple, dtype: Any):
+        self.shape = tuple(shape)
+        self.dtype = np.dtype(dtype)
+
+    def _wire_node(self) -> dict:
+        return {"$array": SLOT}
+
+    def __repr__(self) -> str:
+        return f"<each slice: {self.dtype} array {self.shape}>"
 
 
 def callable_fields(fn: Any) -> dict:
@@ -448,6 +465,29 @@ class Batch:
         }
         return self._record(op)
 
+    def replay(self, stack: Any, record: Any) -> Pending:
+        """Run the ops that `record(body, slot)` records in `body` (a Batch of
+        its own, never run by itself) once per slice of `stack`, `slot` standing
+        for the slice wherever the ops take it as an argument; `record` returns
+        the Pendings of `body` whose values to collect. The value: one list of
+        those values per slice. Each evaluation runs its ops as a request of
+        them alone would (see worker.Worker.replay), with a time limit of one
+        call per op."""
+        stack = np.asarray(stack)
+        if stack.ndim == 0:
+            raise ValueError("replay needs a stack of shape (K, ...)")
+        body = Batch(self._sandbox)
+        collected = record(body, Slot(stack.shape[1:], stack.dtype))
+        if not body._ops or any(p._batch is not body for p in collected):
+            raise ValueError("replay: record() must record ops in the body and return some of their Pendings")
+        return self._record({
+            "op": "replay",
+            "body": body._ops,
+            "stack": stack,
+            "collect": [p._index for p in collected],
+            "calls": sum(calls_of(op) for op in body._ops),
+        })
+
     def run(self) -> list[Result]:
         if self.results is None:
             self.results = self._sandbox.run(self._ops, timeout=self._timeout)
@@ -467,7 +507,7 @@ class Batch:
 class _Worker:
     """One worker process and its pipes."""
 
-    def __init__(self, popen: subprocess.Popen, request_fd: int, reply_fd: int, max_bytes: int, lifeline: int | None = None):
+    def __init__(self, popen: subprocess.Popen | zygote.ForkedWorker, request_fd: int, reply_fd: int, max_bytes: int, lifeline: int | None = None):
         self.popen = popen
         self.request_fd = request_fd
         self.reply_fd = reply_fd
@@ -542,13 +582,18 @@ class _Worker:
         """
         deadline = time.monotonic() + wait
         while True:
-            try:
-                info = os.waitid(os.P_PID, self.popen.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
-            except ChildProcessError:  # already reaped
-                return self.popen.returncode
-            if info is not None:
-                exited = info.si_code == os.CLD_EXITED
-                return info.si_status if exited else -info.si_status
+            if isinstance(self.popen, zygote.ForkedWorker):  # the zygote is its parent, and asks for us
+                status = self.popen.exit_status(reap=False)
+                if status is not None:
+                    return status
+            else:
+                try:
+                    info = os.waitid(os.P_PID, self.popen.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+                except ChildProcessError:  # already reaped
+                    return self.popen.returncode
+                if info is not None:
+                    exited = info.si_code == os.CLD_EXITED
+                    return info.si_status if exited else -info.si_status
             if time.monotonic() >= deadline:
                 return None
             time.sleep(0.01)
@@ -777,6 +822,33 @@ class _Resources:
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
+def worker_environment(interpreter: runtime.Interpreter, tmp: Path | None = None) -> dict[str, str]:
+    """The whole environment of a worker (nothing else of the judge's): its
+    HOME and TMPDIR are `tmp` (none given: left out, as for the zygote)."""
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "LANG": os.environ.get("LANG", "C.UTF-8"),
+    }
+    if tmp is not None:
+        env["HOME"] = env["TMPDIR"] = str(tmp)
+    for name in ("OMP", "OPENBLAS", "MKL", "NUMEXPR"):
+        env[f"{name}_NUM_THREADS"] = "1"
+    env["VECLIB_MAXIMUM_THREADS"] = "1"
+    for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
+        if name in os.environ:
+            env[name] = os.environ[name]
+    env.update(interpreter.env)
+    return env
+
+
+def start_zygote(connections: int = 1, packages: tuple[str, ...] = ("numpy",)) -> zygote.Zygote:
+    """A zygote for the sandboxes this process (and `connections` - 1 forks of
+    it) will start with the default `user` and `packages` (see harness/sandbox/zygote.py)."""
+    switches = runtime.Identity(0 if os.getuid() == 0 else None, None)  # only `switches` matters here
+    interpreter = runtime.prepare_interpreter(tuple(packages), switches)
+    return zygote.Zygote.start(interpreter, worker_environment(interpreter), connections)
+
+
 def _widen_pipe(fd: int) -> None:
     """Ask for a 1 MiB pipe buffer (Linux; 64 KiB by default): a stack of
     perturbed inputs then crosses in a few writes instead of dozens of
@@ -886,20 +958,7 @@ class Sandbox:
         return self.startup_time or 0.0
 
     def _environment(self) -> dict[str, str]:
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "LANG": os.environ.get("LANG", "C.UTF-8"),
-            "HOME": str(self._layout.tmp),
-            "TMPDIR": str(self._layout.tmp),
-        }
-        for name in ("OMP", "OPENBLAS", "MKL", "NUMEXPR"):
-            env[f"{name}_NUM_THREADS"] = "1"
-        env["VECLIB_MAXIMUM_THREADS"] = "1"
-        for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
-            if name in os.environ:
-                env[name] = os.environ[name]
-        env.update(self._interpreter.env)
-        return env
+        return worker_environment(self._interpreter, self._layout.tmp)
 
     def _start_worker(self) -> None:
         if self._finalizer.alive is False:
@@ -908,7 +967,7 @@ class Sandbox:
         started = time.monotonic()
         nproc = limits.max_processes
         if nproc is not None and not self.identity.switches:
-            nproc += runtime.count_user_threads(os.getuid())
+            nproc += process.count_user_threads(os.getuid())
         request_r, request_w = os.pipe2(os.O_CLOEXEC)
         reply_r, reply_w = os.pipe2(os.O_CLOEXEC)
         # The worker's guard kills it when this pipe ends: when we die, however.
@@ -938,17 +997,26 @@ class Sandbox:
         stdout_fd, stderr_fd = self._resources.capture_fds
         for fd in (stdout_fd, stderr_fd):
             os.ftruncate(fd, 0)
+        fds = (request_r, reply_w, self._resources.progress_fd, self._resources.stack_fd, lifeline_r)
+        popen = None
+        forking = zygote.current()
+        if forking is not None and forking.interpreter == self._interpreter:
+            try:  # the same worker, forked from a process that has numpy already (harness/sandbox/zygote.py)
+                popen = forking.spawn(config, self._environment(), str(self._layout.work), (*fds, stdout_fd, stderr_fd))
+            except zygote.ZygoteError:
+                popen = None  # started by exec below
         try:
-            popen = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=stdout_fd,
-                stderr=stderr_fd,
-                pass_fds=(request_r, reply_w, self._resources.progress_fd, self._resources.stack_fd, lifeline_r),
-                cwd=self._layout.work,
-                env=self._environment(),
-                start_new_session=True,
-            )
+            if popen is None:
+                popen = subprocess.Popen(
+                    argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=stdout_fd,
+                    stderr=stderr_fd,
+                    pass_fds=fds,
+                    cwd=self._layout.work,
+                    env=self._environment(),
+                    start_new_session=True,
+                )
         except OSError as exc:
             for fd in (request_r, request_w, reply_r, reply_w, lifeline_r, lifeline_w):
                 os.close(fd)

@@ -32,6 +32,40 @@ def _process_table(with_uids: bool = False) -> dict[int, tuple[int, int, int, st
     return table
 
 
+def process_owners() -> dict[int, int]:
+    """pid -> real uid of every process on the machine."""
+    return {pid: uid for pid, (*_, uid) in _process_table(with_uids=True).items()}
+
+
+def process_uids() -> set[int]:
+    """The real uids of every process on the machine."""
+    return set(process_owners().values())
+
+
+def is_alive(pid: int) -> bool:
+    """Whether `pid` runs (a zombie nobody reaped yet does not)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat_file:
+            data = stat_file.read()
+    except OSError:
+        return False
+    return data[data.rindex(b")") + 2 :].split()[0] != b"Z"
+
+
+def count_user_threads(uid: int) -> int:
+    """Threads of every process whose real uid is `uid` (what RLIMIT_NPROC counts)."""
+    total = 0
+    for pid, owner in process_owners().items():
+        if owner != uid:
+            continue
+        try:
+            with open(f"/proc/{pid}/status") as status:
+                total += next((int(line.split()[1]) for line in status if line.startswith("Threads:")), 1)
+        except OSError:
+            continue
+    return total
+
+
 def sandbox_processes(root: int, include_zombies: bool = False, owner: int | None = None) -> set[int]:
     """The worker `root`, its descendants, and its session/group members; with
     `owner`, a uid that only this sandbox runs as, every process of that uid too

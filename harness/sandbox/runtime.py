@@ -38,10 +38,11 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 
-from . import cleanup
+from . import cleanup, process
 
 WORKER_SOURCE = Path(__file__).with_name("worker.py")
-SKIP_IN_SUBMISSION = {"__pycache__", ".git", ".hg", ".svn", ".tox", ".venv", "venv"}
+# ".harness": what `check` writes into the student's folder (reproducers), never graded.
+SKIP_IN_SUBMISSION = {"__pycache__", ".git", ".hg", ".svn", ".tox", ".venv", "venv", ".harness"}
 SKIP_IN_STDLIB = frozenset(
     {
         "site-packages",
@@ -151,24 +152,12 @@ def _lease_fresh_uid() -> Identity:
             os.close(fd)
             continue
         if running is None:
-            running = process_uids()
+            running = process.process_uids()
         if uid in running:  # a process of a judge killed earlier lives on: not ours to share
             os.close(fd)
             continue
         return Identity(uid, uid, fd)
     raise SandboxError("every sandbox uid is in use")
-
-
-def process_uids() -> set[int]:
-    """The real uids of every process on the machine."""
-    uids = set()
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                uids.add(os.stat(f"/proc/{name}").st_uid)
-            except OSError:
-                continue
-    return uids
 
 
 @dataclass(frozen=True)
@@ -464,22 +453,44 @@ def _imports(source: Path, files: list[tuple[PurePath, bool]]) -> set[str]:
     """The top-level module names that the .py files among `files` import (read, never run)."""
     names: set[str] = set()
     for relative, is_folder in files:
-        if is_folder or relative.suffix != ".py":
-            continue
-        try:
-            with open(source / relative, "rb") as stream:
-                text = stream.read(MAX_SCANNED_SOURCE + 1)
-            if len(text) > MAX_SCANNED_SOURCE:
-                continue  # not worth parsing in the judge; if it imports a helper, the student hears of it
-            tree = ast.parse(text)
-        except (SyntaxError, ValueError, OSError, RecursionError, MemoryError):
-            continue  # importing it in the worker reports the error to the student
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                names.update(alias.name.split(".")[0] for alias in node.names)
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                names.add(node.module.split(".")[0])
+        if not is_folder and relative.suffix == ".py":
+            names |= _imports_of(source / relative)
     return names
+
+
+# file -> (its size, mtime and inode, the names it imports): a grading run makes
+# two sandboxes of the submission (`harness/own_forward.py`), parsing it once.
+_IMPORTS_OF: dict[str, tuple[tuple[int, int, int], frozenset[str]]] = {}
+
+
+def _imports_of(file: Path) -> frozenset[str]:
+    """The top-level names one .py file imports, remembered by its file stamp."""
+    try:
+        info = os.stat(file)
+    except OSError:
+        return frozenset()
+    stamp = (info.st_size, info.st_mtime_ns, info.st_ino)
+    known = _IMPORTS_OF.get(str(file))
+    if known is not None and known[0] == stamp:
+        return known[1]
+    names: set[str] = set()
+    try:
+        with open(file, "rb") as stream:
+            text = stream.read(MAX_SCANNED_SOURCE + 1)
+        if len(text) > MAX_SCANNED_SOURCE:
+            return frozenset()  # not worth parsing in the judge; if it imports a helper, the student hears of it
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError, OSError, RecursionError, MemoryError):
+        return frozenset()  # importing it in the worker reports the error to the student
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    if len(_IMPORTS_OF) > 10_000:  # a long test session: forget, rather than grow
+        _IMPORTS_OF.clear()
+    _IMPORTS_OF[str(file)] = (stamp, frozenset(names))
+    return _IMPORTS_OF[str(file)][1]
 
 
 def imported_top_level_names(path: Path) -> set[str]:
@@ -652,19 +663,3 @@ def create_sandbox_dir(
     except BaseException:
         cleanup.remove_tree(root)
         raise
-
-
-def count_user_threads(uid: int) -> int:
-    """Threads of every process whose real uid is `uid` (what RLIMIT_NPROC counts)."""
-    total = 0
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/status") as status:
-                fields = dict(line.split(":", 1) for line in status if ":" in line)
-        except OSError:
-            continue
-        if int(fields.get("Uid", "-1").split()[0]) == uid:
-            total += int(fields.get("Threads", "1"))
-    return total

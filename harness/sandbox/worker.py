@@ -5,6 +5,9 @@ sandbox directory and starts it, as root or as the judge's own user, with
 
     python -I -S -B -u worker.py CONFIG_JSON
 
+or forks it from a zygote, this file run as `worker.py --zygote SETUP`
+(see `zygote` below and harness/sandbox/zygote.py), which then calls the
+same bootstrap() with numpy already imported.
 It uses only the standard library and numpy and never imports `harness`.
 
 Life of a worker
@@ -66,6 +69,7 @@ import os
 import resource
 import select  # here, not in the guard: the worker remounts the file system under it
 import signal
+import socket
 import struct
 import sys
 import threading
@@ -97,6 +101,9 @@ STALLED = -2
 # ... that the running op entered a submission function the judge refuses
 # (one that timed out earlier in the run: the request's "refused" list).
 REFUSED = -3
+# The array key that stands, in the ops of a replay's body, for the slice of
+# the stack each evaluation replaces (the judge's keys are "a0", "a1", ...).
+SLOT = "$slot"
 
 np = None  # imported by bootstrap() once the limits are in place
 
@@ -107,6 +114,14 @@ class BadRequest(Exception):
 
 class UnsupportedResult(Exception):
     """An op's value cannot be sent back (dtype, size)."""
+
+
+class Replayed:
+    """The value of a replay op, already encoded: one list of nodes per evaluation, and their arrays."""
+
+    def __init__(self, evaluations, arrays):
+        self.evaluations = evaluations
+        self.arrays = arrays
 
 
 # --------------------------------------------------------------- bootstrap
@@ -795,6 +810,8 @@ class Worker:
             value = self.assign(decode(op["target"]), decode(op["value"]))
         elif kind == "map":
             value = self.map(op, decode)
+        elif kind == "replay":
+            value = self.replay(op, arrays, scope)
         elif kind == "import":
             importlib.import_module(op["module"])
             value = None
@@ -872,6 +889,51 @@ class Worker:
             return np.empty((0,))
         return np.stack(results)
 
+    def replay(self, op, arrays, scope):
+        """Run the ops of op["body"] once per slice of op["stack"], each time
+        as a request of those ops alone runs them: an array argument written
+        {"$array": SLOT} is a fresh copy of the slice at each use (as any
+        array argument is a fresh copy of what the judge sent), the names the
+        ops bind are the evaluation's own, objects are kept as a request keeps
+        them (`new`, "keep") and, once the evaluation is over, nothing else of
+        it is held here. The value: for each evaluation, the values of the
+        ops op["collect"] lists, encoded as replies are, their arrays copied
+        (so no object of the student's outlives its evaluation for their
+        sake); the other ops' values are not sent (encoding runs no student
+        code: nothing to see there)."""
+        body, collect = op.get("body"), op.get("collect")
+        if not isinstance(body, list) or not body or not all(
+            isinstance(sub, dict) and sub.get("op") not in ("map", "replay", "release") for sub in body
+        ):
+            raise BadRequest("replay needs a body of plain ops (no map, replay or release)")
+        if not isinstance(collect, list) or not all(type(j) is int and 0 <= j < len(body) for j in collect):
+            raise BadRequest("replay needs the indices of the body ops to collect")
+        stack = self.decode(op.get("stack"), arrays, scope)
+        if not isinstance(stack, np.ndarray) or stack.ndim == 0:
+            raise BadRequest("replay needs a stack array of shape (K, ...)")
+        encoder = Encoder(self)
+        evaluations = []
+        own = dict(arrays)
+        collect = set(collect)
+        for k in range(stack.shape[0]):
+            own[SLOT] = stack[k]  # decoded into a fresh copy at every use
+            names = dict(scope)
+            self.progress(self.index, k)  # every evaluation has its own limit (op["calls"] calls)
+            collected = []
+            for j, sub in enumerate(body):
+                value = self.run_op(sub, own, names)
+                if j in collect:
+                    first = len(encoder.arrays)
+                    node, _ = self.encode_value(sub, value, encoder)
+                    for key in list(encoder.arrays)[first:]:
+                        encoder.arrays[key] = np.array(encoder.arrays[key], copy=True)
+                    collected.append(node)
+                elif sub.get("keep") or sub.get("op") == "new":
+                    self.encode_value(sub, value)  # kept, as a request keeps it (its object lives on)
+            evaluations.append(collected)
+            del names, value  # the evaluation's objects go, as a request's go at its end
+        return Replayed(evaluations, encoder.arrays)
+
     @staticmethod
     def as_numeric(value, k, earlier):
         if value is None:
@@ -885,16 +947,19 @@ class Worker:
             )
         return array
 
-    def encode_value(self, op, value):
-        """The op's reply value: encoded data, a ref, refs, or nothing."""
+    def encode_value(self, op, value, encoder=None):
+        """The op's reply value: encoded data, a ref, refs, or nothing
+        (arrays go to `encoder`'s, a new one's by default)."""
         keep = op.get("keep")
         if op.get("quiet"):
             return None, {}
+        if isinstance(value, Replayed):
+            return value.evaluations, value.arrays
         if keep == "items":
             return [self.store(item) for item in value], {}
         if keep or op.get("op") == "new":
             return self.store(value), {}
-        encoder = Encoder(self)
+        encoder = encoder or Encoder(self)
         return encoder.encode(value), encoder.arrays
 
     # -- the request loop
@@ -1131,7 +1196,134 @@ WORKER = None  # the running Worker, for debugging (and for the tests' attack co
 
 def main():
     global WORKER
+    if sys.argv[1] == "--zygote":
+        zygote(json.loads(sys.argv[2]))
+        return
     config = json.loads(sys.argv[1])
+    WORKER = bootstrap(config)
+    WORKER.serve()
+
+
+# ------------------------------------------------------------------ zygote
+#
+# Starting a worker costs an interpreter and an `import numpy` (~0.1 s of
+# CPU, most of a sandbox's start). A grading run starts several sandboxes, so
+# the judge may start one zygote instead (harness/sandbox/zygote.py): this
+# file run as `worker.py --zygote SETUP`, which imports numpy once, as root,
+# before any student code exists anywhere, and then only forks. Each child
+# becomes a worker exactly as an exec'd one does (bootstrap(): namespaces,
+# guard, mounts, limits, its own uid), with numpy already loaded. The zygote
+# never runs student code and holds nothing of the judge's (no seed, no
+# result, no reference): it was started from a clean environment, and it
+# reads only the judge's requests on its sockets, which no worker holds.
+
+# A spawn's descriptors, in this order (SCM_RIGHTS): request pipe (read end),
+# reply pipe (write end), progress file, stack file, lifeline (read end),
+# the student's stdout and stderr files.
+SPAWN_FDS = 7
+
+
+def zygote(setup):
+    """Serve the judge's requests on the SOCK_SEQPACKET sockets `setup["fds"]`
+    (one per judge process) until every one of them is closed.
+
+    Requests (JSON): {"op": "spawn", "config", "env", "cwd"} with SPAWN_FDS
+    descriptors -> {"pid"}; {"op": "status", "pid", "reap"} -> {"status"}:
+    None while the child runs, else its returncode (-signal when killed),
+    "gone" when it was reaped before. Any other request -> {"error"}.
+    """
+    stdlib = list(sys.path)
+    sys.path[:] = stdlib + list(setup["paths"])
+    import numpy  # noqa: F401 - the point of the zygote: every child has it
+
+    sys.path[:] = stdlib
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the judge's ^C is the judge's to handle
+    sockets = [socket.socket(fileno=fd) for fd in setup["fds"]]
+    while sockets:
+        readable, _, _ = select.select(sockets, [], [])
+        for sock in readable:
+            try:
+                data, fds, _, _ = socket.recv_fds(sock, 1 << 20, SPAWN_FDS)
+            except OSError:
+                data, fds = b"", []
+            if not data:
+                sockets.remove(sock)
+                sock.close()
+                continue
+            try:
+                reply = _zygote_answer(json.loads(data), fds, sockets, stdlib)
+            except Exception as exc:  # noqa: BLE001 - the judge hears of it, the zygote goes on
+                reply = {"error": f"{type(exc).__name__}: {exc}"}
+            finally:
+                for fd in fds:
+                    os.close(fd)  # the child has its own copies
+            sock.send(json.dumps(reply).encode())
+
+
+def _zygote_answer(request, fds, sockets, stdlib):
+    if request.get("op") == "status":
+        flags = os.WEXITED | os.WNOHANG | (0 if request.get("reap") else os.WNOWAIT)
+        try:
+            info = os.waitid(os.P_PID, int(request["pid"]), flags)
+        except ChildProcessError:
+            return {"status": "gone"}
+        if info is None:
+            return {"status": None}
+        return {"status": info.si_status if info.si_code == os.CLD_EXITED else -info.si_status}
+    if request.get("op") != "spawn":
+        return {"error": f"unknown request {request.get('op')!r}"}
+    if len(fds) != SPAWN_FDS:
+        return {"error": f"a spawn needs {SPAWN_FDS} descriptors, got {len(fds)}"}
+    pid = os.fork()
+    if pid == 0:
+        code = 70
+        try:
+            _become_worker(request, fds, sockets, stdlib)
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+            if not isinstance(exc.code, int) and exc.code is not None:
+                print(exc.code, file=sys.stderr)
+        except BaseException:  # noqa: BLE001
+            traceback.print_exc()
+        finally:
+            try:
+                sys.stdout.flush()
+                sys.stderr.flush()
+            except BaseException:  # noqa: BLE001
+                pass
+            os._exit(code)
+    return {"pid": pid}
+
+
+def _become_worker(request, fds, sockets, stdlib):
+    """In a fresh child of the zygote: take the place an exec'd worker would
+    have (its descriptors, session, cwd, environment), then bootstrap and serve."""
+    global WORKER
+    for sock in sockets:
+        sock.detach()  # closed below with every other descriptor that is not the worker's
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.dup2(fds[5], 1)
+    os.dup2(fds[6], 2)
+    wanted = {0, 1, 2, *fds[:5]}
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd not in wanted:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+    for fd in fds[:5]:
+        os.set_inheritable(fd, True)
+    os.setsid()
+    os.chdir(request["cwd"])
+    os.environ.clear()
+    os.environ.update(request["env"])
+    config = dict(request["config"])
+    config.update(fd_in=fds[0], fd_out=fds[1], fd_progress=fds[2], fd_stack=fds[3], lifeline=fds[4])
+    sys.path[:] = stdlib
     WORKER = bootstrap(config)
     WORKER.serve()
 

@@ -1,0 +1,249 @@
+"""Reproducers on disk (harness/reproducers.py) and every failing case reported.
+
+`python -m harness check` on a copy of a submission with one bug writes a
+script per failing case of each failed public check under
+`.harness/failures/`; run with plain `python` from the submission's folder,
+each fails with an AssertionError while the bug is there, and passes once the
+reference's code (the bug fixed) is copied over it.
+"""
+
+import json
+import os
+import pathlib
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+from mutants import MUTANTS_BY_ID, apply_patch, copy_reference, materialise
+
+from harness import gradcheck, reproducers
+from harness.checks import CheckFailure, Diagnosis
+from harness.sandbox.runtime import submission_files
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+FAILURES = pathlib.Path(".harness", "failures")
+
+# A bias stored (out,) where SPEC says (1, out), and a bias gradient divided by the batch size:
+# the checks set the bias with `b[...] = value` (a (1, out) value broadcast into it), and so must
+# the reproducer, or it would not reproduce the failure. Fixed: the division gone, the shape kept.
+BIAS_FLAT = [("beras/layers.py", "Variable(np.zeros((1, output_size)))", "Variable(np.zeros(output_size))")]
+BIAS_FLAT_BUG = ("beras/layers.py", "np.ones((1, self.b.shape[-1]), dtype=x.dtype)]",
+                 "np.ones(self.b.shape[-1], dtype=x.dtype) / len(x)]")
+BIAS_FLAT_FIX = ("beras/layers.py", "np.ones((1, self.b.shape[-1]), dtype=x.dtype)]",
+                 "np.ones(self.b.shape[-1], dtype=x.dtype)]")
+
+# (what it covers, mutant id or "bias_flat", --assignment, -k, check names that must get a reproducer)
+CASES = [
+    ("beras layer", "dense_bias_grad_divided_by_batch", "beras", "Dense",
+     ["beras.layers.Dense: weight gradients match the reference",
+      "beras.layers.Dense: weight gradients match finite differences"]),
+    ("bgd layer", "conv_backward_ignores_strides", "bgd", "Convolutional2D",
+     ["bgd.layers.conv2d.Convolutional2D: input gradient matches the reference",
+      "bgd.layers.conv2d.Convolutional2D: input gradient matches finite differences of its own forward"]),
+    ("beras loss", "cce_grad_missing_batch_mean", "beras", "CategoricalCrossentropy",
+     ["beras.losses.CategoricalCrossentropy: input gradient matches the reference"]),
+    ("bgd cost", "crossentropy_grad_is_y_hat_minus_y", "bgd", "CrossEntropy",
+     ["bgd.cost.CrossEntropy: input gradient matches finite differences of its own forward"]),
+    ("forward mutates its input", "leaky_relu_forward_mutates_input", "beras", "LeakyReLU",
+     ["beras.activations.LeakyReLU: forward and backward leave their inputs untouched"]),
+    ("optimizer update", "adam_without_bias_correction", "beras", "Adam",
+     ["beras.optimizers.Adam: parameters over 5 steps match the reference (bias-corrected moments per parameter)"]),
+    ("optimizer rebinding its parameters", "rmsprop_stores_new_param_in_list", "beras", "RMSProp and steps",
+     ["beras.optimizers.RMSProp: parameters over 5 steps match the reference (a running average of g² per parameter)"]),
+    ("bias stored (out,), set by broadcasting", "bias_flat", "beras", "Dense",
+     ["beras.layers.Dense: weight gradients match the reference"]),
+]
+
+
+def harness(*args):
+    return subprocess.run([sys.executable, "-m", "harness", *map(str, args)], capture_output=True, text=True,
+                          timeout=300, cwd=ROOT)
+
+
+def reproduce(script, folder):
+    """`python .harness/failures/<name>.py` from the submission's folder, as the student runs it."""
+    environment = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    return subprocess.run([sys.executable, str(script.relative_to(folder))], capture_output=True, text=True,
+                          timeout=120, cwd=folder, env=environment)
+
+
+def buggy(kind, folder):
+    if kind == "bias_flat":
+        copy_reference(folder)
+        for patch in [*BIAS_FLAT, BIAS_FLAT_BUG]:
+            apply_patch(folder, *patch)
+        return folder
+    return materialise(MUTANTS_BY_ID[kind], folder)
+
+
+def fix(kind, folder):
+    """The reference's code copied over the submission: the bug gone, the reproducers kept."""
+    for name in ("beras", "bgd"):
+        shutil.rmtree(folder / name)
+    copy_reference(folder)
+    if kind == "bias_flat":  # the bug fixed, the bias still stored (out,)
+        for patch in [*BIAS_FLAT, BIAS_FLAT_FIX]:
+            apply_patch(folder, *patch)
+
+
+def scripts(folder):
+    return sorted((folder / FAILURES).glob("*.py"))
+
+
+@pytest.mark.parametrize("covers, kind, assignment, keyword, names", CASES, ids=[c[0] for c in CASES])
+def test_a_reproducer_fails_with_the_bug_and_passes_once_fixed(covers, kind, assignment, keyword, names, tmp_path):
+    folder = buggy(kind, tmp_path / "submission")
+    run = harness("check", folder, "--assignment", assignment, "-k", keyword, "--verbose")
+    assert run.returncode == 1, run.stderr
+    written = scripts(folder)
+    stems = {path.stem for path in written}
+    for name in names:
+        assert reproducers.file_stem(name) in stems, (name, stems)
+        # The console names the script in place of a long inline snippet.
+        section = run.stdout.split(f"FAIL {name}\n", 1)[1].split("\nFAIL ", 1)[0]
+        assert f"reproduce: python .harness/failures/{reproducers.file_stem(name)}.py" in section
+        assert "reproduce with:" not in section
+    for script in written:
+        assert re.fullmatch(r"[A-Za-z0-9_.-]+\.py", script.name)
+        assert script.with_suffix(".npz").is_file()
+        assert max(map(len, script.read_text().splitlines())) < 300  # arrays live in the .npz
+        result = reproduce(script, folder)
+        assert result.returncode != 0 and "AssertionError" in result.stderr, (script.name, result.stderr[-2000:])
+    fix(kind, folder)
+    for script in written:
+        result = reproduce(script, folder)
+        assert result.returncode == 0, (script.name, result.stderr[-2000:])
+        assert "passed" in result.stdout
+
+
+def test_every_failing_case_is_reported_with_its_own_reproducer(tmp_path):
+    """Dense's bias gradient divided by the batch size is wrong for batches 4 and 3, right for batch 1."""
+    folder = materialise(MUTANTS_BY_ID["dense_bias_grad_divided_by_batch"], tmp_path / "submission")
+    run = harness("check", folder, "--assignment", "beras", "-k", "Dense and reference", "--verbose")
+    assert run.returncode == 1, run.stderr
+    name = "beras.layers.Dense: weight gradients match the reference"
+    section = run.stdout.split(f"FAIL {name}", 1)[1]
+    assert "[2 of 3 cases fail: batch 4, 3 -> 5 in full, the others below]" in section.splitlines()[1]
+    assert "the other failing cases (1):" in section
+    assert "batch 3, 6 -> 6, xavier: Dense.get_weight_gradients" in section
+    stem = reproducers.file_stem(name)
+    assert f"reproduce: python .harness/failures/{stem}.py" in section
+    assert f"reproduce: python .harness/failures/{stem}-case2.py" in section
+    assert {p.name for p in scripts(folder)} >= {f"{stem}.py", f"{stem}-case2.py"}
+    # The two scripts replay different cases.
+    assert "case:  batch 4, 3 -> 5" in (folder / FAILURES / f"{stem}.py").read_text()
+    assert "case:  batch 3, 6 -> 6, xavier" in (folder / FAILURES / f"{stem}-case2.py").read_text()
+
+
+def test_stale_reproducers_are_removed_and_grade_writes_none(tmp_path):
+    folder = materialise(MUTANTS_BY_ID["fc_weight_grad_transposed"], tmp_path / "submission")
+    assert harness("check", folder, "--assignment", "bgd", "-k", "FullyConnected").returncode == 1
+    assert scripts(folder)
+    notes = folder / FAILURES / "notes.txt"
+    notes.write_text("mine")
+    fix("fc", folder)
+    run = harness("check", folder, "--assignment", "bgd", "-k", "FullyConnected")
+    assert run.returncode == 0, run.stdout
+    assert not scripts(folder) and not list((folder / FAILURES).glob("*.npz"))
+    assert notes.read_text() == "mine"  # only what check wrote is removed
+    # grade runs on the autograder: it writes no reproducer, even for a failing submission.
+    graded = materialise(MUTANTS_BY_ID["fc_weight_grad_transposed"], tmp_path / "graded")
+    run = harness("grade", graded, "--assignment", "bgd", "--results", tmp_path / "results.json")
+    assert run.returncode == 1, run.stderr
+    assert not (graded / ".harness").exists()
+    document = json.loads((tmp_path / "results.json").read_text())
+    assert not any(".harness/failures" in test["output"] for test in document["tests"])
+
+
+HIDDEN_RUN = """
+import json, sys
+from harness.grading import run_checks
+outcomes, _ = run_checks(sys.argv[1], ["beras"], 7, names="Softmax", reproducers=sys.argv[1])
+print(json.dumps([[o.name, o.visibility, o.passed] for o in outcomes]))
+"""
+
+
+def test_hidden_checks_never_get_a_reproducer(tmp_path):
+    """A grading run with hidden checks and reproducers asked for: only the failed public checks get files."""
+    folder = materialise(MUTANTS_BY_ID["softmax_diagonal_jacobian"], tmp_path / "submission")
+    run = subprocess.run([sys.executable, "-c", HIDDEN_RUN, str(folder)], capture_output=True, text=True,
+                         timeout=300, cwd=ROOT)
+    assert run.returncode == 0, run.stderr
+    outcomes = json.loads(run.stdout.strip().splitlines()[-1])
+    failed_hidden = [name for name, visibility, passed in outcomes if visibility != "public" and not passed]
+    failed_public = [name for name, visibility, passed in outcomes if visibility == "public" and not passed]
+    assert failed_hidden and failed_public, outcomes
+    stems = {path.stem.removesuffix("-case2") for path in scripts(folder)}
+    assert stems and stems <= {reproducers.file_stem(name) for name in failed_public}
+    assert not stems & {reproducers.file_stem(name) for name in failed_hidden}
+
+
+# ---------------------------------------------------------------- without a sandbox
+
+
+def test_the_harness_folder_is_never_copied_into_a_sandbox(tmp_path):
+    folder = copy_reference(tmp_path / "submission")
+    (folder / FAILURES).mkdir(parents=True)
+    (folder / FAILURES / "x.py").write_text("import beras\n")
+    (folder / "beras" / ".harness").mkdir()
+    (folder / "beras" / ".harness" / "y.py").write_text("")
+    copied = [str(path) for path, _ in submission_files(folder, None, float("inf"))]
+    assert copied and not any(".harness" in path for path in copied)
+
+
+def test_file_names_are_safe_and_distinct():
+    assert reproducers.file_stem("beras.layers.Dense: forward matches the reference") == \
+        "beras.layers.Dense-forward_matches_the_reference"
+    long_a, long_b = "bgd.nn.NeuralStack: " + "x" * 100 + "a", "bgd.nn.NeuralStack: " + "x" * 100 + "b"
+    assert reproducers.file_stem(long_a) != reproducers.file_stem(long_b)
+    assert len(reproducers.file_stem(long_a)) <= reproducers.NAME_CHARS + 9
+    assert re.fullmatch(r"[A-Za-z0-9_.-]+", reproducers.file_stem("a/../b: \"quoted\" (x²) $HOME"))
+    assert reproducers.file_stem("a: b", 3) == "a-b-case3"
+
+
+class Case:
+    def __init__(self, label):
+        self.label = label
+
+
+def failing(summary, traceback=""):
+    def check(case):
+        raise CheckFailure(Diagnosis(summary=summary, case=case.label, traceback=traceback))
+    return check
+
+
+def test_each_case_reports_every_failing_case():
+    cases = [Case("one"), Case("two"), Case("three")]
+    ran = []
+
+    def check(case):
+        ran.append(case.label)
+        if case.label != "two":
+            failing(f"wrong in {case.label}")(case)
+
+    with pytest.raises(CheckFailure) as raised:
+        gradcheck.each_case(cases, check)
+    diagnosis = raised.value.diagnosis
+    assert ran == ["one", "two", "three"]
+    assert diagnosis.summary.startswith("wrong in one [2 of 3 cases fail")
+    assert diagnosis.other_cases == [{"case": "three", "summary": "wrong in three", "reproducer": ""}]
+    assert "three: wrong in three" in diagnosis.as_text()
+    with pytest.raises(CheckFailure) as raised:  # one failing case: itself, as before
+        gradcheck.each_case(cases, lambda case: failing("only")(case) if case.label == "two" else None)
+    assert raised.value.diagnosis.summary == "only" and not raised.value.diagnosis.other_cases
+
+
+def test_a_crash_or_timeout_ends_the_check():
+    for summary, traceback in [("Dense.call raised ValueError: no", "Traceback ..."),
+                               ("Dense.call: timed out after 5 s (timeout)", "")]:
+        ran = []
+
+        def check(case):
+            ran.append(case.label)
+            failing(summary, traceback)(case)
+
+        with pytest.raises(CheckFailure) as raised:
+            gradcheck.each_case([Case("one"), Case("two")], check)
+        assert ran == ["one"] and raised.value.diagnosis.summary == summary

@@ -1,0 +1,139 @@
+"""Workers forked from the zygote (harness/sandbox/zygote.py) are workers like
+exec'd ones: the same isolation, nothing of the judge's or of the zygote's
+besides numpy, and gone with their sandbox; grading uses the zygote, and
+grades the same without it."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.sandbox import Limits, Sandbox, start_zygote, zygote
+
+ROOT = Path(__file__).resolve().parents[1]
+
+PROBE = textwrap.dedent(
+    """
+    import os
+    import sys
+
+
+    def environment_block():
+        try:
+            with open("/proc/self/environ", "rb") as stream:
+                return stream.read().decode("utf-8", "replace")
+        except PermissionError:  # as another uid than root, the block is not even readable
+            return ""
+
+
+    def descriptors():
+        return sorted(int(name) for name in os.listdir("/proc/self/fd"))
+
+
+    def modules():
+        return sorted(name for name in sys.modules if name.split(".")[0] in ("harness", "pytest", "reference"))
+    """
+)
+
+
+@pytest.fixture
+def probe(tmp_path):
+    folder = tmp_path / "submission"
+    (folder / "pkg").mkdir(parents=True)
+    (folder / "pkg" / "__init__.py").write_text("")
+    (folder / "pkg" / "probe.py").write_text(PROBE)
+    return folder
+
+
+@pytest.fixture
+def forking(monkeypatch):
+    monkeypatch.setenv("GRADECHECK_JUDGE_SECRET", "the-judge-s-environment")  # started after this: must not pass on
+    started = start_zygote(1)
+    zygote.use(started.connections[0])
+    yield started
+    zygote.use(None)
+    started.close()
+
+
+def test_a_forked_worker_is_isolated_like_an_execd_one(probe, forking):
+    zygote.use(None)
+    with Sandbox(probe) as execd:
+        execd_info, execd_fds = execd.worker_info if execd.start() is not None else {}, execd.call("pkg.probe.descriptors")
+    zygote.use(forking.connections[0])
+    with Sandbox(probe) as forked:
+        forked.start()
+        assert isinstance(forked._resources.worker.popen, zygote.ForkedWorker)  # it did come from the zygote
+        info = forked.worker_info
+        for key in ("isolation", "paths_hidden", "network_isolated", "numpy"):
+            assert info[key] == execd_info[key], key
+        if os.getuid() == 0:
+            assert info["uid"] != 0 and info["uid"] != execd_info["uid"]
+        # Nothing of the judge's environment, in os.environ or in the process's own block.
+        block = forked.call("pkg.probe.environment_block")
+        assert "GRADECHECK_JUDGE_SECRET" not in block and "the-judge-s-environment" not in block
+        assert forked.call("os.getenv", "GRADECHECK_JUDGE_SECRET", "") == ""
+        assert forked.call("os.getenv", "HOME") == forked.call("os.getenv", "TMPDIR") == str(forked._layout.tmp)
+        # No descriptor an exec'd worker lacks: the zygote's sockets are closed.
+        assert len(forked.call("pkg.probe.descriptors")) == len(execd_fds)
+        # No judge code loaded; numpy is.
+        assert forked.call("pkg.probe.modules") == []
+        assert forked.call("numpy.add", 1, 2) == 3
+
+
+def test_a_forked_worker_that_dies_is_reported_and_replaced(probe, forking):
+    (probe / "pkg" / "crash.py").write_text("import os\n\ndef die():\n    os.kill(os.getpid(), 9)\n")
+    with Sandbox(probe, Limits(timeout=5)) as sandbox:
+        first = sandbox.worker_pid if sandbox.start() is not None else None
+        assert first is not None
+        [dead] = sandbox.run([{"op": "call", "function": "pkg.crash.die"}])
+        assert not dead.ok and dead.error.kind == "crash", dead.error
+        assert sandbox.call("numpy.add", 2, 2) == 4  # a fresh worker, from the zygote again
+        assert isinstance(sandbox._resources.worker.popen, zygote.ForkedWorker)
+
+
+def test_the_zygote_leaves_when_its_connections_close():
+    started = start_zygote(2)
+    pid = started.popen.pid
+    started.close()
+    assert started.popen.returncode is not None
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+
+
+def test_a_sandbox_starts_by_exec_when_the_zygote_is_gone(probe):
+    started = start_zygote(1)
+    zygote.use(started.connections[0])
+    try:
+        started.popen.kill()
+        started.popen.wait()
+        with Sandbox(probe) as sandbox:
+            assert sandbox.call("numpy.add", 1, 1) == 2
+            assert not isinstance(sandbox._resources.worker.popen, zygote.ForkedWorker)
+    finally:
+        zygote.use(None)
+        started.close()
+
+
+def test_grading_forks_its_sandboxes_and_grades_the_same_without(tmp_path):
+    def grade(zygote_setting):
+        results = tmp_path / f"results-{zygote_setting}.json"
+        env = {**os.environ, "GRADECHECK_ZYGOTE": zygote_setting}
+        started = time.monotonic()
+        run = subprocess.run(
+            [sys.executable, "-m", "harness", "grade", str(ROOT / "reference"), "--results", str(results),
+             "--seed", "7", "--assignment", "beras"],
+            cwd=ROOT, env=env, capture_output=True, text=True,
+        )
+        assert run.returncode == 0, run.stdout + run.stderr
+        document = json.loads(results.read_text())
+        return {t["name"]: t["status"] for t in document["tests"]}, document["score"], time.monotonic() - started
+
+    forked, forked_score, _ = grade("on")
+    execd, execd_score, _ = grade("off")
+    assert forked == execd and forked_score == execd_score
+    assert all(status == "passed" for status in forked.values())
