@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 
 from . import numerics
+from .vocabulary import BLAMES, MISTAKES
 
 PUBLIC, HIDDEN = "public", "hidden"
 # A tag for a check that judges a class among others (inside a tape, between
@@ -30,16 +31,24 @@ PUBLIC, HIDDEN = "public", "hidden"
 INTEGRATION = "integration"
 
 
-def check(target, title, points=1, visibility=PUBLIC, tags=(), clause=""):
+def check(target, title, points=1, visibility=PUBLIC, tags=(), clause="", blame=None):
     """Mark a test function as a graded check named "`target`: `title`".
 
     `clause`: what the check enforces, as a SPEC section and its words (every
     built-in check cites one; docs/judge.md lists them, `python -m harness.clauses`).
+    `blame`: where a failure of this check puts the fault unless its diagnosis
+    says better (SPEC 5, `harness.vocabulary.BLAMES`): "forward" for a forward
+    compared with the reference, "backward" for gradients, "update" for
+    optimizer and update_parameters steps, "contract" for types, shapes, flags,
+    in-place rules and tape bookkeeping, "training" for what only end to end
+    shows. Every built-in check gives one; a check without it is "contract".
     """
     if visibility not in (PUBLIC, HIDDEN):
         raise ValueError(f"visibility must be {PUBLIC!r} or {HIDDEN!r}, not {visibility!r}")
+    if blame is not None and blame not in BLAMES:
+        raise ValueError(f"blame must be one of {BLAMES}, not {blame!r}")
     return pytest.mark.check(
-        target=target, title=title, points=points, visibility=visibility, tags=tuple(tags), clause=clause
+        target=target, title=title, points=points, visibility=visibility, tags=tuple(tags), clause=clause, blame=blame
     )
 
 
@@ -51,7 +60,12 @@ class Diagnosis:
     method: str = ""  # "Dense.call", the student method at fault
     worst: list = dataclasses.field(default_factory=list)  # [(index, got, expected)]
     hints: list = dataclasses.field(default_factory=list)  # recognised mistakes
-    culprit: str = ""  # "forward", "backward", ... when two witnesses tell
+    culprit: str = ""  # the bug's place, for the student: "Dense.call (the forward)", when two witnesses tell
+    # SPEC 5's diagnosis as data (harness.vocabulary): where the fault lies, when
+    # this failure tells better than its check's default blame, and the kind of
+    # mistake recognised ("" when none is).
+    blame: str = ""
+    mistake: str = ""
     snippet: str = ""  # Python that reproduces the case
     case: str = ""  # which input case failed
     traceback: str = ""  # the student's frames, when their code raised
@@ -69,13 +83,20 @@ class Diagnosis:
     # each: [{"case", "summary", "reproducer"}].
     other_cases: list = dataclasses.field(default_factory=list)
 
+    def __post_init__(self):
+        if self.blame not in ("", *BLAMES):
+            raise ValueError(f"blame must be one of {BLAMES}, not {self.blame!r}")
+        if self.mistake not in ("", *MISTAKES):
+            raise ValueError(f"mistake must be one of {MISTAKES}, not {self.mistake!r}")
+
     def as_text(self):
         lines = [self.summary]
         if self.case:
             lines.append(f"  case: {self.case}")
         if self.worst:
             lines.append("  largest errors (index: got vs expected):")
-            lines += [f"    {list(index)}: {got:.6g} vs {expected:.6g}" for index, got, expected in self.worst]
+            lines += [f"    {list(index)}: {' vs '.join(numerics.distinct_texts(got, expected))}"
+                      for index, got, expected in self.worst]
         lines += [f"  hint: {hint}" for hint in self.hints]
         if self.traceback:
             lines.append("  traceback (your code):")
@@ -130,11 +151,13 @@ def fail(summary, **details):
 
 
 def expect_close(actual, expected, what, dtype=None, batch_size=None, candidates=None, *, rtol=None, floor=0.0,
-                 mask=None, hints=(), **details):
+                 mask=None, hints=(), square=False, regions=None, **details):
     """Fail unless `actual` matches `expected` within the dtype's tolerance
     (`numerics.compare`: `rtol`, `floor`), on the entries of `mask` only (the
     others are set to 0 on both sides). The failure lists the largest errors,
-    the recognised mistakes and `hints` of the caller's own."""
+    the recognised mistakes (`numerics.recognise`: `batch_size`, `candidates`,
+    `square`, `regions`) and `hints` of the caller's own; its `mistake` is the
+    caller's (`details`) or else the first recognised one's kind."""
     if mask is not None and numerics.as_numeric(actual) is not None and np.shape(actual) == np.shape(expected):
         actual = np.where(mask, numerics.as_numeric(actual), 0.0)
         expected = np.where(mask, np.asarray(expected, dtype=np.float64), 0.0)
@@ -142,9 +165,12 @@ def expect_close(actual, expected, what, dtype=None, batch_size=None, candidates
     if comparison.passed:
         return comparison
     worst = [(m.index, m.actual, m.expected) for m in comparison.worst]
-    found = numerics.diagnose(actual, expected, batch_size=batch_size, candidates=candidates)
-    fail(f"{what}: {comparison.message}", worst=worst, hints=found + [h for h in hints if h], **located(comparison),
-         **details)
+    found = numerics.recognise(actual, expected, batch_size=batch_size, candidates=candidates, square=square,
+                               regions=regions)
+    if not details.get("mistake"):
+        details["mistake"] = numerics.mistake_of(found)
+    fail(f"{what}: {comparison.message}", worst=worst, hints=[f.text for f in found] + [h for h in hints if h],
+         **located(comparison), **details)
 
 
 def located(comparison):

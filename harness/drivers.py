@@ -21,7 +21,7 @@ import numpy as np
 
 from .checks import fail
 from .numerics import on_grid
-from .ops import array_source, failure_summary, first_failure, printed_by
+from .ops import array_source, error_details, failure_summary, first_failure, printed_by
 from .scenarios import IMPORT_NAME
 
 # The harness's copy of the given beras core (harness/scenarios/beras_probes.py): a layer is
@@ -259,8 +259,8 @@ def raise_on_error(batch, driver, case, params=None, inputs=None, upstream=None)
     # A snippet helps to reproduce a crash, not a method still to be written.
     wanted = inputs is not None and error.type != "NotImplementedError"
     snippet = driver.snippet(case, params, inputs, upstream) if wanted else ""
-    fail(failure_summary(label, error), method=label, case=case.label, snippet=snippet, traceback=error.traceback or "",
-         printed=printed_by(batch.results[: index + 1]))
+    fail(failure_summary(label, error), method=label, case=case.label, snippet=snippet,
+         printed=printed_by(batch.results[: index + 1]), **error_details(label, error))
 
 
 class LayerDriver(Driver):

@@ -24,6 +24,7 @@ import concurrent.futures
 import numpy as np
 
 from . import numerics, own_forward, reproducers
+from . import vocabulary as kinds
 from .checks import CheckFailure, Diagnosis, expect_close, fail
 from .drivers import Run, raise_on_error
 from .ops import LIMIT_KINDS
@@ -190,16 +191,21 @@ def check_forward(spec, case, student, reference, rng):
                 "something from an earlier call?") if first_right else ""
         script.expect("out", want.output, tier, f"{what} differs from the reference's", floor=floor)
         expect_close(got.output, want.output, what, tier, floor=floor, batch_size=_batch(inputs), hints=[hint],
-                      case=case.label, snippet=snippet, method=driver.forward_name)
+                      case=case.label, snippet=snippet, method=driver.forward_name,
+                      **({"mistake": kinds.STATE} if first_right else {}))
         if case.extreme and not np.all(np.isfinite(np.asarray(got.output, dtype=np.float64))):
-            fail(f"{what} has NaN or inf for {case.label}", case=case.label, snippet=snippet, method=driver.forward_name)
+            fail(f"{what} has NaN or inf for {case.label}", case=case.label, snippet=snippet, method=driver.forward_name,
+                 mistake=kinds.STABILITY)
 
 
 def _shape_hints(got, want):
-    """The mistakes a gradient of the wrong shape shows (transposed, not summed
-    over the batch, ...: `numerics.diagnose`), [] when it is not an array."""
+    """The hints and mistake of a gradient of the wrong shape (transposed, not
+    summed over the batch, ...: `numerics.recognise`), as fields of a Diagnosis."""
     array = numerics.as_numeric(got)
-    return numerics.diagnose(array, want) if array is not None and array.shape != np.shape(want) else []
+    if array is None or array.shape == np.shape(want):
+        return {"hints": []}
+    found = numerics.recognise(array, want)
+    return {"hints": [f.text for f in found], "mistake": numerics.mistake_of(found) or kinds.SHAPE}
 
 
 def _gradient_shape_problem(name, got, want):
@@ -213,8 +219,14 @@ def _gradient_shape_problem(name, got, want):
     return None
 
 
-def _vjp_failure(spec, case, which, method, result, entries, snippet, hints=()):
-    """Explain a failed gradient check: the two witnesses and the wrong entries."""
+# SPEC 5's blame from the two witnesses (`numerics.check_vjp`'s culprit): both wrong is
+# blamed on the forward, the one to fix first (the backward is judged against it).
+WITNESS_BLAME = {"forward": kinds.FORWARD, "backward": kinds.BACKWARD, "forward and backward": kinds.FORWARD}
+
+
+def _vjp_failure(spec, case, which, method, result, entries, snippet, findings=()):
+    """Explain a failed gradient check: the two witnesses, the wrong entries and
+    the recognised mistakes (`numerics.Finding`s)."""
     driver = spec.driver
     worst = [(e.index, e.student, e.fd) for e in entries if e.wrong][:5]
     lines = []
@@ -238,7 +250,9 @@ def _vjp_failure(spec, case, which, method, result, entries, snippet, hints=()):
         worst=worst,
         culprit=culprit,
         snippet=snippet,
-        hints=list(hints),
+        hints=[f.text for f in findings],
+        blame=WITNESS_BLAME.get(result.culprit, ""),
+        mistake=numerics.mistake_of(findings),
     )
 
 
@@ -262,6 +276,8 @@ def _forward_shape_failure(spec, case, output, upstream, snippet):
         case=case.label,
         culprit=f"{driver.forward_name} (the forward)",
         snippet=snippet,
+        blame=kinds.FORWARD,
+        mistake=kinds.SHAPE,
     )
 
 
@@ -302,7 +318,7 @@ def _check_input_gradient(spec, case, student, reference, rng, witness, which, p
         script.expect(f"input_grads[{which}]", w, floating_dtype_of(got), f"{name} differs from the reference's")
     problem = _gradient_shape_problem(name, g, w)
     if problem:
-        fail(problem, method=method, case=case.label, snippet=snippet, hints=_shape_hints(g, w))
+        fail(problem, method=method, case=case.label, snippet=snippet, **_shape_hints(g, w))
     tier = tier_of(spec, case, got, student, reference, snippet)
     if witness == "fd":
         script.expect_numerical(f"input_grads[{which}]", index=index, point=x, dtype=tier, max_step=max_step,
@@ -314,11 +330,12 @@ def _check_input_gradient(spec, case, student, reference, rng, witness, which, p
         return
     v = _cotangent(spec, case, got.output, upstream, snippet)
     mistakes = spec.mistakes(inputs, want.output, upstream) if spec.mistakes and which == 0 else None
+    recognising = {"square": spec.squares, "regions": spec.regions(case, inputs) if spec.regions and which == 0 else None}
     if v is None:
         if witness == "fd":
             _forward_shape_failure(spec, case, got.output, upstream, snippet)
         expect_close(g, w, f"{name} differs from the reference", tier, batch_size=_batch(inputs),
-                      candidates=mistakes, case=case.label, snippet=snippet, method=method)
+                      candidates=mistakes, case=case.label, snippet=snippet, method=method, **recognising)
     f_stack = own_forward.evaluator(spec, case, student_fd, got, params, inputs, upstream, "inputs", index=index,
                                     tier=tier, floor=_floor(case, tier), snippet=snippet)
     try:
@@ -333,13 +350,14 @@ def _check_input_gradient(spec, case, student, reference, rng, witness, which, p
         expect_close(
             g, w, f"{name} differs from the reference", tier, batch_size=_batch(inputs), candidates=mistakes,
             case=case.label, snippet=snippet, culprit=_culprit_text(spec, result), method=method,
+            blame=kinds.FORWARD if result is not None and result.own_forward_agrees else "", **recognising,
         )
     if result.own_forward_agrees:
         return
     suspects = numerics.suspects(g, w)
     entries = numerics.localise(f_stack, x, v, g, suspects, dtype=tier, max_step=max_step)
-    hints = numerics.diagnose(g, w, batch_size=_batch(inputs), candidates=mistakes)
-    _vjp_failure(spec, case, gradient_label(spec, which), method, result, entries, snippet, hints)
+    findings = numerics.recognise(g, w, batch_size=_batch(inputs), candidates=mistakes, **recognising)
+    _vjp_failure(spec, case, gradient_label(spec, which), method, result, entries, snippet, findings)
 
 
 def floating_dtype_of(run):
@@ -381,7 +399,8 @@ def _check_parameter_gradients(spec, case, student, reference, rng, witness, par
     )
     if not isinstance(grads, (list, tuple)) or len(grads) != len(want.param_grads):
         count = "nothing" if grads is None else (f"{len(grads)} arrays" if isinstance(grads, (list, tuple)) else type(grads).__name__)
-        fail(f"{name}: expected {len(want.param_grads)} arrays, got {count}", case=case.label, snippet=snippet, method=method)
+        fail(f"{name}: expected {len(want.param_grads)} arrays, got {count}", case=case.label, snippet=snippet, method=method,
+             mistake=kinds.SHAPE)
     judged = [_in_parameter_shape(g, w, stored) for g, w, stored in zip(grads, want.param_grads, _padded(got.stored, grads))]
     dtype = floating_dtype_of(got)
 
@@ -402,14 +421,14 @@ def _check_parameter_gradients(spec, case, student, reference, rng, witness, par
         g, w, label = expect_parameter(index, dtype)
         problem = _gradient_shape_problem(label, g, w)
         if problem:
-            fail(problem, case=case.label, snippet=snippet, method=method, hints=_shape_hints(g, w))
+            fail(problem, case=case.label, snippet=snippet, method=method, **_shape_hints(g, w))
     tier = tier_of(spec, case, got, student, reference, snippet)
     v = _cotangent(spec, case, got.output, upstream, snippet)
     for index in range(len(judged)):
         g, w, label = expect_parameter(index, tier)
         if witness == "reference":
             expect_close(g, w, f"{label} differs from the reference", tier, batch_size=_batch(inputs),
-                          case=case.label, snippet=snippet, method=method)
+                          case=case.label, snippet=snippet, method=method, square=spec.squares)
             continue
         _refuse_vacuous(g, w, label, method, case, snippet)
         if v is None:
@@ -419,7 +438,9 @@ def _check_parameter_gradients(spec, case, student, reference, rng, witness, par
         result = numerics.check_vjp(f_stack, params[index], v, g, w, rng=rng, dtype=tier)
         if not result.own_forward_agrees:
             entries = numerics.localise(f_stack, params[index], v, g, numerics.suspects(g, w), dtype=tier)
-            _vjp_failure(spec, case, f"the gradient of {driver.parameter_word} {index}", method, result, entries, snippet)
+            findings = numerics.recognise(g, w, batch_size=_batch(inputs), square=spec.squares)
+            _vjp_failure(spec, case, f"the gradient of {driver.parameter_word} {index}", method, result, entries, snippet,
+                         findings)
 
 
 def _padded(items, like):
@@ -451,11 +472,11 @@ def check_extreme_gradients(spec, case, student, reference, rng):
         name = f"{method}: {gradient_label(spec, which)}"
         problem = _gradient_shape_problem(name, g, w)
         if problem:
-            fail(problem, method=method, case=case.label, snippet=snippet, hints=_shape_hints(g, w))
+            fail(problem, method=method, case=case.label, snippet=snippet, **_shape_hints(g, w))
         mask = case.judged(inputs) if case.judged is not None and which == 0 else None
         where = " (where no clipping happens)" if mask is not None else ""
         expect_close(g, w, f"{name}{where} differs from the reference for {case.label}", tier, mask=mask,
-                      batch_size=_batch(inputs), case=case.label, snippet=snippet, method=method)
+                      batch_size=_batch(inputs), case=case.label, snippet=snippet, method=method, square=spec.squares)
 
 
 # ---------------------------------------------------------------- inputs untouched
@@ -520,24 +541,25 @@ def check_inputs_untouched(spec, case, student, reference, rng, gate=True):
                 method=driver.forward_name,
                 case=case.label,
                 snippet=snippet,
+                blame=kinds.FORWARD,
             )
         names = [driver.input_names[i] if i < len(driver.input_names) else f"input {i}" for i in range(len(inputs))]
         for name, before, mid, now, alias in zip(names, inputs, after_forward, after, aliased):
             if not _unchanged(np.asarray(mid), before):
                 how = " and returns it as its output" if alias else ""
                 fail(f"{driver.forward_name} writes into its input {name}{how} (a forward must not modify what it is given)",
-                     method=driver.forward_name, case=case.label, snippet=snippet)
+                     method=driver.forward_name, case=case.label, snippet=snippet, mistake=kinds.IN_PLACE)
             if not _unchanged(np.asarray(now), before):
                 fail(f"{driver.input_gradient_name} (the backward) changes the input {name} in place "
                      "(it must not modify what the forward was given)",
-                     method=driver.input_gradient_name, case=case.label, snippet=snippet)
+                     method=driver.input_gradient_name, case=case.label, snippet=snippet, mistake=kinds.IN_PLACE)
         if not _unchanged(np.asarray(after[-2]), upstream):
             fail(f"{driver.input_gradient_name} (the backward) changes the upstream gradient it is given in place",
-                 method=driver.input_gradient_name, case=case.label, snippet=snippet)
+                 method=driver.input_gradient_name, case=case.label, snippet=snippet, mistake=kinds.IN_PLACE)
         if not _unchanged(np.asarray(after[-1]), np.asarray(output)):
             fail(f"{driver.input_gradient_name} (the backward) changes the output array that {driver.forward_name} "
                  "returned to the caller (the next layer's input)",
-                 method=driver.input_gradient_name, case=case.label, snippet=snippet)
+                 method=driver.input_gradient_name, case=case.label, snippet=snippet, mistake=kinds.IN_PLACE)
         if not any(aliased):
             return
         reference_aliased = _untouched_scenario(reference, spec, case, params, inputs, upstream)[1]
@@ -547,7 +569,7 @@ def check_inputs_untouched(spec, case, student, reference, rng, gate=True):
                                  f'"{driver.forward_name} returns its input {name} (or a view of it) as its output"')
                 fail(f"{driver.forward_name} returns its input {name} (or a view of it) as its output: "
                      "the caller's array and the layer's output must be different arrays",
-                     method=driver.forward_name, case=case.label, snippet=snippet)
+                     method=driver.forward_name, case=case.label, snippet=snippet, mistake=kinds.IN_PLACE)
 
 
 def _refuse_vacuous(got, want, name, method, case, snippet):

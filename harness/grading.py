@@ -5,10 +5,12 @@ the outcomes; the submission itself only ever runs inside the sandbox.
 """
 
 import contextlib
+import ctypes
 import dataclasses
 import json
 import os
 import pathlib
+import signal
 import tempfile
 import time
 
@@ -20,6 +22,8 @@ from .results import CheckOutcome
 from .sandbox import Limits, SandboxError, cleanup, start_zygote, zygote
 from .sandbox.runtime import submission_files
 from .submission import ASSIGNMENTS
+
+PR_SET_PDEATHSIG = 1
 
 
 class HarnessError(Exception):
@@ -148,6 +152,19 @@ def _forking_sandboxes(processes, enabled=True):
         forking.close()
 
 
+def _die_with(parent):
+    """In a forked grading process: be killed when `parent` dies, however (an
+    autograder that kills the judge's pid alone): its sandboxes' lifelines and
+    its connection to the zygote close with it. Linux only; elsewhere a no-op."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # it died before the signal was armed
+        os._exit(1)
+
+
 def _each_in_parallel(assignments, run, connections=None):
     """run([a]) for every assignment, the first here and the others in forked
     children, all at once: much of a run is one process waiting for a
@@ -158,10 +175,12 @@ def _each_in_parallel(assignments, run, connections=None):
     """
     started = time.perf_counter()
     children = []
+    parent = os.getpid()
     for assignment in assignments[1:]:
         read_end, write_end = os.pipe()
         pid = os.fork()
         if pid == 0:  # the child: grade one assignment, report, leave without running the parent's exit handlers
+            _die_with(parent)
             os.close(read_end)
             if connections is not None:  # its own connection to the zygote
                 zygote.use(connections[len(children) + 1])

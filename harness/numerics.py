@@ -23,6 +23,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from . import vocabulary as kinds
+
 # Tolerances by the precision the student computes in. RTOL is relative to the
 # values compared; ATOL is relative to the array's scale (its largest |entry|),
 # so one rule serves gradients of size 1e-6 and 1e6. Correct float32 code
@@ -218,7 +220,7 @@ class Comparison:
     passed: bool
     max_abs: float
     max_rel: float  # largest error relative to its expected entry (tiny ones floored)
-    worst: list[Mismatch]  # the top_k largest errors, largest first
+    worst: list[Mismatch]  # the top_k largest errors relative to their allowance, failing entries first
     message: str = ""
     error_map: list | None = None  # where it failed, for reports (see `error_map`); None when it passed
     shape: tuple = ()  # of the arrays compared, when both had it
@@ -331,7 +333,12 @@ def compare(actual, expected, dtype=None, *, top_k=5, rtol=None, atol=None, floo
     with np.errstate(invalid="ignore"):
         err = np.where(np.isfinite(a) & np.isfinite(e), np.abs(a - e), np.where(same_special, 0.0, np.inf))
     bad = err > tol
-    order = np.argsort(-err, axis=None, kind="stable")[:top_k]
+    # The largest errors relative to each entry's own allowance, so the entries that
+    # fail come first: an absolute ranking lists big entries within tolerance
+    # before a small one that fails (mixed precision).
+    with np.errstate(invalid="ignore", divide="ignore"):
+        excess = np.where(err > 0, err / np.maximum(tol, 1e-300), 0.0)
+    order = np.argsort(-excess, axis=None, kind="stable")[:top_k]
     worst = [
         Mismatch(i, float(a[i]), float(e[i]), float(err[i]))
         for i in (_index(f, a.shape) for f in order)
@@ -566,6 +573,16 @@ def one_hot(rng, n, k) -> np.ndarray:
 
 
 # ---------------------------------------------------------- diagnosis
+# Each recognised mistake is a `Finding`: the hint a student reads and, when the
+# evidence names one, its kind in SPEC 5's vocabulary (`harness.vocabulary`), for
+# results.json. A kind is named only where the evidence supports it: `scale` when
+# actual ~ c * expected over ALL entries, `mask` when every wrong entry is a wrong
+# zero, `entries` when most entries are right, ...
+
+
+class Finding(NamedTuple):
+    text: str  # the hint, for the student
+    mistake: str = ""  # its kind (harness.vocabulary.MISTAKES), "" when the hint names none
 
 
 def _close(a, b) -> np.ndarray:
@@ -577,35 +594,41 @@ def _same(a, b) -> bool:
     return a.shape == b.shape and bool(_close(a, b).all())
 
 
-def _factor(c, batch_size) -> str:
+def _factor(c, batch_size, square) -> str:
+    """What a constant factor c between actual and expected may be. A factor is
+    named only when it is that number (to 0.1 %, far tighter than the 1 % of a
+    float32 mistake); 2 is blamed on a square's derivative only where the
+    forward squares something (`square`)."""
+
     def near(t):
-        return t is not None and abs(c - t) <= 0.01 * abs(t)
+        return t is not None and abs(c - t) <= 1e-3 * abs(t)
 
-    if batch_size and near(batch_size):
+    if batch_size and batch_size > 1 and near(batch_size):
         return f"a factor of the batch size ({batch_size}): the 1/B of a mean is missing"
-    if batch_size and near(1 / batch_size):
+    if batch_size and batch_size > 1 and near(1 / batch_size):
         return f"a factor of 1/batch size (1/{batch_size}): divided by B, where a sum was expected"
-    if near(2) or near(0.5):
+    if square and (near(2) or near(0.5)):
         return f"a factor of {round(c, 1)}: a 2 (derivative of a square?) missing or doubled"
-    return f"a constant factor ~ {c:.4g}"
+    return f"a constant factor ~ {c:.4g} (actual ~ {c:.4g} x expected in every entry)"
 
 
-def _shape_hints(a, e, batch_size) -> list[str]:
+def _shape_findings(a, e, batch_size) -> list[Finding]:
     if a.ndim >= 2 and a.shape == e.shape[::-1] and _same(a.T, e):
-        return [f"transposed: shape {a.shape} holds expected^T (expected {e.shape})"]
+        return [Finding(f"transposed: shape {a.shape} holds expected^T (expected {e.shape})", kinds.TRANSPOSE)]
     summed = None
     if a.ndim == e.ndim + 1 and a.shape[1:] == e.shape:
         summed = a.sum(axis=0)
     elif a.ndim == e.ndim and e.shape[:1] == (1,) and a.shape[1:] == e.shape[1:]:
         summed = a.sum(axis=0, keepdims=True)
     if summed is not None and batch_size in (None, a.shape[0]) and _same(summed, e):
-        return [f"missing the sum over the batch: shape {a.shape} holds per-sample terms of the answer"]
+        return [Finding(f"missing the sum over the batch: shape {a.shape} holds per-sample terms of the answer",
+                        kinds.BATCH_REDUCTION)]
     if a.size == e.size and _same(a.reshape(e.shape), e):
-        return [f"right values, wrong shape {a.shape} (expected {e.shape}): a reshape or keepdims?"]
-    return [f"shape {a.shape}, expected {e.shape}"]
+        return [Finding(f"right values, wrong shape {a.shape} (expected {e.shape}): a reshape or keepdims?", kinds.SHAPE)]
+    return [Finding(f"shape {a.shape}, expected {e.shape}", kinds.SHAPE)]
 
 
-def _mask_hint(a, e, ok) -> list[str]:
+def _mask_finding(a, e, ok) -> list[Finding]:
     """Mismatches that are all 'zero where expected is not' or 'nonzero where
     expected is zero' point at a wrong mask (a ReLU condition, a max position)."""
     tol = _tolerance(e, np.float32)[1]
@@ -618,10 +641,24 @@ def _mask_hint(a, e, ok) -> list[str]:
         for what, m in [("zero where expected is not", zeroed), ("nonzero where expected is 0", leaked)]
         if m.any()
     ]
-    return ["wrong mask: " + "; ".join(parts)]
+    return [Finding("wrong mask: " + "; ".join(parts), kinds.MASK)]
 
 
-def _subset_hint(a, e, ok) -> list[str]:
+def _region_finding(a, e, ok, regions) -> list[Finding]:
+    """Every wrong entry inside one of `regions` ({description: boolean mask shaped
+    like the arrays}, e.g. "where pooling windows overlap"), which does not cover
+    the whole array: the mistake lies in how those entries are computed."""
+    bad = ~ok
+    for description, region in (regions or {}).items():
+        region = np.asarray(region, dtype=bool)
+        if region.shape != a.shape or region.all() or (bad & ~region).any():
+            continue
+        return [Finding(f"wrong only at entries {description}: {int(bad.sum())} of the {int(region.sum())} such "
+                        f"entries differ, and every other entry is right", kinds.ENTRIES)]
+    return []
+
+
+def _subset_finding(a, e, ok) -> list[Finding]:
     """Right on most entries: name the rest, and a common factor on them."""
     bad = ~ok
     if ok.mean() < 0.5:
@@ -630,47 +667,81 @@ def _subset_hint(a, e, ok) -> list[str]:
     c = float(np.sum(a[bad] * eb) / np.sum(eb * eb)) if eb.any() else 0.0
     right = f"right on {int(ok.sum())} of {a.size} entries"
     if bad.sum() > 1 and eb.any() and _same(a[bad], c * eb):
-        return [
-            f"{right}; on the other {int(bad.sum())}, actual ~ {c:.4g} x expected (a wrong branch/slope?)"
-        ]
+        return [Finding(f"{right}; on the other {int(bad.sum())}, actual ~ {c:.4g} x expected (a wrong branch/slope?)",
+                        kinds.ENTRIES)]
     i = _index(np.argwhere(bad)[0])
-    return [f"{right}; {int(bad.sum())} differ, first at {i}: {a[i]:.6g} vs {e[i]:.6g}"]
+    got, want = distinct_texts(a[i], e[i])
+    return [Finding(f"{right}; {int(bad.sum())} differ, first at {i}: {got} vs {want}", kinds.ENTRIES)]
 
 
-def _value_hints(a, e, batch_size) -> list[str]:
+def _value_findings(a, e, batch_size, square, regions) -> list[Finding]:
     if _same(a, np.zeros_like(e)):
-        return ["all zeros: the gradient is never computed or never written back?"]
+        return [Finding("all zeros: the gradient is never computed or never written back?")]
     if _same(a, -e):
-        return ["sign flipped: actual ~ -expected"]
+        return [Finding("sign flipped: actual ~ -expected", kinds.SIGN)]
     ee = float(np.sum(e * e))
     c = float(np.sum(a * e)) / ee if ee > 0 else 0.0
-    if ee > 0 and _same(a, c * e):
-        return ["off by " + _factor(c, batch_size)]
+    # One number is some multiple of any other: a factor shows over two entries at least.
+    if ee > 0 and np.count_nonzero(e) > 1 and _same(a, c * e):
+        return [Finding("off by " + _factor(c, batch_size, square), kinds.SCALE)]
     offset = float(np.mean(a - e))
     if _same(a, e + offset):
-        return [f"off by a constant offset ~ {offset:.4g}"]
+        return [Finding(f"off by a constant offset ~ {offset:.4g}")]
     if a.ndim == 2 and a.shape[0] == a.shape[1] and _same(a, e.T):
-        return ["transposed: actual ~ expected^T"]
+        return [Finding("transposed: actual ~ expected^T", kinds.TRANSPOSE)]
     ok = _close(a, e)
-    return _mask_hint(a, e, ok) or _subset_hint(a, e, ok)
+    return _mask_finding(a, e, ok) or _region_finding(a, e, ok, regions) or _subset_finding(a, e, ok)
 
 
-def diagnose(actual, expected, batch_size=None, candidates=None) -> list[str]:
-    """Short hints naming a recognisable mistake: [] when none is recognised,
-    and always [] when `actual` is right. `candidates` maps a description to
-    the array a known mistake would produce ({"used only the diagonal of the
-    softmax Jacobian": arr}); the description is returned when actual matches."""
+def recognise(actual, expected, batch_size=None, candidates=None, *, square=False, regions=None) -> list[Finding]:
+    """The mistakes `actual` shows against `expected`, as `Finding`s: [] when none
+    is recognised, and always [] when `actual` is right.
+
+    `candidates` maps a description to the array a known mistake would produce
+    ({"used only the diagonal of the softmax Jacobian": arr}), or to (arr, kind)
+    with its SPEC kind; the description is returned when actual matches.
+    `square`: the forward squares something, so a factor 2 may be its
+    derivative. `regions`: {description: mask} of entries that a mistake may
+    confine itself to ("where pooling windows overlap")."""
     a, e = as_numeric(actual), np.asarray(expected, dtype=np.float64)
     if a is None:
-        return [f"not a numeric array: got {type(actual).__name__}"]
+        return [Finding(f"not a numeric array: got {type(actual).__name__}")]
     if compare(a, e, np.float32).passed:
         return []
     bad = ~np.isfinite(a)
     if bad.any():
         first = _index(np.argwhere(bad)[0])
-        return [f"{int(bad.sum())} NaN/inf entries (first at {first}): an exp overflow, log(0) or 0/0?"]
+        return [Finding(f"{int(bad.sum())} NaN/inf entries (first at {first}): an exp overflow, log(0) or 0/0?",
+                        kinds.STABILITY)]
     # Products and means of values near the float range overflow: a hint is then not found,
     # and no RuntimeWarning (an error under -W error) may escape the diagnosis.
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        hints = [name for name, arr in (candidates or {}).items() if _same(a, np.asarray(arr, dtype=np.float64))]
-        return hints + (_shape_hints if a.shape != e.shape else _value_hints)(a, e, batch_size)
+        found = []
+        for description, candidate in (candidates or {}).items():
+            array, kind = candidate if isinstance(candidate, tuple) else (candidate, "")
+            if _same(a, np.asarray(array, dtype=np.float64)):
+                found.append(Finding(description, kind))
+        if a.shape != e.shape:
+            return found + _shape_findings(a, e, batch_size)
+        return found + _value_findings(a, e, batch_size, square, regions)
+
+
+def diagnose(actual, expected, batch_size=None, candidates=None, *, square=False, regions=None) -> list[str]:
+    """Short hints naming a recognisable mistake (the texts of `recognise`)."""
+    return [f.text for f in recognise(actual, expected, batch_size, candidates, square=square, regions=regions)]
+
+
+def mistake_of(findings) -> str:
+    """The SPEC kind of the first finding that names one, or ""."""
+    return next((f.mistake for f in findings if f.mistake), "")
+
+
+def distinct_texts(got, expected, least=6) -> tuple[str, str]:
+    """The two numbers printed with `least` significant digits, or more (up to
+    17, the float64 round trip) until the texts differ where the values do."""
+    got, expected = float(got), float(expected)
+    for digits in range(least, 18):
+        a, b = f"{got:.{digits}g}", f"{expected:.{digits}g}"
+        if a != b or got == expected:
+            return a, b
+    return a, b

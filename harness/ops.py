@@ -10,6 +10,7 @@ import re
 
 import numpy as np
 
+from . import vocabulary as kinds
 from .sandbox import Item, Pending, Ref
 
 # Failures of the sandbox itself rather than exceptions of the student's code.
@@ -93,8 +94,81 @@ def printed_by(results):
     return "".join(part for result in results for part in (result.stdout, result.stderr) if isinstance(part, str))
 
 
+# NumPy's words for arrays whose shapes do not fit together (broadcasting, matmul,
+# einsum, reshape, concatenation, assignment).
+_SHAPE_MESSAGE = re.compile(
+    r"could not be broadcast|not aligned|mismatch in its core dimension|cannot reshape array|"
+    r"must match exactly|dimensions? (?:don't|do not) match|incompatible shapes?|"
+    r"could not broadcast|size \d+ is different from|inconsistent shapes?",
+    re.I,
+)
+
+
+# The harness's copy of the given beras composition says whose result it could not compose
+# (harness/scenarios/beras_probes.py: GivenCompositionError, "Dense.get_weight_gradients: ...").
+_COMPOSITION_ERROR = ".beras_probes.GivenCompositionError"
+_METHOD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\.get_(?:input|weight)_gradients")
+
+
+def composition_method(error):
+    """"Dense.get_weight_gradients" when the given composition could not use what
+    that method returned (no frame of it is left in the traceback), else ""."""
+    if not str(error.type).endswith(_COMPOSITION_ERROR):
+        return ""
+    match = _METHOD.match(error.message or "")
+    return match[0] if match and error.message[match.end():].startswith(":") else ""
+
+
+def error_mistake(error):
+    """The SPEC 5 mistake of an exception or limit of the student's code (an
+    `ErrorInfo`): "timeout" (wall clock or CPU time), "crash" (the process died,
+    ran out of memory, or sent what cannot be read), "not-implemented", "shape"
+    (NumPy says the arrays' shapes do not fit together), or "crash" for any other
+    exception."""
+    if error.kind in ("timeout", "cpu"):
+        return kinds.TIMEOUT
+    if error.kind != "exception":
+        return kinds.CRASH
+    if error.type == "NotImplementedError":
+        return kinds.NOT_IMPLEMENTED
+    if composition_method(error) or _SHAPE_MESSAGE.search(error.message or ""):
+        return kinds.SHAPE
+    return kinds.CRASH
+
+
+# Where a method's own fault lies (SPEC 5 blame), by what the method is for.
+_BLAME_OF_METHOD = {
+    **dict.fromkeys(("call", "__call__", "forward", "_forward", "eval"), kinds.FORWARD),
+    **dict.fromkeys(("get_input_gradients", "get_weight_gradients", "compose_input_gradients",
+                     "compose_weight_gradients", "backward", "_backward", "grad"), kinds.BACKWARD),
+    **dict.fromkeys(("apply_gradients", "update_parameters", "update"), kinds.UPDATE),
+}
+
+
+def error_details(method, error):
+    """The fields of a `checks.Diagnosis` that an error of the student's code in
+    `method` ("Dense.call") fills: its `traceback`, its `mistake`
+    (`error_mistake`) and the `blame` of the method when what it is for says
+    it (a forward, a backward, an update). Where the given composition could
+    not use what a gradient method returned, also the line that says where the
+    bug is (`culprit`), and no traceback (the harness's copy of the given code
+    raised: no frame is the student's)."""
+    fields = {"traceback": error.traceback or "", "mistake": error_mistake(error)}
+    blame = _BLAME_OF_METHOD.get(method.rpartition(".")[2]) if method else None
+    if blame:
+        fields["blame"] = blame
+    if composition_method(error):
+        fields["traceback"] = ""
+        fields["culprit"] = (f"{method} (the backward): it returns gradients of a shape or layout that the given "
+                             "compose_*_gradients cannot combine with J")
+    return fields
+
+
 def failure_summary(label, error):
-    """"Dense.call raised NotImplementedError: ..." or "...: timed out (timeout)"."""
+    """"Dense.call raised NotImplementedError: ..." or "...: timed out (timeout)"; the
+    given composition's complaint about a method's result as it is (it names the method)."""
+    if composition_method(error):
+        return error.message
     if error.kind in LIMIT_KINDS:
         return f"{label}: {error.message} ({error.kind})"
     return f"{label} raised {error.type}: {error.message}"

@@ -22,7 +22,7 @@ import numpy as np
 
 from .checks import fail
 from .gradcheck import side_by_side
-from .ops import array_source, printed_by, python_literal
+from .ops import array_source, composition_method, error_details, printed_by, python_literal
 from .scenarios import IMPORT_NAME as IN_SANDBOX  # harness/scenarios, as the worker imports it
 
 SNIPPET_ARRAY_LIMIT = 2000  # entries of an array written out in a scenario's snippet (as array_source)
@@ -46,9 +46,11 @@ def run(engine, function, *args, calls=1, **kwargs):
 
 
 def method_of(error, default=""):
-    """"Dense.call" from an error that arose in beras.layers:Dense.call, else `default`."""
+    """"Dense.call" from an error that arose in beras.layers:Dense.call, or the
+    method whose result the given composition could not use
+    (`ops.composition_method`), else `default`."""
     where = getattr(error, "where", "")
-    return where.partition(":")[2] or default
+    return composition_method(error) or where.partition(":")[2] or default
 
 
 def play(engine, function, *args, student=True, case="", method="", calls=1, **kwargs):
@@ -61,15 +63,17 @@ def play(engine, function, *args, student=True, case="", method="", calls=1, **k
     if not student:
         raise ReferenceBroken(f"the reference failed in scenario {function}: {error} ({case})")
     raised_in = method_of(error, method)
-    if error.kind == "exception":
+    if composition_method(error):  # the given composition names the method whose result it could not use
+        summary = error.message
+    elif error.kind == "exception":
         summary = f"{raised_in or 'your code'} raised {error.type}: {error.message}"
     elif error.kind == "timeout":
         # The message names the student function that was running when time ran out.
         summary = f"{method or function}: {error.message}"
     else:
         summary = f"{raised_in or function}: {error.message} ({error.kind})"
-    fail(summary, method=raised_in or method, case=case, traceback=error.traceback or "",
-         snippet=snippet(function, args, kwargs), printed=printed_by([result]))
+    fail(summary, method=raised_in or method, case=case, snippet=snippet(function, args, kwargs),
+         printed=printed_by([result]), **error_details(raised_in or method, error))
 
 
 def play_both(student, reference, function, *args, **kwargs):

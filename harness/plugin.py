@@ -22,12 +22,13 @@ import pytest
 from . import checks, expected, outcomes, reproducers, selection, timing
 from .checks import HIDDEN, PUBLIC, CheckFailure, Diagnosis
 from .drivers import GIVEN_CORE
-from .ops import failure_summary, op_label, printed_by
+from .ops import error_details, failure_summary, op_label, printed_by
 from .results import CheckOutcome
 from .sandbox import Batch, Limits, RemoteError, Sandbox
 from .scenarios import IMPORT_NAME
 from .submission import ASSIGNMENTS
 from .text import without_sandbox_paths
+from .vocabulary import CONTRACT, TIMEOUT
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 REFERENCE_DIR = ROOT / "reference"
@@ -73,7 +74,7 @@ def _refuse(config, message):
 
 
 def check_info(item):
-    """{name, target, points, visibility, tags} of a collected check."""
+    """{name, target, points, visibility, tags, blame} of a collected check."""
     marker = item.get_closest_marker("check")
     if marker is None:
         _refuse(item.config, f"{item.nodeid}: a catalog test needs @check(...) (harness.checks.check)")
@@ -92,6 +93,8 @@ def check_info(item):
         "points": float(fields["points"]),
         "visibility": fields["visibility"],
         "tags": list(fields["tags"]),
+        # SPEC 5: every failure has a blame; the check's own unless its diagnosis tells better.
+        "blame": fields.get("blame") or CONTRACT,
     }
 
 
@@ -357,7 +360,7 @@ def pytest_runtest_setup(item):
     if item.config.getoption("submission") and _budget(item.config).remaining() <= 0:
         # The submission has used up its time: the checks left fail at once.
         item.user_properties.append(("not_run", True))
-        checks.fail(timing.not_run_summary(item.config.getoption("budget")))
+        checks.fail(timing.not_run_summary(item.config.getoption("budget")), mistake=TIMEOUT)
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -370,7 +373,8 @@ def pytest_runtest_makereport(item, call):
         label = op_label(exception.op) if exception.op else "the student's code"
         error = exception.error
         diagnosis = Diagnosis(
-            failure_summary(label, error), method=label, traceback=error.traceback or "", printed=printed_by([exception.result])
+            failure_summary(label, error), method=label, printed=printed_by([exception.result]),
+            **error_details(label, error),
         )
     elif isinstance(exception, CheckFailure):
         diagnosis = exception.diagnosis
@@ -445,9 +449,10 @@ class Collector:
         if report.failed or report.skipped:
             outcome.passed = False
             diagnosis = properties.get("diagnosis")
+            outcome.details = {"blame": info.get("blame", CONTRACT)}
             if diagnosis:
                 diagnosis = outcomes.explained(diagnosis, self.own_modules)
-                outcome.details = dict(diagnosis)
+                outcome.details = {**dict(diagnosis), "blame": diagnosis.get("blame") or outcome.details["blame"]}
                 outcome.output = Diagnosis(**diagnosis).as_text()
                 if properties.get("not_run"):
                     outcome.details["not_run"] = True

@@ -260,7 +260,11 @@ def _worst(rows):
             difference = _number(abs(float(got) - float(expected)))
         except (TypeError, ValueError, OverflowError):
             where, difference = _text(index, 40), ""
-        table.append({"index": where, "got": _number(got), "expected": _number(expected), "difference": difference})
+        try:  # as many digits as it takes to tell them apart (a failing entry never reads "equal")
+            got_text, expected_text = numerics.distinct_texts(got, expected)
+        except (TypeError, ValueError, OverflowError):
+            got_text, expected_text = _number(got), _number(expected)
+        table.append({"index": where, "got": got_text, "expected": expected_text, "difference": difference})
     return table
 
 

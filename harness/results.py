@@ -9,7 +9,7 @@ is written, whatever path the text took to get here.
 
 Both follow SPEC 5 here, whoever calls: a hidden check shows its name and
 result only (`outcomes.student_text`; its diagnosis stays out, and
-results.json's `extra_data` names only the method at fault and the blame,
+results.json's `extra_data` names only the method at fault, the blame and the mistake,
 which Gradescope does not show students), each test's output is bounded
 (`OUTPUT_CHARS`) and results.json stays under `MAX_RESULTS_BYTES`.
 """
@@ -23,12 +23,12 @@ import xml.etree.ElementTree as ET
 
 from .outcomes import student_text
 from .text import bounded, printable, printable_data
+from .vocabulary import BLAMES, MISTAKES
 
 PASSED, FAILED = "passed", "failed"
 GRADESCOPE_VISIBILITY = {"public": "visible", "hidden": "after_published"}
 OUTPUT_CHARS = 8000  # each test's output, at most (about): Gradescope shows it whole
 MAX_RESULTS_BYTES = 900_000  # results.json, at most: Gradescope's limit is 1 MB
-BLAMES = ("forward", "backward", "update", "contract", "training")  # SPEC 5 extra_data.blame
 
 
 @dataclasses.dataclass
@@ -105,7 +105,9 @@ def _gradescope_document(outcomes, execution_time, seed, output, extra, limit):
 
 def diagnosis_data(outcome):
     """SPEC 5's structured diagnosis of a failed check, for tools and class
-    reports: {"method", "blame"} as far as known (no input, no expected value:
+    reports: {"method", "blame", "mistake"} as far as known (harness.vocabulary;
+    `blame` from the diagnosis, else the check's default; `mistake` only when one
+    was recognised) (no input, no expected value:
     hidden checks carry it too)."""
     if outcome.passed:
         return {}
@@ -113,9 +115,12 @@ def diagnosis_data(outcome):
     method = outcome.details.get("method")
     if isinstance(method, str) and method and not method.startswith("<"):
         data["method"] = method[:200]
-    culprit = outcome.details.get("culprit")
-    if culprit in BLAMES:
-        data["blame"] = culprit
+    blame = outcome.details.get("blame")
+    if blame in BLAMES:
+        data["blame"] = blame
+    mistake = outcome.details.get("mistake")
+    if mistake in MISTAKES:
+        data["mistake"] = mistake
     return data
 
 

@@ -212,6 +212,23 @@ BERAS_MUTANTS = [
         "        return [x, np.ones((1, self.b.shape[-1]), dtype=x.dtype)]\n",
         "get_weight_gradients reshapes the caller's input array in place (x.shape = ...) to get (B, in, 1)",
     ),
+    Mutant(
+        "dense_weight_grad_batched_wrong_layout",
+        _DENSE,
+        "beras/layers.py",
+        "return [x[:, :, np.newaxis], np.ones((1, self.b.shape[-1]), dtype=x.dtype)]",
+        "return [x[:, np.newaxis, :], np.ones((1, self.b.shape[-1]), dtype=x.dtype)]",
+        "get_weight_gradients returns the batched weight gradient laid out (B, 1, in) instead of (B, in, 1)",
+    ),
+    Mutant(
+        "dense_weight_grad_not_implemented",
+        _DENSE,
+        "beras/layers.py",
+        "        x = np.asarray(self.inputs[0])\n"
+        "        return [x[:, :, np.newaxis], np.ones((1, self.b.shape[-1]), dtype=x.dtype)]\n",
+        '        raise NotImplementedError("Dense.get_weight_gradients: TODO")\n',
+        "get_weight_gradients left as the template has it (raises NotImplementedError)",
+    ),
     # ------------------------------------------------------------ LeakyReLU / ReLU
     Mutant(
         "leaky_relu_backward_ignores_alpha",
@@ -274,6 +291,14 @@ BERAS_MUTANTS = [
         "nnmath.tanh_derivative_from_output(np.asarray(self.outputs[0]))",
         "nnmath.tanh_derivative_from_output(np.asarray(self.inputs[0]))",
         "derivative 1 - t^2 evaluated on the input x instead of the output t",
+    ),
+    Mutant(
+        "tanh_derivative_misspelt_attribute",
+        "beras.activations.Tanh",
+        _ACT,
+        "nnmath.tanh_derivative_from_output(np.asarray(self.outputs[0]))",
+        "nnmath.tanh_derivative_from_output(np.asarray(self.output[0]))",
+        "get_input_gradients reads self.output (a misspelt attribute): AttributeError",
     ),
     Mutant(
         "sigmoid_forward_in_place",
@@ -1227,8 +1252,22 @@ BGD_MUTANTS = [
 
 MUTANTS = BERAS_MUTANTS + BGD_MUTANTS
 
+# Mutants that cost a time limit (graded with a short --timeout by the tests that use
+# them), kept out of MUTANTS so that grading the whole catalog stays quick.
+SLOW_MUTANTS = [
+    Mutant(
+        "sigmoid_backward_never_returns",
+        "beras.activations.Sigmoid",
+        _ACT,
+        "        return [nnmath.sigmoid_derivative_from_output(np.asarray(self.outputs[0]))]\n",
+        "        while True:  # waits for a convergence that never comes\n"
+        "            pass\n",
+        "get_input_gradients loops forever",
+    ),
+]
 
-MUTANTS_BY_ID = {m.id: m for m in MUTANTS}
+
+MUTANTS_BY_ID = {m.id: m for m in MUTANTS + SLOW_MUTANTS}
 
 
 # ============================================================================ float32

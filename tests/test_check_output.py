@@ -43,7 +43,7 @@ def template_check(tmp_path_factory):
 @pytest.fixture(scope="module")
 def one_bug_check(tmp_path_factory):
     folder = tmp_path_factory.mktemp("one_bug") / "submission"
-    materialise(MUTANTS_BY_ID["dense_input_grad_transposed"], folder)
+    materialise(MUTANTS_BY_ID["dense_bias_grad_divided_by_batch"], folder)
     return harness("check", folder)
 
 
@@ -143,10 +143,10 @@ def test_one_bug_reports_its_class_only_in_a_few_lines(one_bug_check):
     found = sections(run.stdout)
     assert list(found) == ["beras.layers.Dense"]
     full = "\n".join(found["beras.layers.Dense"])
-    assert "Dense.get_input_gradients" in full and "reproduce: python .harness/failures/" in full
+    assert "Dense.get_weight_gradients" in full and "reproduce: python .harness/failures/" in full
     script = full.split("reproduce: python ", 1)[1].split()[0]
     folder = pathlib.Path(run.args[-1])
-    assert "layer = Dense(3, 5)" in (folder / script).read_text()
+    assert "layer = Dense(" in (folder / script).read_text()
 
 
 # ----------------------------------------------------------- -k by printed names

@@ -7,49 +7,11 @@ computing in float32 must get full marks. Each grading is a real
 """
 
 import ast
-import fcntl
 import functools
-import json
 
 import pytest
 from autograde import grade
-from mutants import MUTANTS, REFERENCE_DIR, materialise, materialise_float32, module_of
-
-
-def grade_mutant(mutant, folder):
-    """`(status, results document)` of grading `mutant`'s assignment, in `folder`."""
-    materialise(mutant, folder / "submission")
-    return grade(folder / "submission", folder / "results.json", "--assignment", mutant.target.split(".")[0])
-
-
-@pytest.fixture(scope="session")
-def mutant_grading(tmp_path_factory, request):
-    """`grading(mutant) -> (status, document)`: each mutant is graded once per
-    test session and shared by the tests below, also across xdist workers
-    (the cache lives in the directory the workers' temporary folders share,
-    and a lock per mutant makes a second worker wait for the first's grading)."""
-    base = tmp_path_factory.getbasetemp()
-    shared = base.parent if hasattr(request.config, "workerinput") else base
-    cache = shared / "mutant-gradings"
-    cache.mkdir(exist_ok=True)
-    memory = {}
-
-    def grading(mutant):
-        if mutant.id not in memory:
-            answer = cache / f"{mutant.id}.json"
-            with open(cache / f"{mutant.id}.lock", "w") as lock:
-                fcntl.flock(lock, fcntl.LOCK_EX)
-                if not answer.exists():
-                    work = cache / mutant.id
-                    work.mkdir(exist_ok=True)
-                    status, document = grade_mutant(mutant, work)
-                    partial = answer.with_suffix(".partial")
-                    partial.write_text(json.dumps([status, document]))
-                    partial.replace(answer)
-            memory[mutant.id] = tuple(json.loads(answer.read_text()))
-        return memory[mutant.id]
-
-    return grading
+from mutants import MUTANTS, REFERENCE_DIR, materialise_float32, module_of
 
 
 def failed_checks(document):

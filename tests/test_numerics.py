@@ -387,7 +387,9 @@ def test_diagnose_names_each_mistake():
     assert "transposed" in hint(square.T, square)
     assert "batch size" in hint(B * e, e, batch_size=B)
     assert "1/batch size" in hint(e / B, e, batch_size=B)
-    assert "factor of 2" in hint(2 * e, e) and "factor of 0.5" in hint(e / 2, e)
+    assert "factor of 2" in hint(2 * e, e, square=True) and "factor of 0.5" in hint(e / 2, e, square=True)
+    # A 2 is blamed on a square's derivative only where the forward squares: else it is a constant.
+    assert "square" not in hint(2 * e, e) and "constant factor ~ 2 " in hint(2 * e, e)
     assert "1.37" in hint(1.37 * e, e)
     assert "offset" in hint(e + 0.3, e)
     assert "all zeros" in hint(np.zeros_like(e), e)

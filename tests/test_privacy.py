@@ -115,7 +115,8 @@ def test_hidden_details_never_reach_the_documents():
         name="beras.optimizers.Adam: a hidden one", target="beras.optimizers.Adam", max_score=2, passed=False,
         output=f"Adam.apply_gradients: wrong\n  largest errors: 1 vs 2\n  reproduce with:\n    {secret}",
         visibility="hidden",
-        details={"summary": "wrong", "method": "Adam.apply_gradients", "culprit": "update", "snippet": secret,
+        details={"summary": "wrong", "method": "Adam.apply_gradients", "blame": "update", "mistake": "state",
+                 "culprit": "Adam.apply_gradients (the update)", "snippet": secret,
                  "worst": [((0, 0), 1.0, 2.0)], "case": "beta_1=0.8"},
     )
     public = CheckOutcome(name="beras.optimizers.Adam: a public one", target="beras.optimizers.Adam", max_score=1,
@@ -128,6 +129,6 @@ def test_hidden_details_never_reach_the_documents():
     test = document["tests"][1]
     assert test["output"] == outcomes.HIDDEN_OUTPUT and test["status"] == "failed"
     assert test["extra_data"] == {"target": "beras.optimizers.Adam", "duration": 0.0, "method": "Adam.apply_gradients",
-                                  "blame": "update"}
+                                  "blame": "update", "mistake": "state"}
     junit = results.junit_xml([public, hidden])
     assert "SECRET" not in junit and "0.123456789" not in junit

@@ -53,10 +53,11 @@ def _rtol(dtype, rtol):
     return None if rtol is None else max(rtol, numerics.RTOL[numerics.precision(dtype or np.float64)])
 
 
-def expect(scenario, actual, expected, what, dtype=None, hints=(), rtol=None, method=None):
-    """Fail (naming the scenario's method) unless `actual` matches `expected`."""
+def expect(scenario, actual, expected, what, dtype=None, hints=(), rtol=None, method=None, **details):
+    """Fail (naming the scenario's method) unless `actual` matches `expected`
+    (`details`: more for the diagnosis, e.g. the `mistake` or `blame` a failure means)."""
     expect_close(actual, expected, what, dtype=dtype, rtol=_rtol(dtype, rtol), hints=hints,
-                 method=scenario.method if method is None else method, case=scenario.case)
+                 method=scenario.method if method is None else method, case=scenario.case, **details)
 
 
 def precision_of(*values, names=()):
@@ -131,7 +132,8 @@ def gradient_list(scenario, grads, count, method):
     """The list of gradients a tape returned, validated: one entry per source."""
     if not isinstance(grads, list) or len(grads) != count:
         got = f"{len(grads)} items" if isinstance(grads, list) else describe(grads)
-        scenario.fail(f"{method} must return a list with one gradient per source ({count}), got {got}", method=method)
+        scenario.fail(f"{method} must return a list with one gradient per source ({count}), got {got}", method=method,
+                      mistake="shape")
     return grads
 
 
@@ -151,7 +153,7 @@ def judge_gradient(scenario, name, got, want, dtype, method, hint="", shape=None
     own = tuple(shape) if shape is not None else np.shape(want)
     if np.shape(got) not in (np.shape(want), own):
         scenario.fail(f"{method}: the gradient for {name} has shape {np.shape(got)}, expected {own} (the source's "
-                      "shape)", method=method)
+                      "shape)", method=method, mistake="shape")
     if np.shape(got) != np.shape(want) and np.size(got) == np.size(want):
         got = np.reshape(got, np.shape(want))
     expect(scenario, got, want, f"{method}: the gradient for {name} differs from the reference", dtype=dtype,

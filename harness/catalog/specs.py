@@ -24,6 +24,12 @@ class Spec:
     # mistakes(inputs, output, upstream) -> {"what the student did": the input
     # gradient it gives}: named in a failure's hints when the student's matches.
     mistakes: object = None
+    # The forward squares something, so a gradient off by exactly 2 may be its derivative's 2.
+    squares: bool = False
+    # regions(case, inputs) -> {"where ...": boolean mask shaped like the first input}:
+    # entries a mistake may be confined to, named when every wrong entry of the
+    # input gradient lies in one (`numerics.recognise`).
+    regions: object = None
 
     @property
     def target(self):
@@ -134,6 +140,25 @@ def softmax_mistakes(inputs, output, upstream):
     return {"only the diagonal of each row's softmax Jacobian was used (s * (1 - s) * upstream)": s * (1 - s) * upstream}
 
 
+def pool_overlaps(case, inputs):
+    """The entries of a MaxPooling2D input that more than one pooling window covers
+    (`case`: pool_shape and strides as the constructor takes them; SPEC 3: output
+    1 + (H - P) // S per axis), where the errors of the windows add up."""
+    pool = case.args[0]
+    strides = case.kwargs.get("strides") or (case.args[1] if len(case.args) > 1 and case.args[1] else pool)
+    shape = np.shape(inputs[0])
+    counts = []
+    for size, p, stride in zip(shape[1:3], pool, strides):
+        windows = 1 + (size - p) // stride
+        covered = np.zeros(size, dtype=int)
+        for k in range(windows):
+            covered[k * stride: k * stride + p] += 1
+        counts.append(covered)
+    overlapped = (counts[0][:, None] * counts[1][None, :]) > 1
+    return {"where pooling windows overlap (their errors must be added up there, not assigned)":
+            np.broadcast_to(overlapped[None, :, :, None], shape)}
+
+
 def relative_step(fraction):
     """max_step for probabilities: no entry moves by more than `fraction` of itself."""
     return lambda inputs: fraction * np.abs(inputs)
@@ -178,6 +203,7 @@ BERAS_LAYERS = [
     Spec(
         BerasLoss("beras.losses.MeanSquaredError"),
         (Case("batch 4", (), shapes=((4, 3), (4, 3))), Case("batch 1", (), shapes=((1, 5), (1, 5)))),
+        squares=True,
     ),
     Spec(
         BerasLoss("beras.losses.CategoricalCrossentropy"),
@@ -232,6 +258,7 @@ BGD_LAYERS = [
             Case("3x3 pools, stride 2 (overlapping)", ((3, 3),), {"strides": (2, 2)}, shapes=((2, 7, 7, 1),), sample=pool_values, max_step=0.015),
             Case("2x3 pools, stride (1, 2), batch 1", ((2, 3),), {"strides": (1, 2)}, shapes=((1, 4, 7, 2),), sample=pool_values, max_step=0.015),
         ),
+        regions=pool_overlaps,
     ),
     Spec(
         BgdLayer("bgd.layers.flatten.Flatten"),
@@ -240,6 +267,7 @@ BGD_LAYERS = [
     Spec(
         BgdCost("bgd.cost.MSE"),
         (Case("batch 4", (), shapes=((4, 3), (4, 3))), Case("batch 1", (), shapes=((1, 5), (1, 5)))),
+        squares=True,
     ),
     Spec(
         BgdCost("bgd.cost.CrossEntropy"),

@@ -35,6 +35,7 @@ from harness.catalog.beras_judging import (
 )
 from harness.checks import HIDDEN, CheckFailure, check
 from harness.play import play
+from harness.vocabulary import CONTRACT, FORWARD, IN_PLACE, SHAPE, STATE, TRAINING, UPDATE
 
 
 def __tracebackhide__(excinfo):
@@ -95,7 +96,7 @@ def check_in_place(cls, kwargs, student, rng):
     for i, (p, a, g) in enumerate(zip(params, after, steps[0])):
         if same_array(a, p):
             scenario.fail(f"{scenario.method} did not change parameter {i} (shape {p.shape}): the arrays given must "
-                          "be updated in place", hints=["`p = p - lr * g` or `params[i] = ...` makes a new array: "
+                          "be updated in place", mistake=IN_PLACE if got.get("replaced") is True else "", hints=["`p = p - lr * g` or `params[i] = ...` makes a new array: "
                                                         "write into the old one, `p -= lr * g` or `p[...] = ...`"])
         moved = np.sign(np.asarray(a) - p)
         for wrong, how, hints in [(moved == 0, "left {} of {} entries of parameter {} unchanged", []),
@@ -107,7 +108,7 @@ def check_in_place(cls, kwargs, student, rng):
                               hints=hints)
     for i, (g, given) in enumerate(zip(got["grads_after"][0], steps[0])):
         if not same_array(g, given):
-            scenario.fail(f"{scenario.method} changed gradient {i}, which it must only read")
+            scenario.fail(f"{scenario.method} changed gradient {i}, which it must only read", mistake=IN_PLACE)
     if not same_array(got["spare"], np.ones((2, 3))):
         scenario.fail(f"{scenario.method} changed a Variable that was not passed to it")
 
@@ -127,7 +128,8 @@ def check_trajectory(cls, kwargs, student, reference, rng, scales=STEP_SCALES):
 def _judge_trajectory(scenario, got, want, params, n):
     after, expected = _after(scenario, got, n), want["after"]
     if all(same_array(a, p) for step in after for a, p in zip(step, params)):
-        scenario.fail(f"{scenario.method} never changed the parameters in {n} steps (are they updated in place?)")
+        scenario.fail(f"{scenario.method} never changed the parameters in {n} steps (are they updated in place?)",
+                      mistake=IN_PLACE if got.get("replaced") is True else "")
     dtype = precision_of(*after[-1])
     first_step_right = False
     for t in range(n):
@@ -143,7 +145,8 @@ def _judge_trajectory(scenario, got, want, params, n):
                 hint = ("the first step is right, a later one is not: the state kept between steps "
                         "(running averages, step count, one per parameter) is updated or used wrongly")
             expect(scenario, moved, wanted, f"{scenario.method}: step {t + 1} of {n} did not move parameter {i} "
-                   f"(shape {p.shape}) as expected", dtype=dtype, hints=[hint], rtol=OPTIMIZER_RTOL)
+                   f"(shape {p.shape}) as expected", dtype=dtype, hints=[hint], rtol=OPTIMIZER_RTOL,
+                   mistake=STATE if first_step_right else "")
         first_step_right = first_step_right or t == 0
 
 
@@ -183,48 +186,49 @@ def _optimizer_rtol(dtype):
 
 
 @check("beras.optimizers.BasicOptimizer", "apply_gradients moves every given array in place, against its gradient, "
-       "and changes nothing else", points=1, clause="2 optimizers: apply_gradients updates the params in place; 4 update: exactly the right arrays, in place")
+       "and changes nothing else", points=1, clause="2 optimizers: apply_gradients updates the params in place; 4 update: exactly the right arrays, in place", blame=UPDATE)
 def test_basic_optimizer_in_place(student, reference, rng):
     check_in_place("BasicOptimizer", {"learning_rate": 0.1}, student, rng)
 
 
-@check("beras.optimizers.BasicOptimizer", "parameters over 5 steps match the reference", points=2, clause="2 BasicOptimizer: p -= lr*g; 4 update: over several steps")
+@check("beras.optimizers.BasicOptimizer", "parameters over 5 steps match the reference", points=2, clause="2 BasicOptimizer: p -= lr*g; 4 update: over several steps", blame=UPDATE)
 def test_basic_optimizer_trajectory(student, reference, rng):
     check_trajectory("BasicOptimizer", {"learning_rate": 0.1}, student, reference, rng)
 
 
 @check("beras.optimizers.RMSProp", "apply_gradients moves every given array in place, against its gradient, "
-       "and changes nothing else", points=1, clause="2 optimizers: apply_gradients updates the params in place; 4 update: exactly the right arrays, in place")
+       "and changes nothing else", points=1, clause="2 optimizers: apply_gradients updates the params in place; 4 update: exactly the right arrays, in place", blame=UPDATE)
 def test_rmsprop_in_place(student, reference, rng):
     check_in_place("RMSProp", {"learning_rate": 0.01}, student, rng)
 
 
 @check("beras.optimizers.RMSProp", "parameters over 5 steps match the reference (a running average of g² per parameter)",
-       points=2, clause="2 RMSProp: v = beta*v + (1-beta)*g², p -= lr*g/(sqrt(v)+epsilon); 4 update: optimizer state")
+       points=2, clause="2 RMSProp: v = beta*v + (1-beta)*g², p -= lr*g/(sqrt(v)+epsilon); 4 update: optimizer state",
+       blame=UPDATE)
 def test_rmsprop_trajectory(student, reference, rng):
     check_trajectory("RMSProp", {"learning_rate": 0.01}, student, reference, rng)
 
 
 @check("beras.optimizers.RMSProp", "parameters over 5 steps match the reference with beta=0.6, epsilon=0.01", points=2,
-       visibility=HIDDEN, clause="2 RMSProp(learning_rate, beta, epsilon) formula; 4 update: optimizer state")
+       visibility=HIDDEN, clause="2 RMSProp(learning_rate, beta, epsilon) formula; 4 update: optimizer state", blame=UPDATE)
 def test_rmsprop_trajectory_hyperparameters(student, reference, rng):
     check_trajectory("RMSProp", {"learning_rate": 0.02, "beta": 0.6, "epsilon": 0.01}, student, reference, rng)
 
 
 @check("beras.optimizers.Adam", "apply_gradients moves every given array in place, against its gradient, "
-       "and changes nothing else", points=1, clause="2 optimizers: apply_gradients updates the params in place; 4 update: exactly the right arrays, in place")
+       "and changes nothing else", points=1, clause="2 optimizers: apply_gradients updates the params in place; 4 update: exactly the right arrays, in place", blame=UPDATE)
 def test_adam_in_place(student, reference, rng):
     check_in_place("Adam", {"learning_rate": 0.01}, student, rng)
 
 
 @check("beras.optimizers.Adam", "parameters over 5 steps match the reference (bias-corrected moments per parameter)",
-       points=2, clause="2 Adam, as Keras and PyTorch: bias-corrected m_hat, v_hat; 4 update: optimizer state")
+       points=2, clause="2 Adam, as Keras and PyTorch: bias-corrected m_hat, v_hat; 4 update: optimizer state", blame=UPDATE)
 def test_adam_trajectory(student, reference, rng):
     check_trajectory("Adam", {"learning_rate": 0.01}, student, reference, rng)
 
 
 @check("beras.optimizers.Adam", "parameters over 5 steps match the reference with amsgrad=True (the running max of the "
-       "raw second moment), beta_1=0.8, beta_2=0.5, epsilon=1e-3", points=2, visibility=HIDDEN, clause="2 Adam amsgrad: v_max = max(v_max, v) over the raw second moment, v_hat = v_max/(1-b2^t)")
+       "raw second moment), beta_1=0.8, beta_2=0.5, epsilon=1e-3", points=2, visibility=HIDDEN, clause="2 Adam amsgrad: v_max = max(v_max, v) over the raw second moment, v_hat = v_max/(1-b2^t)", blame=UPDATE)
 def test_adam_trajectory_amsgrad(student, reference, rng):
     kwargs = {"learning_rate": 0.02, "beta_1": 0.8, "beta_2": 0.5, "epsilon": 1e-3, "amsgrad": True}
     check_trajectory("Adam", kwargs, student, reference, rng, scales=AMSGRAD_STEP_SCALES)
@@ -263,32 +267,32 @@ def check_tape(graph, student, reference, rng, hint=""):
 
 
 @check("beras.gradient_tape.GradientTape", "gradients through a chain of three layers and a loss match the reference",
-       points=2, clause="2 GradientTape: gradient(target, sources) -> list of arrays shaped like sources")
+       points=2, clause="2 GradientTape: gradient(target, sources) -> list of arrays shaped like sources", blame=CONTRACT)
 def test_tape_chain(student, reference, rng):
     check_tape("chain", student, reference, rng)
 
 
 @check("beras.gradient_tape.GradientTape", "a tensor used by two layers gets the sum of both gradients (fan-out)",
-       points=2, clause="2 GradientTape: a tensor used by two layers gets the sum of both contributions; 4 contract: fan-out sums")
+       points=2, clause="2 GradientTape: a tensor used by two layers gets the sum of both contributions; 4 contract: fan-out sums", blame=CONTRACT)
 def test_tape_fan_out(student, reference, rng):
     check_tape("fan-out", student, reference, rng, hint=SUM_HINT)
 
 
 @check("beras.gradient_tape.GradientTape", "a weight that is also another layer's input gets the sum of both gradients",
-       points=2, clause="2 GradientTape: a tensor used by two layers gets the sum of both contributions")
+       points=2, clause="2 GradientTape: a tensor used by two layers gets the sum of both contributions", blame=CONTRACT)
 def test_tape_weight_as_input(student, reference, rng):
     check_tape("weight input", student, reference, rng, hint=SUM_HINT)
 
 
 @check("beras.gradient_tape.GradientTape", "a source the loss does not depend on gets None; the others get their "
-       "gradients", points=1, clause="2 GradientTape: None for a disconnected source; 4 contract: disconnected sources")
+       "gradients", points=1, clause="2 GradientTape: None for a disconnected source; 4 contract: disconnected sources", blame=CONTRACT)
 def test_tape_disconnected(student, reference, rng):
     check_tape("disconnected", student, reference, rng)
 
 
 @check("beras.gradient_tape.GradientTape",
        "the with block sets and clears Diffable.gradient_tape, gradient works after it, nesting raises RuntimeError",
-       points=1, clause="2 GradientTape: context manager that sets Diffable.gradient_tape; BACKGROUND: __enter__ raises RuntimeError when a tape is active")
+       points=1, clause="2 GradientTape: context manager that sets Diffable.gradient_tape; BACKGROUND: __enter__ raises RuntimeError when a tape is active", blame=CONTRACT)
 def test_tape_lifecycle(student, reference, rng):
     (w,) = probe_weights(rng, 3, 1)
     x, y = rng.normal(size=(4, 3)), rng.normal(size=(4, 3))
@@ -323,7 +327,7 @@ GIVEN = 0
 
 
 @check("beras.core.Tensor", "Tensor is an ndarray with .trainable (default True), kept through slicing, reshapes and "
-       "ufuncs; Variable(x) is such a Tensor", points=GIVEN, clause="2 core: Tensor (ndarray subclass with .trainable, default True), Variable; BACKGROUND: __array_finalize__; 4: given classes are checked too")
+       "ufuncs; Variable(x) is such a Tensor", points=GIVEN, clause="2 core: Tensor (ndarray subclass with .trainable, default True), Variable; BACKGROUND: __array_finalize__; 4: given classes are checked too", blame=CONTRACT)
 def test_tensor(student, reference, rng):
     x = rng.normal(size=(3, 4))
     scenario = Scenario("tensor_semantics", x, method="Tensor.__new__",
@@ -350,7 +354,8 @@ def test_tensor(student, reference, rng):
                           f"{w['trainable']!r} (__array_finalize__ copies it)", method="Tensor.__array_finalize__")
 
 
-@check("beras.core.Callable", "calling an instance returns call's result as a Tensor", points=GIVEN, clause="2 core: Callable; BACKGROUND: Callable.__call__ returns Tensor(self.call(...)); 4: given classes are checked too")
+@check("beras.core.Callable", "calling an instance returns call's result as a Tensor", points=GIVEN, clause="2 core: Callable; BACKGROUND: Callable.__call__ returns Tensor(self.call(...)); 4: given classes are checked too",
+       blame=CONTRACT)
 def test_callable(student, reference, rng):
     x = rng.normal(size=(3, 4))
     scenario = Scenario("callable_call", x, method="Callable.__call__",
@@ -362,7 +367,7 @@ def test_callable(student, reference, rng):
         scenario.fail("Callable.__call__ must return the values that call returned (with the arguments passed on)")
 
 
-@check("beras.core.Weighted", "trainable, its setter, trainable_variables and non_trainable_variables", points=GIVEN, clause="2 core: Weighted; BACKGROUND: trainable, its setter, trainable_variables, non_trainable_variables")
+@check("beras.core.Weighted", "trainable, its setter, trainable_variables and non_trainable_variables", points=GIVEN, clause="2 core: Weighted; BACKGROUND: trainable, its setter, trainable_variables, non_trainable_variables", blame=CONTRACT)
 def test_weighted(student, reference, rng):
     weights = [rng.normal(size=(3, 2)), rng.normal(size=(1, 2))]
     scenario = Scenario("weighted_flags", weights, method="Weighted.trainable",
@@ -386,7 +391,7 @@ def test_weighted(student, reference, rng):
 
 
 @check("beras.core.Diffable", "calling a layer under a tape records previous_layers[id(output)] and keeps its inputs "
-       "(in argument order) and outputs", points=GIVEN, clause="2 core: Diffable.gradient_tape, previous_layers maps id(output) -> layer; BACKGROUND: Diffable.__call__")
+       "(in argument order) and outputs", points=GIVEN, clause="2 core: Diffable.gradient_tape, previous_layers maps id(output) -> layer; BACKGROUND: Diffable.__call__", blame=CONTRACT)
 def test_diffable_records(student, reference, rng):
     x, x2 = rng.normal(size=(4, 3)), rng.normal(size=(2, 3))
     scenario = Scenario("diffable_records", x, x2, method="Diffable.__call__",
@@ -426,7 +431,7 @@ COMPOSE_LABELS = [
 
 @check("beras.core.Diffable",
        "compose_input_gradients and compose_weight_gradients for shared (in, out) and batched (B, in, out) local gradients",
-       points=GIVEN, clause="2 core: compose_input_gradients(J), compose_weight_gradients(J); conventions: batched or shared gradients; BACKGROUND")
+       points=GIVEN, clause="2 core: compose_input_gradients(J), compose_weight_gradients(J); conventions: batched or shared gradients; BACKGROUND", blame=CONTRACT)
 def test_diffable_composition(student, reference, rng):
     b, n_in, n_out = 5, 3, 4
     x, x2, u = rng.normal(size=(b, n_in)), rng.normal(size=(b, 2)), rng.normal(size=(b, n_out))
@@ -461,7 +466,7 @@ SPREAD_FIXED = ("xavier", "kaiming")
 
 
 @check("beras.layers.Dense", "Dense(in, out, initializer) has weights [w (in, out), b (1, out)], Tensors, w drawn as the "
-       "initializer says (zero, normal, xavier, kaiming), b zero", points=2, clause="2 Dense: weights -> [w (input_size, output_size), b (1, output_size)]; initializers zero, normal, xavier, kaiming; b starts at zero")
+       "initializer says (zero, normal, xavier, kaiming), b zero", points=2, clause="2 Dense: weights -> [w (input_size, output_size), b (1, output_size)]; initializers zero, normal, xavier, kaiming; b starts at zero", blame=CONTRACT)
 def test_dense_weights(student, reference, rng):
     n_in, n_out = 200, 100
     scenario = Scenario("dense_weights", n_in, n_out, list(INITIALIZERS), method="Dense._initialize_weight",
@@ -536,10 +541,11 @@ def expect_untouched(scenario, run, weights, flags, what):
         scenario.fail(f"{what} called the optimizer's apply_gradients {len(run['steps'])} time(s): it must not train")
     if run["flags"] != list(flags):
         scenario.fail(f"{what} changed the trainable flags of the weights: {list(flags)} -> {run['flags']}",
+                      mistake=STATE,
                       hints=["it must not set model.trainable (or any layer's): that would freeze or unfreeze weights "
                              "for the training that follows"])
     if not run["data_untouched"]:
-        scenario.fail(f"{what} changed the x or y arrays it was given")
+        scenario.fail(f"{what} changed the x or y arrays it was given", mistake=IN_PLACE)
 
 
 def expect_scalars(scenario, got, want, what, dtype=np.float64):
@@ -547,22 +553,23 @@ def expect_scalars(scenario, got, want, what, dtype=np.float64):
         expect(scenario, got[key], want[key], f'{what}["{key}"]', dtype=dtype)
 
 
-@check("beras.model.SequentialModel", "call runs the layers in order (output matches the reference)", points=1, clause="2 SequentialModel: call(x)")
+@check("beras.model.SequentialModel", "call runs the layers in order (output matches the reference)", points=1, clause="2 SequentialModel: call(x)", blame=FORWARD)
 def test_model_call(student, reference, rng):
     weights, x, y = model_case(rng, 6)
     scenario, got, want = play_model(student, reference, weights, x, y, [("call", [x], {})], "model.call(x), batch 6",
                                      "SequentialModel.call")
     output, expected = got[0]["result"], want[0]["result"]
     if not is_array(output, np.shape(expected)):
-        scenario.fail(f"model.call(x) returned {describe(output)}, expected an array of shape {np.shape(expected)}")
+        scenario.fail(f"model.call(x) returned {describe(output)}, expected an array of shape {np.shape(expected)}",
+                      mistake=SHAPE)
     expect(scenario, output, expected, "model.call(x)", hints=["each layer is called on the previous layer's output, "
                                                                "in the order of model.layers"])
     if not got[0]["data_untouched"]:
-        scenario.fail("model.call(x) changed the x array it was given")
+        scenario.fail("model.call(x) changed the x array it was given", mistake=IN_PLACE, blame=CONTRACT)
 
 
 @check("beras.model.SequentialModel", "batch_step(training=False) returns the batch's loss and accuracy and changes no "
-       "weight, no trainable flag", points=1, clause="2 SequentialModel: batch_step(x, y, training) trains only when training; 4: loss/acc any real scalar; 4 contract: trainable")
+       "weight, no trainable flag", points=1, clause="2 SequentialModel: batch_step(x, y, training) trains only when training; 4: loss/acc any real scalar; 4 contract: trainable", blame=CONTRACT)
 def test_model_batch_step_no_training(student, reference, rng):
     weights, x, y = model_case(rng, 6)
     scenario, got, want = play_model(student, reference, weights, x, y, [("batch_step", [x, y], {"training": False})],
@@ -592,7 +599,8 @@ def check_training_step(student, reference, rng, frozen=()):
     if run["flags"] != [i not in frozen for i in range(3)]:
         scenario.fail(f"batch_step(training=True) changed the trainable flags of the weights: -> {run['flags']}")
     if not run["data_untouched"]:
-        scenario.fail("batch_step(training=True) changed the x or y arrays it was given")
+        scenario.fail("batch_step(training=True) changed the x or y arrays it was given", mistake=IN_PLACE,
+                      blame=CONTRACT)
     # While this check runs, beras's name GradientTape stands for the harness's probe tape.
     hints = [] if run["tapes"] else ["batch_step never entered a GradientTape: its forward pass must run inside "
                                      "`with GradientTape() as tape:` (the class beras.model imports)"]
@@ -605,19 +613,19 @@ def check_training_step(student, reference, rng, frozen=()):
 
 
 @check("beras.model.SequentialModel", "batch_step(training=True) returns the batch's loss and accuracy and takes exactly "
-       "one optimizer step with the trainable weights' gradients", points=2, clause="2 SequentialModel: batch_step(x, y, training=True) -> {loss, acc}; 4 update")
+       "one optimizer step with the trainable weights' gradients", points=2, clause="2 SequentialModel: batch_step(x, y, training=True) -> {loss, acc}; 4 update", blame=UPDATE)
 def test_model_batch_step_training(student, reference, rng):
     check_training_step(student, reference, rng)
 
 
 @check("beras.model.SequentialModel", "batch_step(training=True) leaves weights with trainable = False unchanged",
-       points=1, visibility=HIDDEN, clause="2 Weighted: trainable_variables; SequentialModel: batch_step trains the trainable weights; 4 contract: trainable")
+       points=1, visibility=HIDDEN, clause="2 Weighted: trainable_variables; SequentialModel: batch_step trains the trainable weights; 4 contract: trainable", blame=UPDATE)
 def test_model_frozen_layer(student, reference, rng):
     check_training_step(student, reference, rng, frozen=(1,))
 
 
 @check("beras.model.SequentialModel", "evaluate returns the loss and accuracy on all the data and changes nothing",
-       points=1, clause="2 SequentialModel: evaluate(x, y, batch_size) -> {loss, acc} (changes no weight)")
+       points=1, clause="2 SequentialModel: evaluate(x, y, batch_size) -> {loss, acc} (changes no weight)", blame=CONTRACT)
 def test_model_evaluate(student, reference, rng):
     weights, x, y = model_case(rng, 12)
     scenario, got, want = play_model(student, reference, weights, x, y, [("evaluate", [x, y, 4], {})],
@@ -666,7 +674,7 @@ def _within(value, values):
 
 
 @check("beras.model.SequentialModel", 'fit trains on every batch of every epoch once and returns {{"loss": [...], '
-       '"acc": [...]}}, one value per epoch', points=1, clause="2 SequentialModel: fit(x, y, epochs, batch_size) -> {loss: [one per epoch], acc: [...]}; 4 contract: no mutation of inputs")
+       '"acc": [...]}}, one value per epoch', points=1, clause="2 SequentialModel: fit(x, y, epochs, batch_size) -> {loss: [one per epoch], acc: [...]}; 4 contract: no mutation of inputs", blame=TRAINING)
 def test_model_fit_history(student, reference, rng):
     weights, x, y = model_case(rng, 12)
     epochs, batch_size, per_epoch = 3, 4, 3
@@ -676,7 +684,8 @@ def test_model_fit_history(student, reference, rng):
     run = got[0]
     history = scalars(scenario, run["result"], ("loss", "acc"), f"fit(x, y, {epochs}, {batch_size})", per_epoch=epochs)
     if not run["data_untouched"]:
-        scenario.fail("fit changed the x or y arrays it was given (shuffle copies or indices, not the caller's arrays)")
+        scenario.fail("fit changed the x or y arrays it was given (shuffle copies or indices, not the caller's arrays)",
+                      mistake=IN_PLACE, blame=CONTRACT)
     if any(sorted(step) != [0, 1, 2] for step in run["steps"]):
         scenario.fail("fit gave the optimizer other weights than the model's trainable variables")
     for e, (losses, metrics) in enumerate(_epochs(scenario, run["log"], epochs, per_epoch, y)):
@@ -701,7 +710,7 @@ def toy_task(rng, n=48):
     return teacher, start, x
 
 
-@check("beras.model.SequentialModel", "end to end: fit on a small task halves the loss on the data", points=2, clause="4 end to end: a small model trains and its loss falls")
+@check("beras.model.SequentialModel", "end to end: fit on a small task halves the loss on the data", points=2, clause="4 end to end: a small model trains and its loss falls", blame=TRAINING)
 def test_model_trains(student, reference, rng):
     teacher, start, x = toy_task(rng)
     # The labels, and the loss before training: the probes alone compute them (no model), asked
@@ -738,7 +747,8 @@ def check_onehot(student, reference, rng, classes):
     got, want = scenario.both(student, reference)
     encoded = got["encoded"]
     if not is_array(encoded, np.shape(want["encoded"])):
-        scenario.fail(f"OneHotEncoder.call: expected {np.shape(want['encoded'])} one-hot rows, got {describe(encoded)}")
+        scenario.fail(f"OneHotEncoder.call: expected {np.shape(want['encoded'])} one-hot rows, got {describe(encoded)}",
+                      mistake=SHAPE)
     if not same_array(encoded, want["encoded"]):
         scenario.fail("OneHotEncoder.call: wrong one-hot rows (column i must stand for the i-th label of "
                       "np.unique(fit labels))", hints=["np.unique sorts the labels; the order in which they appear "
@@ -750,17 +760,18 @@ def check_onehot(student, reference, rng, classes):
     for (method, what), untouched in zip([("OneHotEncoder.fit", "fit"), ("OneHotEncoder.call", "call"),
                                           ("OneHotEncoder.inverse", "inverse")], got["untouched"]):
         if untouched is not True:
-            scenario.fail(f"OneHotEncoder.{what} changed the array it was given", method=method)
+            scenario.fail(f"OneHotEncoder.{what} changed the array it was given", method=method, mistake=IN_PLACE,
+                          blame=CONTRACT)
 
 
 @check("beras.onehot.OneHotEncoder", "fit and call give one-hot rows in np.unique order of integer labels; inverse maps back",
-       points=1, clause="2 OneHotEncoder: fit, call -> one-hot rows in np.unique order, inverse -> labels")
+       points=1, clause="2 OneHotEncoder: fit, call -> one-hot rows in np.unique order, inverse -> labels", blame=FORWARD)
 def test_onehot_integers(student, reference, rng):
     check_onehot(student, reference, rng, rng.choice(np.arange(-20, 60), size=5, replace=False))
 
 
 @check("beras.onehot.OneHotEncoder", "string labels: one-hot rows in np.unique order, inverse maps back", points=1,
-       visibility=HIDDEN, clause="2 OneHotEncoder: fit, call -> one-hot rows in np.unique order, inverse -> labels")
+       visibility=HIDDEN, clause="2 OneHotEncoder: fit, call -> one-hot rows in np.unique order, inverse -> labels", blame=FORWARD)
 def test_onehot_strings(student, reference, rng):
     check_onehot(student, reference, rng, rng.choice(np.array(["owl", "cat", "ant", "dog", "bee", "yak", "emu"]), size=4,
                                                      replace=False))
@@ -770,7 +781,7 @@ def test_onehot_strings(student, reference, rng):
 
 
 @check("beras.metrics.CategoricalAccuracy", "matches the reference on random probabilities, batch sizes 8, 6, 5 and 1",
-       points=1, clause="2 CategoricalAccuracy: fraction of rows where the argmaxes agree; 4 contract: no mutation of inputs")
+       points=1, clause="2 CategoricalAccuracy: fraction of rows where the argmaxes agree; 4 contract: no mutation of inputs", blame=FORWARD)
 def test_categorical_accuracy(student, reference, rng):
     cases = []
     for n, k, agree in [(8, 4, 0.6), (5, 5, 0.4), (1, 3, 1.0), (1, 3, 0.0), (6, 2, 0.5)]:
@@ -793,14 +804,16 @@ def test_categorical_accuracy(student, reference, rng):
         expect(scenario, value, w, f"accuracy for probabilities of shape {probs.shape}",
                hints=["the argmax is over the class axis (the last one), per row"])
     if got["untouched"] is not True:
-        scenario.fail("CategoricalAccuracy.call changed the probabilities or labels it was given")
+        scenario.fail("CategoricalAccuracy.call changed the probabilities or labels it was given", mistake=IN_PLACE,
+                      blame=CONTRACT)
 
 
 # ============================================================== CategoricalCrossentropy (beyond the generic checks)
 
 
 @check("beras.losses.CategoricalCrossentropy", "clips y_pred to [1e-8, 1 - 1e-8] before the log: the true class given "
-       "probability 0 or 1e-6", points=1, clause="2 CategoricalCrossentropy: -sum(y_true * log(clip(y_pred, 1e-8, 1 - 1e-8))); 4 forward: probabilities near 0")
+       "probability 0 or 1e-6", points=1, clause="2 CategoricalCrossentropy: -sum(y_true * log(clip(y_pred, 1e-8, 1 - 1e-8))); 4 forward: probabilities near 0",
+       blame=FORWARD)
 def test_crossentropy_clips(student, reference, rng):
     cases = []
     for p_true in (0.0, 1e-6):
@@ -824,4 +837,4 @@ def test_crossentropy_clips(student, reference, rng):
                hints=["y_pred is clipped to [1e-8, 1 - 1e-8] before the log (SPEC), not to another range"])
     if got["untouched"] is not True:
         scenario.fail("CategoricalCrossentropy.call changed the y_pred or y_true array it was given (clip into a new "
-                      "array, not in place)")
+                      "array, not in place)", mistake=IN_PLACE, blame=CONTRACT)

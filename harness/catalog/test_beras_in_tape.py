@@ -28,6 +28,7 @@ from harness.catalog.beras_judging import (
 from harness.catalog.specs import BERAS_LAYERS
 from harness.checks import INTEGRATION, check
 from harness.drivers import BerasLoss
+from harness.vocabulary import BACKWARD, CONTRACT, FORWARD, IN_PLACE
 
 
 def half_precision(names):
@@ -58,7 +59,8 @@ def in_tape_case(spec, reference, rng):
 
 @pytest.mark.parametrize("spec", BERAS_LAYERS, ids=str)
 @check("{spec.target}", "inside a GradientTape, between probe layers, passes the right gradients to the layers around "
-       "it{spec.variant}", points=1, tags=(INTEGRATION,), clause="2 Diffable/J conventions and GradientTape semantics, losses' get_input_gradients() -> [dL/dy_pred, dL/dy_true]; 4 contract: tape semantics, no mutation of inputs")
+       "it{spec.variant}", points=1, tags=(INTEGRATION,), clause="2 Diffable/J conventions and GradientTape semantics, losses' get_input_gradients() -> [dL/dy_pred, dL/dy_true]; 4 contract: tape semantics, no mutation of inputs",
+       blame=BACKWARD)
 def test_in_tape(spec, student, reference, rng):
     case, is_loss, params, probes, x, t = in_tape_case(spec, reference, rng)
     name = spec.driver.class_name
@@ -81,25 +83,26 @@ def test_in_tape(spec, student, reference, rng):
     contract = [
         ("recorded", f"{name}(...) under a tape must record previous_layers[id(output)] = the layer (the given "
                      f"Diffable.__call__ does it): does {name} override __call__, or replace its output?",
-         f"{name}.__call__"),
+         f"{name}.__call__", ""),
         ("inputs_kept", f"after {name}(...), {name}.inputs must be the list of the tensors it was called with (the "
-                        f"given Diffable.__call__ stores it): {name}.call must not assign self.inputs", f"{name}.call"),
+                        f"given Diffable.__call__ stores it): {name}.call must not assign self.inputs", f"{name}.call",
+         ""),
         ("returned_input", f"{name}.call returned the array it was given instead of a new one (so the tape cannot "
-                           "tell them apart)", f"{name}.call"),
-        ("changed_by_forward", f"{name}.call changed {fed} in place", f"{name}.call"),
+                           "tell them apart)", f"{name}.call", IN_PLACE),
+        ("changed_by_forward", f"{name}.call changed {fed} in place", f"{name}.call", IN_PLACE),
         ("changed_by_backward", f"{name}'s backward (get_*_gradients or compose_*) changed {fed} in place",
-         f"{name}.get_input_gradients"),
+         f"{name}.get_input_gradients", IN_PLACE),
     ]
-    for key, summary, method in contract:
+    for key, summary, method, mistake in contract:
         if got.get(key) != want[key]:
-            scenario.fail(summary, method=method)
+            scenario.fail(summary, method=method, blame=CONTRACT, mistake=mistake)
     grads = gradient_list(scenario, got["grads"], len(names), "the probe tape's gradient")
     dtype = precision_of(got["loss"], *[g for g in grads if isinstance(g, np.ndarray)], names=got.get("dtypes"))
     if half_precision(got.get("dtypes")):
         scenario.fail(f"{name} computes in half precision (float16): SPEC asks for float32 or float64 (its output "
                       "or its weights are float16)", method=f"{name}.call")
     expect(scenario, got["loss"], want["loss"], f"the loss at the end of the chain ({describe(got['loss'])}) differs "
-           f"from the reference: {name}'s forward", dtype=dtype, method=f"{name}.call")
+           f"from the reference: {name}'s forward", dtype=dtype, method=f"{name}.call", blame=FORWARD)
     shapes = got.get("source_shapes") if isinstance(got.get("source_shapes"), list) else want["source_shapes"]
     for source, g, w, method, shape in zip(names, grads, want["grads"], methods, shapes):
         judge_gradient(scenario, source, g, w, dtype, method, shape=shape)

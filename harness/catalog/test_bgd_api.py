@@ -24,9 +24,11 @@ import numpy as np
 import pytest
 
 from harness import numerics
+from harness.catalog.specs import pool_overlaps
 from harness.checks import HIDDEN, check, expect_close, fail, floating_dtype, located, replay_with
 from harness.gradcheck import PARAMETER_SCALE
 from harness.play import play, play_both, snippet
+from harness.vocabulary import BACKWARD, CONTRACT, FORWARD, IN_PLACE, SHAPE, STATE, TRAINING, UPDATE
 
 LAYER = "bgd.layers.layer.Layer"
 FC = "bgd.layers.fc.FullyConnected"
@@ -66,7 +68,7 @@ def array(value, what, method, case, shape=None):
         fail(f"{what} is not a numeric array (got {got})", method=method, case=case)
     value = np.asarray(value)
     if shape is not None and value.shape != tuple(shape):
-        fail(f"{what} has shape {value.shape}, expected {tuple(shape)}", method=method, case=case)
+        fail(f"{what} has shape {value.shape}, expected {tuple(shape)}", method=method, case=case, mistake=SHAPE)
     return value
 
 
@@ -90,9 +92,10 @@ def worst(comparison):
     return [(m.index, m.actual, m.expected) for m in comparison.worst]
 
 
-def same(got, want, what, method, case, hints=()):
-    """Fail unless `got` equals `want` within the student's precision."""
-    expect_close(got, want, what, dtype=floating_dtype(got), method=method, case=case, hints=hints)
+def same(got, want, what, method, case, hints=(), **details):
+    """Fail unless `got` equals `want` within the student's precision (`details`:
+    more for `expect_close`, e.g. the `mistake` or `blame` a failure means)."""
+    expect_close(got, want, what, dtype=floating_dtype(got), method=method, case=case, hints=hints, **details)
 
 
 def _shown(value):
@@ -143,7 +146,7 @@ def play_base(student, reference, function, args, case, method, hints=()):
         fail(f"{problem[0]}: {problem[1]}", method=method, case=case, hints=list(hints))
 
 
-@check(LAYER, "update_parameters subtracts each delta from its parameter array, in place, step after step", points=0, clause="3 Layer (given): update_parameters: params[i] -= delta_fragments[i] in place, in get_parameters() order; 4: given classes are checked too")
+@check(LAYER, "update_parameters subtracts each delta from its parameter array, in place, step after step", points=0, blame=UPDATE, clause="3 Layer (given): update_parameters: params[i] -= delta_fragments[i] in place, in get_parameters() order; 4: given classes are checked too")
 def test_base_update_parameters(student, reference, rng):
     params = wave_parameters(rng)
     steps = [[rng.normal(scale=0.3, size=np.shape(p)) for p in params] for _ in range(3)]
@@ -155,7 +158,7 @@ def test_base_update_parameters(student, reference, rng):
 
 
 @check(LAYER, "forward records input_shape and keeps current_input / current_output exactly as save_input / save_output ask",
-       points=0, clause="3 Layer (given): input_shape, current_input, current_output; 4: the base class must honour save_input/save_output")
+       points=0, blame=CONTRACT, clause="3 Layer (given): input_shape, current_input, current_output; 4: the base class must honour save_input/save_output")
 def test_base_forward_records(student, reference, rng):
     case = "probe layers on the given Layer base, built with each combination of save_input, save_output and copy; forward(X)"
     play_base(student, reference, "base_forward_records", (*wave_parameters(rng), rng.normal(size=(3, 4))), case,
@@ -163,7 +166,7 @@ def test_base_forward_records(student, reference, rng):
 
 
 @check(LAYER, "backward returns (signal, None) for a layer without parameters and (None, None) once its propagation is "
-       "off; a learnable layer's backward still runs", points=0, clause="3 Layer (given): backward -> (signal or None, gradients or None), propagate, activate/deactivate_propagation")
+       "off; a learnable layer's backward still runs", points=0, blame=CONTRACT, clause="3 Layer (given): backward -> (signal or None, gradients or None), propagate, activate/deactivate_propagation")
 def test_base_propagation(student, reference, rng):
     case = "probe layers on the given Layer base: forward, then backward with propagation on, off, on again"
     play_base(student, reference, "base_propagation", (*wave_parameters(rng), rng.normal(size=(3, 4)), rng.normal(size=(3, 4))),
@@ -230,7 +233,7 @@ def case_args(layer):
 
 
 @pytest.mark.parametrize("target", list(LEARNABLE), ids=str)
-@check("{target}", "backward with propagation off returns no signal but the same parameter gradients", points=1, clause="3: a learnable layer whose propagation is deactivated returns None as its signal")
+@check("{target}", "backward with propagation off returns no signal but the same parameter gradients", points=1, blame=CONTRACT, clause="3: a learnable layer whose propagation is deactivated returns None as its signal")
 def test_propagation_off(target, student, reference, rng):
     for layer in LEARNABLE[target]:
         params, X, E = layer.parameters(rng), layer.inputs(rng), rng.normal(size=layer.output_shape)
@@ -259,7 +262,7 @@ def test_propagation_off(target, student, reference, rng):
 
 @pytest.mark.parametrize("target", list(LEARNABLE), ids=str)
 @check("{target}", "update_parameters changes the arrays get_parameters() returned, in place, and the layer computes with them",
-       points=1, clause="3 Layer: update_parameters in place; 4: the arrays get_parameters() returns are the arrays the layer computes with")
+       points=1, blame=UPDATE, clause="3 Layer: update_parameters in place; 4: the arrays get_parameters() returns are the arrays the layer computes with")
 def test_layer_update_in_place(target, student, reference, rng):
     for layer in LEARNABLE[target]:
         params, X = layer.parameters(rng), layer.inputs(rng)
@@ -276,19 +279,19 @@ def test_layer_update_in_place(target, student, reference, rng):
                      "(`self.weights -= delta`), never bind a new array (`self.weights = self.weights - delta`)"] \
                 if np.array_equal(value, start) else []
             same(value, expected, f"after 2 updates, parameter {index} (the array get_parameters() returned before) is wrong",
-                 method, case, hints)
+                 method, case, hints, mistake=IN_PLACE if hints else "")
         out = array(got["out"], "forward's output after the updates", method, case, layer.output_shape)
         before = array(got["before"], "forward's output before the updates", method, case, layer.output_shape)
         if numerics.compare(out, before, dtype=np.float32).passed and not numerics.compare(want["out"], want["before"]).passed:
             fail(f"{layer.class_name}.forward gives the same output before and after the updates: the layer does not compute "
-                 "with the arrays get_parameters() returns", method=method, case=case)
+                 "with the arrays get_parameters() returns", method=method, case=case, mistake=IN_PLACE)
         same(out, array(got["twin_out"], "the output of a new layer", method, case, layer.output_shape),
              f"after the updates, {layer.class_name}.forward differs from that of a new layer given the updated values: the "
-             "layer does not compute with the arrays it updated", method, case)
+             "layer does not compute with the arrays it updated", method, case, mistake=IN_PLACE)
 
 
 @pytest.mark.parametrize("target", list(EVERY_LAYER), ids=str)
-@check("{target}", "backward after several forward passes follows the last one (no state kept from earlier calls)", points=1, clause="4 contract: backward follows the forward it belongs to (no state kept from earlier calls)")
+@check("{target}", "backward after several forward passes follows the last one (no state kept from earlier calls)", points=1, blame=CONTRACT, clause="4 contract: backward follows the forward it belongs to (no state kept from earlier calls)")
 def test_last_forward_wins(target, student, reference, rng):
     for layer in EVERY_LAYER[target]:
         params = layer.parameters(rng)
@@ -303,19 +306,20 @@ def test_last_forward_wins(target, student, reference, rng):
         fresh_out = array(fresh_out, "a new layer's forward output", f"{layer.class_name}.forward", case, layer.output_shape)
         shows_behaviour(fresh_out, want["fresh"][0], "the forward output", f"{layer.class_name}.forward", case)
         same(array(out, "forward's output", f"{layer.class_name}.forward", case, layer.output_shape), fresh_out,
-             "after earlier forward passes, forward(X3) differs from a new layer's", f"{layer.class_name}.forward", case)
+             "after earlier forward passes, forward(X3) differs from a new layer's", f"{layer.class_name}.forward", case,
+             mistake=STATE, blame=FORWARD)
         back, fresh_back = pair(back, method, case), pair(fresh_back, method, case)
         signal = array(fresh_back[0], "a new layer's signal", method, case, layer.input_shape)
         shows_behaviour(signal, want["fresh"][1][0], "the signal", method, case)
         same(array(back[0], "the signal", method, case, layer.input_shape), signal,
              "the signal of backward after several forward passes differs from a new layer's after forward(X3) alone: "
-             "backward must use what the LAST forward saw", method, case)
+             "backward must use what the LAST forward saw", method, case, mistake=STATE, blame=BACKWARD)
         if layer.parameter_shapes:
             fresh_grads = arrays(fresh_back[1], layer.parameter_shapes, "a new layer's parameter gradients", method, case)
             for index, (g, f) in enumerate(zip(arrays(back[1], layer.parameter_shapes, "the parameter gradients", method, case),
                                                fresh_grads)):
                 same(g, f, f"parameter gradient {index} after several forward passes differs from a new layer's after "
-                     "forward(X3) alone", method, case)
+                     "forward(X3) alone", method, case, mistake=STATE, blame=BACKWARD)
 
 
 COSTS = ("bgd.cost.MSE", "bgd.cost.CrossEntropy")
@@ -328,7 +332,7 @@ def cost_arguments(target, rng, n, k=4):
 
 
 @pytest.mark.parametrize("target", COSTS, ids=str)
-@check("{target}", "eval and grad after earlier calls follow the last arguments (no state kept from earlier calls)", points=1, clause="3 cost: eval(y, y_hat), grad(y, y_hat) are functions of their arguments; 4 contract")
+@check("{target}", "eval and grad after earlier calls follow the last arguments (no state kept from earlier calls)", points=1, blame=CONTRACT, clause="3 cost: eval(y, y_hat), grad(y, y_hat) are functions of their arguments; 4 contract")
 def test_cost_keeps_no_state(target, student, reference, rng):
     pairs = [cost_arguments(target, rng, n) for n in (3, 5, 5)]
     name = target.rsplit(".", 1)[-1]
@@ -339,14 +343,15 @@ def test_cost_keeps_no_state(target, student, reference, rng):
         fresh = array(got["fresh"][part], f"a new {name}'s {what}", method, case, shape)
         shows_behaviour(fresh, want["fresh"][part], f"{what}'s result", method, case)
         same(array(got["after_several"][part], f"{what}'s result", method, case, shape), fresh,
-             f"after earlier calls, {what}(y3, y_hat3) differs from a new {name}'s", method, case)
+             f"after earlier calls, {what}(y3, y_hat3) differs from a new {name}'s", method, case, mistake=STATE,
+             blame=FORWARD if what == "eval" else BACKWARD)
 
 
 TIED_POOLS = (POOLS[0], LayerCase("MaxPooling2D 3x3, strides 2 (overlapping)", POOL, ((3, 3),), {"strides": (2, 2)},
                                    (1, 7, 7, 2), (1, 3, 3, 2)))
 
 
-@check(POOL, "backward sends each error to the first maximum of a tied window", points=1, clause="3 MaxPooling2D: backward sends each error to the first maximum of its window")
+@check(POOL, "backward sends each error to the first maximum of a tied window", points=1, blame=BACKWARD, clause="3 MaxPooling2D: backward sends each error to the first maximum of its window")
 def test_pool_ties_go_to_the_first_maximum(student, reference, rng):
     # SPEC 3: the FIRST maximum of its window. Finite differences cannot look at
     # a tie (a kink), so ties are judged against the reference alone.
@@ -357,7 +362,8 @@ def test_pool_ties_go_to_the_first_maximum(student, reference, rng):
         case = f"{layer.constructor()}, X of shape {layer.input_shape} with integer values 0 to 2 (ties)"
         got, want = run_both(student, reference, "layer_backward", *case_args(layer), [], X, E, case=case, method=method)
         signal = array(pair(got["back"], method, case)[0], "the signal", method, case, layer.input_shape)
-        same(signal, want["back"][0], "MaxPooling2D.backward's signal on windows with tied maxima", method, case)
+        same(signal, want["back"][0], "MaxPooling2D.backward's signal on windows with tied maxima", method, case,
+             regions=pool_overlaps(layer, (X,)))
 
 
 # ================================================================ Dropout
@@ -402,7 +408,7 @@ def dropout_output(value, X, keep_proba, method, case, what="Dropout.forward out
 
 
 @check(DROPOUT, "a new Dropout drops about 1 - keep_proba of the units, with a new mask at every forward pass, and divides "
-       "the kept ones by keep_proba", points=2, clause="3 Dropout: inverted dropout, each unit kept with probability keep_proba, kept ones / keep_proba; a new Dropout is active")
+       "the kept ones by keep_proba", points=2, blame=FORWARD, clause="3 Dropout: inverted dropout, each unit kept with probability keep_proba, kept ones / keep_proba; a new Dropout is active")
 def test_dropout_forward_statistics(student, reference, rng):
     X = nonzero_inputs(rng, (100, 200))
     method = "Dropout.forward"
@@ -427,10 +433,11 @@ def test_dropout_forward_statistics(student, reference, rng):
                     "reseed the generator or reuse the first mask)") if np.array_equal(*masks) else \
                 "the two masks are not independent draws"
             fail(f"two forward passes both kept {both} of {X.size} units; independent masks keep about {X.size * p * p:.0f} "
-                 f"in both (allowed: {low:.0f} to {high:.0f})", method=method, case=case, hints=[hint])
+                 f"in both (allowed: {low:.0f} to {high:.0f})", method=method, case=case, hints=[hint],
+                 mistake=STATE if np.array_equal(*masks) else "")
 
 
-@check(DROPOUT, "backward lets the error through the mask of the last forward, divided by keep_proba", points=2, clause="3 Dropout: backward reuses the forward mask")
+@check(DROPOUT, "backward lets the error through the mask of the last forward, divided by keep_proba", points=2, blame=BACKWARD, clause="3 Dropout: backward reuses the forward mask")
 def test_dropout_backward(student, reference, rng):
     method = "Dropout.backward"
     for p, shape in ((0.5, (40, 50)), (0.8, (4, 6, 6, 3))):
@@ -442,20 +449,23 @@ def test_dropout_backward(student, reference, rng):
         y, kept = dropout_output(got["out"], inputs[-1], p, "Dropout.forward", case, "the output of forward(X2)")
         signal = array(pair(got["back"], method, case)[0], "the signal of Dropout.backward", method, case, shape)
         expected = E * kept / p
-        hints = []
+        hints, mistake = [], ""
         if numerics.compare(signal, E * kept, dtype=floating_dtype(signal)).passed:
             hints.append("the error goes through the mask but is not divided by keep_proba")
+            mistake = "scale"
         elif np.any((np.asarray(signal, dtype=np.float64) != 0) & ~kept):
             hints.append("the signal is not zero where the last forward dropped units: backward must reuse the mask of the "
                          "last forward pass, not draw a new one")
+            mistake = "mask"
         comparison = numerics.compare(signal, expected, dtype=floating_dtype(signal, y))
         if not comparison.passed:
+            found = numerics.recognise(signal, expected)
             fail(f"Dropout.backward's signal is not the error through the last forward's mask divided by keep_proba: "
-                 f"{comparison.message}", method=method, case=case, hints=hints or numerics.diagnose(signal, expected),
-                 worst=worst(comparison), **located(comparison))
+                 f"{comparison.message}", method=method, case=case, hints=hints or [f.text for f in found],
+                 mistake=mistake or numerics.mistake_of(found), worst=worst(comparison), **located(comparison))
 
 
-@check(DROPOUT, "deactivate() makes forward and backward the identity; activate() switches dropout back on", points=1, clause="3 Dropout: activate(), deactivate() (inactive: identity)")
+@check(DROPOUT, "deactivate() makes forward and backward the identity; activate() switches dropout back on", points=1, blame=CONTRACT, clause="3 Dropout: activate(), deactivate() (inactive: identity)")
 def test_dropout_deactivate(student, reference, rng):
     X, E = nonzero_inputs(rng, (20, 20)), rng.normal(size=(20, 20))
     case = f"Dropout(0.5): deactivate(), forward(X), backward(E), activate(), forward(X) twice; X of shape {X.shape} without zeros"
@@ -472,7 +482,7 @@ def test_dropout_deactivate(student, reference, rng):
                  "switch dropout back on", method="Dropout.activate", case=case)
 
 
-@check(DROPOUT, "forward and backward leave their inputs untouched", points=1, clause="4 contract: no mutation of inputs")
+@check(DROPOUT, "forward and backward leave their inputs untouched", points=1, blame=CONTRACT, clause="4 contract: no mutation of inputs")
 def test_dropout_untouched(student, reference, rng):
     shape = (30, 40)
     X, E = nonzero_inputs(rng, shape), rng.normal(size=shape)
@@ -483,7 +493,7 @@ def test_dropout_untouched(student, reference, rng):
     for key, name, method in (("input_kept", "input X", "Dropout.forward"), ("error_kept", "error E", "Dropout.backward")):
         if got[key] is not True:
             fail(f"Dropout changed the {name} in place (forward and backward must not modify what they are given)",
-                 method=method, case=case)
+                 method=method, case=case, mistake=IN_PLACE)
 
 
 # ================================================================ optimizers
@@ -557,34 +567,37 @@ def check_trajectory(optimizer, student, reference, rng):
                 comparison = numerics.compare(moved, expected, dtype=numerics.precision(dtype, g))
                 if comparison.passed:
                     continue
-                hints = []
+                hints, mistake = [], ""
                 if step > 1:
+                    mistake = STATE
                     hints.append(f"{'the first update is' if step == 2 else f'the first {step - 1} updates are'} right: what "
                                  "is carried from one update to the next (previous deltas, moments, step count) is wrong, or "
                                  "not kept per layer and per parameter array")
                 if not np.any(moved):
                     hints.append("the parameter did not change at all")
+                found = numerics.recognise(moved, expected)
                 fail(f"after {step} update{'s' if step > 1 else ''}, the change of parameter {index} of layer {layer} differs "
                      f"from the reference: {comparison.message}", method=method, case=case,
-                     hints=hints + numerics.diagnose(moved, expected), worst=worst(comparison), **located(comparison))
+                     hints=hints + [f.text for f in found], mistake=mistake or numerics.mistake_of(found),
+                     worst=worst(comparison), **located(comparison))
 
 
 @pytest.mark.parametrize("optimizer", DEFAULT_OPTIMIZERS, ids=str)
-@check("{optimizer.target}", "parameters follow the reference over 5 updates of 4 layers ({optimizer.label})", points=2, clause="3 optimizers: Momentum delta = lr*g + momentum*previous_delta; Adam bias-corrected; 4 update: over several steps")
+@check("{optimizer.target}", "parameters follow the reference over 5 updates of 4 layers ({optimizer.label})", points=2, blame=UPDATE, clause="3 optimizers: Momentum delta = lr*g + momentum*previous_delta; Adam bias-corrected; 4 update: over several steps")
 def test_optimizer_trajectory(optimizer, student, reference, rng):
     check_trajectory(optimizer, student, reference, rng)
 
 
 @pytest.mark.parametrize("optimizer", CUSTOM_OPTIMIZERS, ids=str)
 @check("{optimizer.target}", "parameters follow the reference over 5 updates of 4 layers ({optimizer.label})", points=2,
-       visibility=HIDDEN, clause="3 optimizers with given hyperparameters; 4 update: over several steps")
+       visibility=HIDDEN, blame=UPDATE, clause="3 optimizers with given hyperparameters; 4 update: over several steps")
 def test_optimizer_trajectory_custom(optimizer, student, reference, rng):
     check_trajectory(optimizer, student, reference, rng)
 
 
 @pytest.mark.parametrize("optimizer", DEFAULT_OPTIMIZERS, ids=str)
 @check("{optimizer.target}", "update() applies the deltas with each queued layer's update_parameters, once, then empties "
-       "the queue", points=1, clause="3 optimizers: add_gradient_fragments(layer, fragments), then update() applies the deltas with layer.update_parameters")
+       "the queue", points=1, blame=UPDATE, clause="3 optimizers: add_gradient_fragments(layer, fragments), then update() applies the deltas with layer.update_parameters")
 def test_optimizer_applies_and_empties(optimizer, student, reference, rng):
     params, steps = optimizer_inputs(rng, 2)
     case = f"{optimizer}; {BANKS}; 2 updates with gradients queued, then update() with nothing queued"
@@ -606,7 +619,7 @@ def test_optimizer_applies_and_empties(optimizer, student, reference, rng):
         for index, (b, a) in enumerate(zip(b_layer, a_layer)):
             if calls[2] != expected_calls[2] or not np.array_equal(np.asarray(a), np.asarray(b)):
                 fail(f"update() with nothing queued changed parameter {index} of layer {layer}: update() must empty the queue "
-                     "of gradient fragments once it has applied them", method=method, case=case,
+                     "of gradient fragments once it has applied them", method=method, case=case, mistake=STATE,
                      hints=["call self.flush() (or empty gradient_fragments) at the end of update()"])
 
 
@@ -626,7 +639,7 @@ def stack_parameters(rng):
 PARAMETER_SHAPES = [[(1, 4), (4,)], [(1, 4)], [], [(1, 2), (2,)]]
 
 
-@check(STACK, "add() takes layers, a cost and an optimizer; eval(X) forwards X through every layer in order", points=1, clause="3 NeuralStack: add(layer | optimizer | cost), eval(X) forward through every layer; 4: eval judged where Dropout's choice does not matter")
+@check(STACK, "add() takes layers, a cost and an optimizer; eval(X) forwards X through every layer in order", points=1, blame=FORWARD, clause="3 NeuralStack: add(layer | optimizer | cost), eval(X) forward through every layer; 4: eval judged where Dropout's choice does not matter")
 def test_stack_eval(student, reference, rng):
     params, X = stack_parameters(rng), rng.normal(size=(5, 4))
     case = f"{PROBE_STACK}; eval(X), X of shape {X.shape}"
@@ -639,7 +652,7 @@ def test_stack_eval(student, reference, rng):
              f"{comparison.message}", method=method, case=case, worst=worst(comparison), **located(comparison))
 
 
-@check(STACK, "eval(X) and train(X, y, epochs, batch_size) leave X and y untouched", points=1, clause="4 contract: no mutation of inputs")
+@check(STACK, "eval(X) and train(X, y, epochs, batch_size) leave X and y untouched", points=1, blame=CONTRACT, clause="4 contract: no mutation of inputs")
 def test_stack_leaves_inputs_untouched(student, reference, rng):
     (X, teacher), params = training_data(rng, 12), stack_parameters(rng)
     y = teacher_targets(reference, teacher, X)
@@ -648,14 +661,14 @@ def test_stack_leaves_inputs_untouched(student, reference, rng):
     array(got["out"], "NeuralStack.eval's output", "NeuralStack.eval", case, (len(X), 2))
     shows_behaviour(got["out"], got["composed"], "NeuralStack.eval's output", "NeuralStack.eval", case)
     if got["input_kept"] is not True:
-        fail("NeuralStack.eval changed X in place", method="NeuralStack.eval", case=case)
+        fail("NeuralStack.eval changed X in place", method="NeuralStack.eval", case=case, mistake=IN_PLACE)
     got = run_student(student, "stack_train", params, X, y, 2, 4, 0.1, seed_of(rng), case=case, method="NeuralStack.train",
                       calls=2)
     if not any(event[0] == "update" for event in got["events"]):
         fail("NeuralStack.train never called optimizer.update()", method="NeuralStack.train", case=case)
     if got["inputs_kept"] is not True:
         fail("NeuralStack.train changed X or y in place (shuffle copies or indices, never the caller's arrays)",
-             method="NeuralStack.train", case=case)
+             method="NeuralStack.train", case=case, mistake=IN_PLACE)
 
 
 def training_case(X, epochs, batch_size, learning_rate):
@@ -693,7 +706,7 @@ def _close(a, b):
 
 
 @check(STACK, "train(X, y, epochs, batch_size) returns the costs it computed, in order: one per batch or one per epoch",
-       points=1, clause="3 NeuralStack: train -> 1-D array of training losses in order (one per batch or per epoch)")
+       points=1, blame=TRAINING, clause="3 NeuralStack: train -> 1-D array of training losses in order (one per batch or per epoch)")
 def test_stack_train_returns_losses(student, reference, rng):
     (X, teacher), params = training_data(rng, 24), stack_parameters(rng)
     y = teacher_targets(reference, teacher, X)
@@ -733,7 +746,7 @@ def test_stack_train_returns_losses(student, reference, rng):
 
 
 @check(STACK, "full-batch training follows the reference: the same gradients reach the optimizer, the same parameters result",
-       points=2, clause="3 NeuralStack: train; 4 end to end")
+       points=2, blame=TRAINING, clause="3 NeuralStack: train; 4 end to end")
 def test_stack_full_batch_training(student, reference, rng):
     (X, teacher), params = training_data(rng, 16), stack_parameters(rng)
     y = teacher_targets(reference, teacher, X)
@@ -772,7 +785,7 @@ def test_stack_full_batch_training(student, reference, rng):
                          dtype=np.float32, method=method, case=case)
 
 
-@check(STACK, "mini-batch training fits a small model: the cost of its predictions falls as the reference's does", points=2, clause="4 end to end: a small model trains and its loss falls")
+@check(STACK, "mini-batch training fits a small model: the cost of its predictions falls as the reference's does", points=2, blame=TRAINING, clause="4 end to end: a small model trains and its loss falls")
 def test_stack_learns(student, reference, rng):
     (X, teacher), params = training_data(rng, 32), stack_parameters(rng)
     y = teacher_targets(reference, teacher, X)

@@ -21,6 +21,7 @@ from harness import gradcheck
 from harness.catalog.specs import ALL
 from harness.checks import HIDDEN, check
 from harness.memo import memoized
+from harness.vocabulary import BACKWARD, CONTRACT, FORWARD
 
 WITH_PARAMETERS = [spec for spec in ALL if spec.has_parameters]
 SEVERAL_GRADIENTS = [spec for spec in ALL if spec.second_input]
@@ -54,70 +55,70 @@ def case_rng(seed, spec, case):
 
 
 @pytest.mark.parametrize("spec", ALL, ids=str)
-@check("{spec.target}", "forward matches the reference{spec.variant}", points=1, clause="2, 3: each class's forward; 4 forward: equals the reference on random inputs, batch size 1")
+@check("{spec.target}", "forward matches the reference{spec.variant}", points=1, clause="2, 3: each class's forward; 4 forward: equals the reference on random inputs, batch size 1", blame=FORWARD)
 def test_forward(spec, student, reference, seed):
     gradcheck.each_case(ordinary(spec), lambda case: gradcheck.check_forward(
         spec, case, student, reference, case_rng(seed, spec, case)))
 
 
 @pytest.mark.parametrize("spec", EXTREME, ids=str)
-@check("{spec.target}", "forward is right and finite for extreme inputs{spec.variant}", points=1, visibility=HIDDEN, clause="4 forward: extreme values (large logits, probabilities near 0); 2 Softmax numerically stable; 2, 3 clipping")
+@check("{spec.target}", "forward is right and finite for extreme inputs{spec.variant}", points=1, visibility=HIDDEN, clause="4 forward: extreme values (large logits, probabilities near 0); 2 Softmax numerically stable; 2, 3 clipping", blame=FORWARD)
 def test_forward_extreme(spec, student, reference, seed):
     gradcheck.each_case([case for case in spec.cases if case.extreme], lambda case: gradcheck.check_forward(
         spec, case, student, reference, case_rng(seed, spec, case)))
 
 
 @pytest.mark.parametrize("spec", ALL, ids=str)
-@check("{spec.target}", "input gradient matches finite differences of its own forward{spec.variant}", points=2, clause="4 backward: (a) finite differences of the student's own forward")
+@check("{spec.target}", "input gradient matches finite differences of its own forward{spec.variant}", points=2, clause="4 backward: (a) finite differences of the student's own forward", blame=BACKWARD)
 def test_input_gradient_fd(spec, student, reference, student_fd, seed):
     gradcheck.each_case(ordinary(spec), lambda case: gradcheck.check_input_gradient(
         spec, case, student, reference, case_rng(seed, spec, case), witness="fd", student_fd=student_fd))
 
 
 @pytest.mark.parametrize("spec", ALL, ids=str)
-@check("{spec.target}", "input gradient matches the reference{spec.variant}", points=2, clause="4 backward: (b) the reference's gradients")
+@check("{spec.target}", "input gradient matches the reference{spec.variant}", points=2, clause="4 backward: (b) the reference's gradients", blame=BACKWARD)
 def test_input_gradient_reference(spec, student, reference, student_fd, seed):
     gradcheck.each_case(ordinary(spec), lambda case: gradcheck.check_input_gradient(
         spec, case, student, reference, case_rng(seed, spec, case), witness="reference", student_fd=student_fd))
 
 
 @pytest.mark.parametrize("spec", SEVERAL_GRADIENTS, ids=str)
-@check("{spec.target}", "gradient with respect to {spec.second_input} matches finite differences of its own forward{spec.variant}", points=1, clause="2 losses: get_input_gradients() returns [dL/dy_pred, dL/dy_true]; 4 backward (a)")
+@check("{spec.target}", "gradient with respect to {spec.second_input} matches finite differences of its own forward{spec.variant}", points=1, clause="2 losses: get_input_gradients() returns [dL/dy_pred, dL/dy_true]; 4 backward (a)", blame=BACKWARD)
 def test_second_input_gradient_fd(spec, student, reference, student_fd, seed):
     gradcheck.each_case(ordinary(spec), lambda case: gradcheck.check_input_gradient(
         spec, case, student, reference, case_rng(seed, spec, case), witness="fd", which=1, student_fd=student_fd))
 
 
 @pytest.mark.parametrize("spec", SEVERAL_GRADIENTS, ids=str)
-@check("{spec.target}", "gradient with respect to {spec.second_input} matches the reference{spec.variant}", points=1, clause="2 losses: get_input_gradients() returns [dL/dy_pred, dL/dy_true]; 4 backward (b)")
+@check("{spec.target}", "gradient with respect to {spec.second_input} matches the reference{spec.variant}", points=1, clause="2 losses: get_input_gradients() returns [dL/dy_pred, dL/dy_true]; 4 backward (b)", blame=BACKWARD)
 def test_second_input_gradient_reference(spec, student, reference, student_fd, seed):
     gradcheck.each_case(ordinary(spec), lambda case: gradcheck.check_input_gradient(
         spec, case, student, reference, case_rng(seed, spec, case), witness="reference", which=1, student_fd=student_fd))
 
 
 @pytest.mark.parametrize("spec", EXTREME, ids=str)
-@check("{spec.target}", "gradients are right for extreme inputs{spec.variant}", points=1, visibility=HIDDEN, clause="4 backward at extreme values; 4 must not assume: gradients compared only where no clipping happens")
+@check("{spec.target}", "gradients are right for extreme inputs{spec.variant}", points=1, visibility=HIDDEN, clause="4 backward at extreme values; 4 must not assume: gradients compared only where no clipping happens", blame=BACKWARD)
 def test_gradients_extreme(spec, student, reference, seed):
     gradcheck.each_case([case for case in spec.cases if case.extreme], lambda case: gradcheck.check_extreme_gradients(
         spec, case, student, reference, case_rng(seed, spec, case)))
 
 
 @pytest.mark.parametrize("spec", WITH_PARAMETERS, ids=str)
-@check("{spec.target}", "{spec.driver.parameter_word} gradients match finite differences{spec.variant}", points=2, clause="4 backward: parameter gradients against (a) finite differences of the student's own forward")
+@check("{spec.target}", "{spec.driver.parameter_word} gradients match finite differences{spec.variant}", points=2, clause="4 backward: parameter gradients against (a) finite differences of the student's own forward", blame=BACKWARD)
 def test_parameter_gradients_fd(spec, student, reference, student_fd, seed):
     gradcheck.each_case(ordinary(spec), lambda case: gradcheck.check_parameter_gradients(
         spec, case, student, reference, case_rng(seed, spec, case), witness="fd", student_fd=student_fd))
 
 
 @pytest.mark.parametrize("spec", WITH_PARAMETERS, ids=str)
-@check("{spec.target}", "{spec.driver.parameter_word} gradients match the reference{spec.variant}", points=2, clause="4 backward: parameter gradients against (b) the reference's; 2 conventions: summed over the batch")
+@check("{spec.target}", "{spec.driver.parameter_word} gradients match the reference{spec.variant}", points=2, clause="4 backward: parameter gradients against (b) the reference's; 2 conventions: summed over the batch", blame=BACKWARD)
 def test_parameter_gradients_reference(spec, student, reference, student_fd, seed):
     gradcheck.each_case(ordinary(spec), lambda case: gradcheck.check_parameter_gradients(
         spec, case, student, reference, case_rng(seed, spec, case), witness="reference", student_fd=student_fd))
 
 
 @pytest.mark.parametrize("spec", ALL, ids=str)
-@check("{spec.target}", "forward and backward leave their inputs untouched{spec.variant}", points=1, clause="4 contract: no mutation of inputs")
+@check("{spec.target}", "forward and backward leave their inputs untouched{spec.variant}", points=1, clause="4 contract: no mutation of inputs", blame=CONTRACT)
 def test_inputs_untouched(spec, student, reference, seed):
     gradcheck.each_case(ordinary(spec), lambda case: gradcheck.check_inputs_untouched(
         spec, case, student, reference, case_rng(seed, spec, case)))

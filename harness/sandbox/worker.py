@@ -157,7 +157,10 @@ def libc_call(name, *args):
 
 CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWPID, CLONE_NEWNET = 0x00020000, 0x08000000, 0x20000000, 0x40000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 0x1, 0x2, 0x4, 0x8
-MS_BIND, MS_REC, MS_PRIVATE = 0x1000, 0x4000, 0x40000
+MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 0x20, 0x1000, 0x4000, 0x40000
+# Per-mount options a read-only remount must keep (a bind remount sets them all anew).
+MOUNT_OPTION_FLAGS = {"nosuid": MS_NOSUID, "nodev": MS_NODEV, "noexec": MS_NOEXEC, "noatime": 0x400,
+                      "nodiratime": 0x800, "relatime": 1 << 21}
 PR_SET_PDEATHSIG = 1
 
 
@@ -366,6 +369,41 @@ def private_mounts(config, uid, gid):
     return done
 
 
+def _mount_points():
+    """[(mount point, its per-mount options)] of this mount namespace, from /proc/self/mountinfo."""
+    found = []
+    with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as table:
+        for line in table:
+            fields = line.split()
+            point = fields[4].encode("utf-8", "surrogateescape").decode("unicode_escape")  # \040 is a space
+            found.append((point, fields[5].split(",")))
+    return found
+
+
+def read_only_elsewhere(config):
+    """Remount every file system of the worker's mount namespace read-only,
+    but its own tmpfs (the temp dir, HOME, /dev/shm) and /dev, /proc, /sys: a
+    world-writable folder we did not think of (/var/tmp, /run/lock,
+    /dev/mqueue) can then neither carry notes from one worker to another (the
+    graded worker to its finite-difference witness) nor be left full on the
+    host. Each mount keeps its other options (nosuid, nodev, ...). Returns
+    True when every remount succeeded."""
+    ours = {config["tmp_root"], config["sandbox_tmp"], "/dev/shm", "/dev"}
+    spared = ("/proc", "/sys")
+    done = True
+    for point, options in _mount_points():
+        if point in ours or any(point == top or point.startswith(top + "/") for top in spared):
+            continue
+        if "ro" in options:
+            continue
+        flags = MS_REMOUNT | MS_BIND | MS_RDONLY
+        for option in options:
+            flags |= MOUNT_OPTION_FLAGS.get(option, 0)
+        if not mount(None, point, None, flags):
+            done = False
+    return done
+
+
 def hide_paths(paths, keep):
     """Each of `paths` shows an empty, read-only tmpfs in the worker's mount
     namespace: the project (reference solutions, the harness) cannot be
@@ -409,6 +447,8 @@ def bootstrap(config):
         isolation |= private_mounts(config, config["uid"], config["gid"])
     keep = [config["workdir"], config["sitedir"], os.path.realpath(sys.executable)]
     hidden = "mount" in namespaces and hide_paths(config.get("hide", []), keep)
+    if "mount" in namespaces and read_only_elsewhere(config):
+        isolation.add("read-only")
     become_init()
     apply_limits(config)
     drop_privileges(config["uid"], config["gid"])

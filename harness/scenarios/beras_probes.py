@@ -29,6 +29,13 @@ import numpy as np
 _KIT = {}
 
 
+class GivenCompositionError(ValueError):
+    """The given `compose_*_gradients` cannot combine what a layer's `get_*_gradients`
+    returned with J: the fault of that method, which the message names first
+    ("Dense.get_weight_gradients: ..."), so the judge blames it (`harness.play`)
+    although no frame of it is left when the composition raises."""
+
+
 def kit():
     """The probe classes, built on the student's `beras.core` (once per import of it)."""
     import beras.core as core
@@ -276,9 +283,10 @@ def _build(core):
             g = _f64(g)
             local = (np.shape(x)[-1], u.shape[-1])
             if g.shape not in (local, (len(u),) + local):
-                raise ValueError(f"{type(layer).__name__}.get_input_gradients returned a gradient of shape {g.shape}: "
-                                 f"the given compose_input_gradients takes (in, out) = {local}, shared by the batch, "
-                                 f"or (batch, in, out) = {(len(u),) + local}")
+                raise GivenCompositionError(
+                    f"{type(layer).__name__}.get_input_gradients: it returned a gradient of shape {g.shape}: the given "
+                    f"compose_input_gradients takes (in, out) = {local}, shared by the batch, or (batch, in, out) = "
+                    f"{(len(u),) + local}")
             composed = np.stack([g[b] @ u[b] for b in range(len(u))]) if g.ndim == 3 else u @ g.T
             grads.append(composed.reshape(np.shape(x)))
         return grads
@@ -290,9 +298,17 @@ def _build(core):
             return layer.get_weight_gradients()
         u = _f64(J[0])
         grads = []
-        for w, g in zip(layer.weights, layer.get_weight_gradients()):
+        for index, (w, g) in enumerate(zip(layer.weights, layer.get_weight_gradients())):
             g = _f64(g)
-            total = np.asarray(sum((g[b] if g.ndim == 3 else g) * u[b] for b in range(len(u))))
+            try:
+                total = np.asarray(sum((g[b] if g.ndim == 3 else g) * u[b] for b in range(len(u))))
+            except ValueError as error:  # g[b] * J[0][b] does not broadcast: the layout of g is wrong
+                raise GivenCompositionError(
+                    f"{type(layer).__name__}.get_weight_gradients: the gradient of weight {index} (shape "
+                    f"{np.shape(w)}) has shape {g.shape}, which the given compose_weight_gradients cannot combine "
+                    f"with J[0] of shape {u.shape}: it multiplies g[b] (a per-sample (batch, ...) gradient) or g (a "
+                    f"shared one) by each sample's J[0][b], so g[b] must be laid out like the weight, e.g. "
+                    f"(batch, in, 1) or (in, out) for a weight (in, out) ({error})") from None
             grads.append(in_shape_of(total, w))
         return grads
 

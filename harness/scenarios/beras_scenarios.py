@@ -73,13 +73,16 @@ def optimizer_steps(cls, kwargs, params, steps):
     optimizer = getattr(beras.optimizers, cls)(**kwargs)
     variables = [k.variable(p) for p in params]
     spare = k.variable(np.ones((2, 3)))  # a Variable not given to the optimizer
-    after, grads_after = [], []
+    after, grads_after, replaced = [], [], False
     for grads in steps:
         given = [np.array(g, dtype=np.float64) for g in grads]
-        optimizer.apply_gradients(list(variables), list(given))
+        passed = list(variables)
+        optimizer.apply_gradients(passed, list(given))
+        # A new array put in the list's place (params[i] = ...) instead of an update in place.
+        replaced = replaced or any(a is not b for a, b in zip(passed, variables))
         after.append([copy(v) for v in variables])
         grads_after.append([copy(g) for g in given])
-    return {"after": after, "grads_after": grads_after, "spare": copy(spare)}
+    return {"after": after, "grads_after": grads_after, "spare": copy(spare), "replaced": replaced}
 
 
 # ====================================================================== the tape
@@ -342,8 +345,10 @@ def in_tape(target, args, kwargs, is_loss, params, probe_weights, x, t):
         }
         report["source_shapes"] = [list(np.shape(s)) for s in sources]
         report["dtypes"] = dtype_names(out, *weights)
-        if not report["recorded"] or not report["inputs_kept"]:
-            return report  # no tape can go through X: the judge says why, no gradient to take
+        if not report["recorded"] or not report["inputs_kept"] or report["returned_input"]:
+            # No tape can go through X (an output that is its own input makes a cycle the
+            # probe tape would follow forever): the judge says why, no gradient to take.
+            return report
         grads = tape.gradient(loss, sources)
         report["changed_by_backward"] = [not np.array_equal(copy(f), c) for f, c in zip(fed, kept)]
         report["grads"] = gradients(grads)
