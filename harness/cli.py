@@ -211,6 +211,14 @@ def build_parser():
     _document(check, CHECK_HELP)
     _document(batch_parser, BATCH_HELP)
     _document(merge_parser, MERGE_HELP)
+
+    bundle = commands.add_parser("bundle", help="write the student bundle: template, harness, public checks' "
+                                 "expected values (no solution, no hidden check)")
+    bundle.add_argument("--out", required=True, help="a new (or empty) folder to write the bundle to")
+    bundle.add_argument("--no-wheel", dest="wheel", action="store_false", help="do not build dist/*.whl")
+    gradescope = commands.add_parser("gradescope", help="write a Gradescope autograder zip (setup.sh, run_autograder)")
+    gradescope.add_argument("--out", required=True, help="where to write the zip, e.g. autograder.zip")
+    gradescope.add_argument("--assignment", choices=ASSIGNMENTS, help="the package it grades (default: every one found)")
     return parser
 
 
@@ -236,7 +244,8 @@ def main(argv=None):
         raise
     try:
         with cleanup.deferred():  # the command writes its results first
-            commands = {"grade": grade, "check": check, "batch": batch.batch_command, "merge": batch.merge_command}
+            commands = {"grade": grade, "check": check, "batch": batch.batch_command, "merge": batch.merge_command,
+                        "bundle": bundle, "gradescope": gradescope}
             return commands[args.command](args)
     except (SubmissionError, SubmissionRefused, HarnessError) as error:
         print(f"harness: {printable(str(error))}", file=sys.stderr)
@@ -363,3 +372,35 @@ def check(args):
     if args.html:
         print(f"report written to {args.html}")
     return EXIT_PASSED if all(o.passed for o in outcomes) else EXIT_FAILED
+
+
+def _instructor_tool(module):
+    """harness.bundle or harness.gradescope: instructor tools, left out of the student bundle."""
+    import importlib
+
+    try:
+        return importlib.import_module(f"harness.{module}")
+    except ImportError:
+        raise HarnessError(f"this installation is a student bundle: it cannot build a {module}") from None
+
+
+def bundle(args):
+    """`bundle --out DIR`: what students receive (harness/bundle.py)."""
+    tools = _instructor_tool("bundle")
+    try:
+        out = tools.build_bundle(args.out, wheel=args.wheel)
+    except tools.BundleError as error:
+        raise HarnessError(str(error)) from None
+    print(f"student bundle written to {out} (see {out / 'README.md'})")
+    return EXIT_PASSED
+
+
+def gradescope(args):
+    """`gradescope --out ZIP`: Gradescope's autograder (harness/gradescope.py)."""
+    tools = _instructor_tool("gradescope")
+    try:
+        out = tools.build_autograder(args.out, args.assignment)
+    except tools.BundleError as error:
+        raise HarnessError(str(error)) from None
+    print(f"Gradescope autograder written to {out}")
+    return EXIT_PASSED

@@ -17,7 +17,7 @@ import time
 import pytest
 
 from . import timing
-from .plugin import CATALOG_DIR, REFERENCE_DIR, Collector
+from .plugin import CATALOG_DIR, Collector
 from .results import CheckOutcome
 from .sandbox import Limits, SandboxError, cleanup, start_zygote, zygote
 from .sandbox.runtime import submission_files
@@ -31,9 +31,9 @@ class HarnessError(Exception):
 
 
 def run_checks(
-    submission, assignments, run_seed, public_only=False, keyword=None, workers=0, reference=REFERENCE_DIR,
+    submission, assignments, run_seed, public_only=False, keyword=None, workers=0, reference=None,
     catalog=CATALOG_DIR, timeout=timing.DEFAULT_TIMEOUT, budget=timing.DEFAULT_BUDGET, stats=None, names=None,
-    reproducers=None,
+    reproducers=None, record_expected=None,
 ):
     """Outcomes of the selected checks of `catalog`, in its order, and the seconds taken.
 
@@ -44,6 +44,10 @@ def run_checks(
     parameters); `names`, as `check -k` does: by the names printed for them
     (`harness.selection`). `reproducers`: the folder under which each failed
     public check's reproducer is written (`check` only: harness/reproducers.py).
+    `reference`: where expected values come from (a reference submission or a
+    recording; default: the plugin's, see `expected.default_source`);
+    `record_expected`: a folder where the reference's answers are recorded
+    (`harness bundle`).
 
     Raises SubmissionRefused (harness.sandbox) before any check runs when the
     submission cannot be copied into a sandbox (too deep, too many files, too
@@ -59,6 +63,10 @@ def run_checks(
         time_args = ["--call-timeout", repr(float(timeout)), "--budget", repr(float(budget)), "--budget-dir", budget_dir]
         if reproducers is not None:
             time_args += ["--reproducers", str(reproducers)]
+        if reference is not None:
+            time_args.append(f"--reference={reference}")
+        if record_expected is not None:
+            time_args.append(f"--record-expected={record_expected}")
 
         def run(some):
             return _run_checks(
@@ -89,7 +97,6 @@ def _run_checks(submission, assignments, run_seed, public_only, keyword, names, 
         "-p", "no:unraisableexception",  # its gc.collect() at the end costs ~0.2 s; the judge raises none
         "--assert=plain",  # checks explain failures themselves; rewriting costs ~0.2 s
         f"--submission={submission}",
-        f"--reference={reference}",
         f"--run-seed={run_seed}",
         f"--assignments={','.join(assignments)}",
         *time_args,

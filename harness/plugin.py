@@ -19,7 +19,7 @@ import zlib
 import numpy as np
 import pytest
 
-from . import checks, outcomes, reproducers, selection, timing
+from . import checks, expected, outcomes, reproducers, selection, timing
 from .checks import HIDDEN, PUBLIC, CheckFailure, Diagnosis
 from .drivers import GIVEN_CORE
 from .ops import error_details, failure_summary, op_label, printed_by
@@ -40,7 +40,11 @@ SCENARIOS = ((pathlib.Path(__file__).resolve().parent / "scenarios", IMPORT_NAME
 def pytest_addoption(parser):
     group = parser.getgroup("harness")
     group.addoption("--submission", help="folder holding beras/ and/or bgd/")
-    group.addoption("--reference", default=str(REFERENCE_DIR), help="where the expected values come from")
+    group.addoption("--reference", default=str(expected.default_source(REFERENCE_DIR)),
+                    help="where the expected values come from: a reference submission, or a recording of its "
+                    "answers (harness/expected.py; what a student bundle has instead)")
+    group.addoption("--record-expected", metavar="FOLDER",
+                    help="record the reference's answers into a part file in FOLDER (harness bundle)")
     group.addoption("--run-seed", type=int, default=0, help="seed of this run's hidden checks")
     group.addoption("--assignments", default="beras,bgd", help="comma-separated packages to check")
     group.addoption("--public-only", action="store_true", help="only the public checks")
@@ -168,13 +172,25 @@ def _engines(config):
         config._harness_student_sandbox = student_sandbox  # for `_finite_differences`
         engines = {
             "student": student_sandbox(),
-            "reference": Sandbox(config.getoption("reference"), reference_limits, graded=ASSIGNMENTS, shipped=SCENARIOS),
+            "reference": _reference_engine(config, reference_limits),
         }
         config._harness_engines = engines
         config._harness_starting = [threading.Thread(target=_start_quietly, args=(e,), daemon=True) for e in engines.values()]
         for thread in config._harness_starting:
             thread.start()
     return engines
+
+
+def _reference_engine(config, limits):
+    """The reference in a sandbox, or its recorded answers (a student bundle has no reference);
+    with --record-expected, a sandbox whose answers are recorded."""
+    source = config.getoption("reference")
+    if expected.is_recording(source):
+        return expected.RecordedEngine(source)
+    engine = Sandbox(source, limits, graded=ASSIGNMENTS, shipped=SCENARIOS)
+    if config.getoption("record_expected"):
+        engine = expected.Recorder(engine)
+    return engine
 
 
 def _finite_differences(config):
@@ -274,6 +290,9 @@ def pytest_unconfigure(config):
     # Closing kills the workers; their folders are removed now, or after the
     # reports are written when the command line defers it (sandbox.cleanup).
     # Nothing here may keep the run from ending and its results from being written.
+    recorder = getattr(config, "_harness_engines", {}).get("reference")
+    if isinstance(recorder, expected.Recorder):
+        recorder.write_part(config.getoption("record_expected"))
     # All at once: a close is mostly waiting (for the worker's processes to go), ~70 ms each.
     closing = [*getattr(config, "_harness_engines", {}).values()]
     if getattr(config, "_harness_later", None) is not None:

@@ -240,7 +240,7 @@ def test_a_crash_or_timeout_ends_the_check():
                                ("Dense.call: timed out after 5 s (timeout)", "")]:
         ran = []
 
-        def check(case):
+        def check(case, ran=ran, summary=summary, traceback=traceback):
             ran.append(case.label)
             failing(summary, traceback)(case)
 
