@@ -41,3 +41,22 @@ def forked_children():
         except OSError:
             continue
     return found
+
+
+def test_one_process_grades_both_assignments_twice(tmp_path):
+    """The second run forks after the first has started the reference's helper
+    thread (gradcheck._PAIR): the forked process must get a pool of its own,
+    or its first check waits forever."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from harness.grading import run_checks\n"
+        "for _ in range(2):\n"
+        "    outcomes, _ = run_checks(sys.argv[1], ['beras', 'bgd'], run_seed=7, keyword='Dense or FullyConnected')\n"
+        "    assert outcomes and all(o.passed for o in outcomes), [o.name for o in outcomes if not o.passed]\n"
+        "print('twice', len(outcomes))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code, str(ROOT / "reference")], capture_output=True, text=True,
+                         timeout=600, cwd=ROOT)
+    assert run.returncode == 0 and "twice" in run.stdout, run.stderr[-2000:]
