@@ -71,19 +71,10 @@ def sandbox_processes(root: int, include_zombies: bool = False, owner: int | Non
     `owner`, a uid that only this sandbox runs as, every process of that uid too
     (a daemon that left the tree and the session)."""
     table = _process_table(owner)
-    children = defaultdict(list)
-    for pid, (ppid, *_) in table.items():
-        children[ppid].append(pid)
     found = {pid for pid, (_, pgrp, sid, _, uid) in table.items() if root in (pgrp, sid) or (owner is not None and uid == owner)}
     if root in table:
         found.add(root)
-    todo = list(found)
-    while todo:
-        for child in children[todo.pop()]:
-            if child not in found:
-                found.add(child)
-                todo.append(child)
-    found.discard(os.getpid())
+    found = _with_descendants(table, found)
     if not include_zombies:
         found = {pid for pid in found if table.get(pid, (0, 0, 0, "Z", None))[3] != "Z"}
     return found
@@ -102,10 +93,16 @@ def process_tree(root: int) -> set[int]:
     grading processes share the batch's group, and the batch must survive
     killing one of them)."""
     table = _process_table()
+    found = _with_descendants(table, {root} if root in table else set())
+    return {pid for pid in found if table[pid][3] != "Z"}
+
+
+def _with_descendants(table, pids: set[int]) -> set[int]:
+    """`pids` and every descendant of theirs in `table` (never this process)."""
     children = defaultdict(list)
     for pid, (ppid, *_) in table.items():
         children[ppid].append(pid)
-    found = {root} if root in table else set()
+    found = set(pids)
     todo = list(found)
     while todo:
         for child in children[todo.pop()]:
@@ -113,7 +110,7 @@ def process_tree(root: int) -> set[int]:
                 found.add(child)
                 todo.append(child)
     found.discard(os.getpid())
-    return {pid for pid in found if table[pid][3] != "Z"}
+    return found
 
 
 def kill_sandbox(root: int, grace: float, owner: int | None = None) -> None:
