@@ -25,6 +25,7 @@ import inspect
 import json
 import pathlib
 import re
+import textwrap
 import zlib
 
 import numpy as np
@@ -55,8 +56,8 @@ class Reproducer:
         header = [
             '"""Reproduces a failed check of `python -m harness check`.',
             "",
-            f"check: {_one_line(check_name)}",
-            *([f"case:  {_one_line(self.case)}"] if self.case else []),
+            *_wrapped("check: ", check_name),
+            *(_wrapped("case:  ", self.case) if self.case else []),
             "",
             f"Run it from your folder: {command}",
             "It fails while the bug is there and passes once it is fixed. Its arrays (inputs,",
@@ -150,6 +151,12 @@ def write(folder, check_name, reproducers):
             command = ""
         commands.append(command)
     return commands
+
+
+def _wrapped(label, text, width=110):
+    """`label` and `text` on lines of at most `width` characters (a scenario's case is long)."""
+    return textwrap.wrap(_one_line(text), width, initial_indent=label, subsequent_indent=" " * len(label),
+                         break_long_words=False, break_on_hyphens=False)
 
 
 def _one_line(text):
