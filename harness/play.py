@@ -18,6 +18,8 @@ student's traceback and a snippet that replays the scenario; if the
 reference's does, the check itself is broken (`ReferenceBroken`).
 """
 
+import dataclasses
+
 import numpy as np
 
 from .checks import fail
@@ -26,6 +28,34 @@ from .ops import array_source, composition_method, error_details, printed_by, py
 from .scenarios import IMPORT_NAME as IN_SANDBOX  # harness/scenarios, as the worker imports it
 
 SNIPPET_ARRAY_LIMIT = 2000  # entries of an array written out in a scenario's snippet (as array_source)
+
+
+@dataclasses.dataclass
+class Played:
+    """A scenario played on both engines: `function` ("module.name" in
+    harness/scenarios/), the `args` and `kwargs` it was called with, and what
+    it returned on the student's engine (`got`, untrusted) and the reference's (`want`)."""
+
+    function: str
+    args: tuple
+    kwargs: dict
+    got: object
+    want: object
+
+
+_played = None  # the running check's last scenario played on both engines (see last_played)
+
+
+def last_played():
+    """The last scenario the running check played on both engines (a `Played`), or None:
+    a failed public check that has no reproducer of its own replays it (harness/reproducers.py)."""
+    return _played
+
+
+def forget_played():
+    """Called by the plugin before each check, so no check replays another's scenario."""
+    global _played
+    _played = None
 
 
 class ReferenceBroken(RuntimeError):
@@ -79,10 +109,15 @@ def play(engine, function, *args, student=True, case="", method="", calls=1, **k
 def play_both(student, reference, function, *args, **kwargs):
     """`play` on both engines at once: (the student's value, the reference's)."""
 
+    global _played
+
     def on(engine):
         return play(engine, function, *args, student=engine is student, **kwargs)
 
-    return side_by_side(on, student, reference)
+    got, want = side_by_side(on, student, reference)
+    scenario_kwargs = {key: value for key, value in kwargs.items() if key not in ("case", "method", "calls")}
+    _played = Played(function, args, scenario_kwargs, got, want)
+    return got, want
 
 
 def snippet(function, args, kwargs=None):

@@ -19,7 +19,7 @@ import zlib
 import numpy as np
 import pytest
 
-from . import checks, expected, outcomes, reproducers, selection, timing
+from . import checks, expected, outcomes, play, reproducers, selection, timing
 from .checks import HIDDEN, PUBLIC, CheckFailure, Diagnosis
 from .drivers import GIVEN_CORE
 from .ops import error_details, failure_summary, op_label, printed_by
@@ -354,6 +354,7 @@ def rng(seed):
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item):
     checks.replay_with(None)
+    play.forget_played()
     student = getattr(item.config, "_harness_engines", {}).get("student")
     if student is not None:
         student.take_printed()  # what earlier checks printed is theirs
@@ -402,11 +403,22 @@ def _write_reproducers(item, exception, diagnosis):
     """`check`: the failing cases' reproducers as files (harness/reproducers.py), the
     command to run each in the diagnosis in place of the inline snippet. Public
     checks only: nothing of a hidden check's inputs or expected values may reach
-    the student. The inline snippet stays when no file could be written."""
+    the student. A check that brings none of its own (a scenario check) gets one
+    that replays the last scenario it played on both engines, when the student's
+    value differed there (`reproducers.scenario_reproducer`). The inline snippet
+    stays when no file could be written."""
     folder = item.config.getoption("reproducers")
     info = dict(item.user_properties).get("check", {})
+    if not folder or info.get("visibility") != PUBLIC:
+        return
     found = reproducers.reproducers_of(exception)
-    if not folder or info.get("visibility") != PUBLIC or not any(found):
+    if not found and isinstance(exception, CheckFailure):
+        # A scenario check: its last scenario played on both engines, replayed on the student's code.
+        try:
+            found = [reproducers.scenario_reproducer(play.last_played(), case=diagnosis.case)]
+        except Exception:  # noqa: BLE001 - explaining must never break the report
+            found = []
+    if not any(found):
         return
     commands = reproducers.write(folder, info["name"], found)
     if commands[0]:

@@ -21,13 +21,17 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import inspect
+import json
 import pathlib
 import re
+import textwrap
 import zlib
 
 import numpy as np
 
 from .checks import CheckFailure
+from .scenarios import IMPORT_NAME as SCENARIOS_IN_SANDBOX
 
 FOLDER = pathlib.PurePosixPath(".harness", "failures")  # inside the student's folder
 NAME_CHARS = 80  # a file name's stem at most (then a checksum keeps it unique)
@@ -52,8 +56,8 @@ class Reproducer:
         header = [
             '"""Reproduces a failed check of `python -m harness check`.',
             "",
-            f"check: {_one_line(check_name)}",
-            *([f"case:  {_one_line(self.case)}"] if self.case else []),
+            *_wrapped("check: ", check_name),
+            *(_wrapped("case:  ", self.case) if self.case else []),
             "",
             f"Run it from your folder: {command}",
             "It fails while the bug is there and passes once it is fixed. Its arrays (inputs,",
@@ -149,6 +153,12 @@ def write(folder, check_name, reproducers):
     return commands
 
 
+def _wrapped(label, text, width=110):
+    """`label` and `text` on lines of at most `width` characters (a scenario's case is long)."""
+    return textwrap.wrap(_one_line(text), width, initial_indent=label, subsequent_indent=" " * len(label),
+                         break_long_words=False, break_on_hyphens=False)
+
+
 def _one_line(text):
     return " ".join(str(text).split()).replace('"""', "'''")
 
@@ -209,3 +219,175 @@ def numerical_gradient(forward_at, point, upstream, step):
         gradient[index] = np.sum(weights * (np.asarray(plus, dtype=np.float64) - minus)) / (2 * steps[index])
     return gradient
 '''
+
+
+# ---------------------------------------------------------------- scenario checks
+#
+# A check that plays a scenario of harness/scenarios/ on both engines
+# (harness/play.py) and fails gets, when it brings no reproducer of its own, one
+# that calls the same scenario function with the same arguments on the
+# student's code and compares what it returns with the reference's result
+# saved at check time. The plugin builds it (`scenario_reproducer`) from the
+# last scenario the check played (`play.last_played`), for public checks only.
+# The arguments and the reference's result are plain data: their JSON form
+# (arrays named, in the .npz beside) is saved in the .npz too, so that the
+# script's lines stay short. `decode` and `first_difference` are copied into
+# the script as they are here (inspect.getsource), so that the script judges
+# exactly as the check did when it decided to write it.
+
+
+def decode(value, data):
+    """Plain data from the JSON form the check saved it in: {"array": name} is the
+    array data[name], {"scalar": name} the NumPy scalar in it, {"tuple": [...]}
+    a tuple, {"dict": [[key, value], ...]} a dict; lists, str, numbers, bool
+    and None are themselves. `data`: the .npz (name -> ndarray)."""
+    if isinstance(value, list):
+        return [decode(item, data) for item in value]
+    if isinstance(value, dict):
+        if "array" in value:
+            return np.array(data[value["array"]])
+        if "scalar" in value:
+            return data[value["scalar"]][()]
+        if "tuple" in value:
+            return tuple(decode(item, data) for item in value["tuple"])
+        return {decode(key, data): decode(item, data) for key, item in value["dict"]}
+    return value
+
+
+def first_difference(got, want, rtol, atol, tiny, where="the result"):
+    """The first place plain data `got` (the student's) differs from `want`
+    (the reference's), as a sentence, or None when they agree.
+
+    Arrays and numbers agree when their shapes do and every
+    |got - want| <= rtol*|want| + atol*max(largest finite |want|, tiny),
+    NaN and inf matching exactly; None, bool and str must be equal and of the
+    same type; lists, tuples and dicts (want's keys) entry by entry."""
+    shown = f"{got!r:.60}" if not isinstance(got, np.ndarray) else f"an array of shape {got.shape}"
+    if want is None or isinstance(want, (bool, str)):
+        if type(got) is type(want) and got == want:
+            return None
+        return f"{where} is {shown}, the reference's is {want!r}"
+    if isinstance(want, dict):
+        if not isinstance(got, dict):
+            return f"{where} is {shown}, the reference's is a dict"
+        for key, item in want.items():
+            problem = first_difference(got.get(key), item, rtol, atol, tiny, f"{where}[{key!r}]")
+            if problem:
+                return problem
+        return None
+    if isinstance(want, (list, tuple)):
+        if not isinstance(got, (list, tuple)) or len(got) != len(want):
+            return f"{where} is {shown}, the reference's has {len(want)} items"
+        for index, (mine, theirs) in enumerate(zip(got, want)):
+            problem = first_difference(mine, theirs, rtol, atol, tiny, f"{where}[{index}]")
+            if problem:
+                return problem
+        return None
+    if got is None or isinstance(got, (bool, str, dict, list, tuple)):
+        return f"{where} is {shown}, the reference's is a number or an array"
+    try:
+        mine = np.asarray(got, dtype=np.float64)
+    except (TypeError, ValueError):
+        return f"{where} is {shown}, not numeric"
+    theirs = np.asarray(want, dtype=np.float64)
+    if mine.shape != theirs.shape:
+        return f"{where} has shape {mine.shape}, the reference's {theirs.shape}"
+    scale = max(float(np.abs(theirs[np.isfinite(theirs)]).max(initial=0.0)), tiny)
+    allowed = rtol * np.abs(np.nan_to_num(theirs, posinf=0, neginf=0)) + atol * scale
+    with np.errstate(invalid="ignore"):
+        same_special = (np.isnan(mine) & np.isnan(theirs)) | (np.isinf(mine) & (mine == theirs))
+        both_finite = np.isfinite(mine) & np.isfinite(theirs)
+        error = np.where(both_finite, np.abs(mine - theirs), np.where(same_special, 0.0, np.inf))
+    wrong = np.argwhere(error > allowed)
+    if len(wrong) == 0:
+        return None
+    index = tuple(int(i) for i in wrong[0])
+    return (f"{where}{list(index) if index else ''} is {float(mine[index])!r}, the reference's {float(theirs[index])!r} "
+            f"({len(wrong)} of {theirs.size} entries differ beyond rtol={rtol}, atol={atol}*{scale:.3g})")
+
+
+def encode(value, arrays, prefix):
+    """`value` (plain data) in a JSON-able form that `decode` reads back: each
+    array is put in `arrays` under a new name `<prefix><n>`. TypeError for
+    anything that is not plain data."""
+    if isinstance(value, np.ndarray) or isinstance(value, np.generic):
+        name = f"{prefix}{len(arrays)}"
+        arrays[name] = np.asarray(value)
+        if arrays[name].dtype.kind not in "biufcU":
+            raise TypeError(f"an array of {arrays[name].dtype} is not plain data")
+        return {"array" if isinstance(value, np.ndarray) else "scalar": name}
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, list):
+        return [encode(item, arrays, prefix) for item in value]
+    if isinstance(value, tuple):
+        return {"tuple": [encode(item, arrays, prefix) for item in value]}
+    if isinstance(value, dict):
+        return {"dict": [[encode(key, arrays, prefix), encode(item, arrays, prefix)] for key, item in value.items()]}
+    raise TypeError(f"a {type(value).__name__} is not plain data")
+
+
+def scenario_tolerance(got):
+    """(rtol, atol, tiny) for `first_difference`: the tolerances of `numerics.compare`
+    for the precision the student computes in, judged from the arrays in `got`."""
+    from . import numerics
+
+    leaves = []
+
+    def collect(value):
+        if isinstance(value, dict):
+            value = list(value.values())
+        if isinstance(value, (list, tuple)):
+            for item in value:
+                collect(item)
+        elif isinstance(value, (np.ndarray, np.generic, float)) and not isinstance(value, bool):
+            leaves.append(np.asarray(value))
+
+    collect(got)
+    tier = numerics.precision(*leaves) if leaves else np.float64
+    return numerics.RTOL[tier], numerics.ATOL[tier], float(np.finfo(tier).eps)
+
+
+def scenario_reproducer(played, case=""):
+    """The reproducer of a scenario played on both engines (`play.Played`:
+    function "module.name" of harness/scenarios/, args, kwargs, the student's
+    value `got`, the reference's `want`), or None when the two agree by
+    `first_difference` (the check failed on something else: a script that
+    passes would mislead) or the arguments are not plain data."""
+    if played is None:
+        return None
+    rtol, atol, tiny = scenario_tolerance(played.got)
+    if first_difference(played.got, played.want, rtol, atol, tiny) is None:
+        return None
+    arrays = {}
+    try:
+        call = json.dumps(encode([list(played.args), dict(played.kwargs)], arrays, "argument"))
+        want = json.dumps(encode(played.want, arrays, "reference"))
+    except (TypeError, ValueError):
+        return None
+    arrays["call"], arrays["reference_result"] = np.array(call), np.array(want)
+    module, _, name = played.function.rpartition(".")
+    imports = [
+        "import json",
+        "import harness.scenarios",
+        # Inside the sandbox this package is imported as gradecheck_scenarios: the same modules here.
+        f'sys.modules.setdefault("{SCENARIOS_IN_SANDBOX}", harness.scenarios)',
+        f"import harness.scenarios.{module}",
+        f'sys.modules.setdefault("{SCENARIOS_IN_SANDBOX}.{module}", harness.scenarios.{module})',
+        f"from harness.scenarios.{module} import {name}",
+    ]
+    body = [
+        "",
+        "",
+        inspect.getsource(decode),
+        "",
+        inspect.getsource(first_difference),
+        "",
+        "# The arguments the check passed, and what the reference's code returned for them.",
+        'args, kwargs = decode(json.loads(str(data["call"])), data)',
+        'reference_result = decode(json.loads(str(data["reference_result"])), data)',
+        f"got = {name}(*args, **kwargs)",
+        f"problem = first_difference(got, reference_result, rtol={rtol!r}, atol={atol!r}, tiny={tiny!r})",
+        "assert problem is None, problem",
+    ]
+    return Reproducer(imports=imports, body=body, arrays=arrays, case=case)

@@ -18,7 +18,10 @@ import sys
 import pytest
 from mutants import MUTANTS_BY_ID, apply_patch, copy_reference, materialise
 
+import numpy as np
+
 from harness import gradcheck, reproducers
+from harness.play import Played
 from harness.checks import CheckFailure, Diagnosis
 from harness.sandbox.runtime import submission_files
 
@@ -52,8 +55,24 @@ CASES = [
      ["beras.optimizers.Adam: parameters over 5 steps match the reference (bias-corrected moments per parameter)"]),
     ("optimizer rebinding its parameters", "rmsprop_stores_new_param_in_list", "beras", "RMSProp and steps",
      ["beras.optimizers.RMSProp: parameters over 5 steps match the reference (a running average of g² per parameter)"]),
-    ("bias stored (out,), set by broadcasting", "bias_flat", "beras", "Dense",
+    # Only Dense's own gradient checks: its shape check and its check inside a GradientTape rightly still
+    # fail once the gradient is fixed (the bias stays (out,)), and their scenario reproducers with them.
+    ("bias stored (out,), set by broadcasting", "bias_flat", "beras", "Dense and weight gradients",
      ["beras.layers.Dense: weight gradients match the reference"]),
+    # Scenario checks (harness/scenarios/ played on both engines): the script replays the scenario.
+    ("beras scenario: GradientTape", "tape_overwrites_on_fan_out", "beras", "GradientTape",
+     ["beras.gradient_tape.GradientTape: a tensor used by two layers gets the sum of both gradients (fan-out)",
+      "beras.gradient_tape.GradientTape: a weight that is also another layer's input gets the sum of both gradients"]),
+    ("beras scenario: SequentialModel", "model_evaluate_trains", "beras", "SequentialModel and evaluate",
+     ["beras.model.SequentialModel: evaluate returns the loss and accuracy on all the data and changes nothing"]),
+    ("bgd scenario: NeuralStack", "stack_never_updates", "bgd", "NeuralStack",
+     ["bgd.nn.NeuralStack: full-batch training follows the reference: the same gradients reach the optimizer, "
+      "the same parameters result",
+      "bgd.nn.NeuralStack: mini-batch training fits a small model: the cost of its predictions falls as the "
+      "reference's does"]),
+    ("bgd scenario: optimizer", "momentum_wrong_sign", "bgd", "MomentumOptimizer and parameters follow",
+     ["bgd.optimizers.MomentumOptimizer: parameters follow the reference over 5 updates of 4 layers "
+      "(default hyperparameters)"]),
 ]
 
 
@@ -180,7 +199,68 @@ def test_hidden_checks_never_get_a_reproducer(tmp_path):
     assert not stems & {reproducers.file_stem(name) for name in failed_hidden}
 
 
+HIDDEN_SCENARIO_RUN = """
+import json, sys
+from harness.grading import run_checks
+outcomes, _ = run_checks(sys.argv[1], ["bgd"], 7, names="MomentumOptimizer and parameters follow",
+                         reproducers=sys.argv[1])
+print(json.dumps([[o.name, o.visibility, o.passed] for o in outcomes]))
+"""
+
+
+def test_hidden_scenario_checks_never_get_a_reproducer(tmp_path):
+    """The optimizer trajectory scenario fails both its public and its hidden check: only the public one gets a file."""
+    folder = materialise(MUTANTS_BY_ID["momentum_wrong_sign"], tmp_path / "submission")
+    run = subprocess.run([sys.executable, "-c", HIDDEN_SCENARIO_RUN, str(folder)], capture_output=True, text=True,
+                         timeout=300, cwd=ROOT)
+    assert run.returncode == 0, run.stderr
+    outcomes = json.loads(run.stdout.strip().splitlines()[-1])
+    failed = {visibility: reproducers.file_stem(name) for name, visibility, passed in outcomes if not passed}
+    assert set(failed) == {"public", "hidden"}, outcomes
+    assert {path.stem for path in scripts(folder)} == {failed["public"]}
+
+
 # ---------------------------------------------------------------- without a sandbox
+
+
+PLAIN_DATA = {
+    "losses": [0.5, 0.25, float("nan")],
+    "after": ((np.arange(6.0).reshape(2, 3), np.float32(1.5)), [np.array([True, False])]),
+    3: {"name": "float32", "kept": True, "nothing": None, "count": 4},
+}
+
+
+def test_plain_data_survives_the_npz_and_json_round_trip(tmp_path):
+    arrays = {}
+    text = json.dumps(reproducers.encode(PLAIN_DATA, arrays, "a"))
+    np.savez(tmp_path / "data.npz", **arrays)
+    back = reproducers.decode(json.loads(text), np.load(tmp_path / "data.npz"))
+    assert isinstance(back["after"], tuple) and isinstance(back["after"][0], tuple)
+    assert isinstance(back["after"][0][1], np.float32) and back[3] == PLAIN_DATA[3]
+    assert reproducers.first_difference(back, PLAIN_DATA, 1e-6, 1e-8, 1e-16) is None
+    with pytest.raises(TypeError):
+        reproducers.encode({"layer": object()}, {}, "a")
+
+
+def test_first_difference_names_the_place_and_honours_the_tolerance():
+    want = {"grads": [np.array([[1.0, 2.0], [3.0, 4.0]])], "flag": True}
+    near = {"grads": [want["grads"][0] * (1 + 5e-7)], "flag": True}
+    assert reproducers.first_difference(near, want, 1e-6, 1e-8, 1e-16) is None
+    far = {"grads": [want["grads"][0] + np.array([[0.0, 0.0], [0.1, 0.0]])], "flag": True}
+    assert reproducers.first_difference(far, want, 1e-6, 1e-8, 1e-16).startswith("the result['grads'][0][1, 0] is 3.1")
+    assert "the reference's is True" in reproducers.first_difference({**near, "flag": np.True_}, want, 1e-6, 1e-8, 0)
+    assert "shape (2,)" in reproducers.first_difference({"grads": [np.zeros(2)]}, want, 1e-6, 1e-8, 0)
+
+
+def test_a_scenario_whose_values_agree_gets_no_reproducer():
+    """The check failed on something the scenario's values do not show: a script that passes would mislead."""
+    same = Played("bgd_scenarios.stack_train", (np.ones(3), 2), {}, {"losses": [1.0]}, {"losses": [1.0]})
+    assert reproducers.scenario_reproducer(same) is None
+    differs = Played("bgd_scenarios.stack_train", (np.ones(3), 2), {"seed": 4}, {"losses": [1.5]}, {"losses": [1.0]})
+    reproducer = reproducers.scenario_reproducer(differs, case="a stack")
+    assert "from harness.scenarios.bgd_scenarios import stack_train" in reproducer.imports
+    assert "got = stack_train(*args, **kwargs)" in reproducer.body
+    assert json.loads(str(reproducer.arrays["call"])) == [[{"array": "argument0"}, 2], {"dict": [["seed", 4]]}]
 
 
 def test_the_harness_folder_is_never_copied_into_a_sandbox(tmp_path):
