@@ -36,8 +36,6 @@ import importlib.resources
 import math
 import pathlib
 
-import jinja2
-
 from . import numerics, results
 from .checks import PUBLIC
 from .text import printable
@@ -68,7 +66,11 @@ def _finalize(value):
 @functools.lru_cache(maxsize=1)
 def environment():
     """The Jinja2 environment: autoescape always on (every template is HTML),
-    undefined names an error (a template typo must not blank a section)."""
+    undefined names an error (a template typo must not blank a section).
+    Jinja2 is imported here, when a page is written: a grading run without
+    --html does not pay its ~30 ms."""
+    import jinja2
+
     return jinja2.Environment(
         loader=jinja2.FunctionLoader(_load),
         autoescape=True,
