@@ -203,7 +203,7 @@ def _finite_differences(config):
         # What its first evaluation would import, imported as soon as it is up (off the checks' path).
         warm = assignments + ([GIVEN_CORE] if "beras" in assignments else [])
         later = config._harness_later = _Later(
-            config._harness_student_sandbox, engines["student"], after=list(config._harness_starting), warm=warm)
+            config._harness_student_sandbox, engines["student"], after=[], warm=warm)
     return later
 
 
@@ -212,10 +212,9 @@ class _Later:
     second sandbox of the submission, made and started exactly as the grading
     one (`make`), sharing its time budget and the methods it refuses
     (`TimedSandbox.timed_out`, `refused`), serving only the evaluations of
-    finite differences. Made and started on a thread of its own once the
-    sandboxes `after` waits for are up: the checks that need it come later in
-    the run, and its ~0.2 s of start (copying the submission, importing numpy)
-    does not compete with theirs."""
+    finite differences. Made and started on a thread of its own, after the
+    threads in `after` (none in a grading run: forked from the zygote, a
+    start costs little, and all three sandboxes start at once)."""
 
     def __init__(self, make, twin, after, warm=()):
         self.sandbox = self.error = None
