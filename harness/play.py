@@ -22,7 +22,7 @@ import dataclasses
 
 import numpy as np
 
-from .checks import fail
+from .checks import CheckFailure, fail
 from .gradcheck import side_by_side
 from .ops import array_source, composition_method, error_details, printed_by, python_literal
 from .scenarios import IMPORT_NAME as IN_SANDBOX  # harness/scenarios, as the worker imports it
@@ -110,12 +110,23 @@ def play_both(student, reference, function, *args, **kwargs):
     """`play` on both engines at once: (the student's value, the reference's)."""
 
     global _played
+    scenario_kwargs = {key: value for key, value in kwargs.items() if key not in ("case", "method", "calls")}
+    reference_value = {}
 
     def on(engine):
-        return play(engine, function, *args, student=engine is student, **kwargs)
+        value = play(engine, function, *args, student=engine is student, **kwargs)
+        if engine is reference:
+            reference_value["want"] = value
+        return value
 
-    got, want = side_by_side(on, student, reference)
-    scenario_kwargs = {key: value for key, value in kwargs.items() if key not in ("case", "method", "calls")}
+    try:
+        got, want = side_by_side(on, student, reference)
+    except CheckFailure:
+        # The student's code raised in the scenario (side_by_side waited for the
+        # reference): a reproducer replays it, and once it runs, compares.
+        if "want" in reference_value:
+            _played = Played(function, args, scenario_kwargs, None, reference_value["want"])
+        raise
     _played = Played(function, args, scenario_kwargs, got, want)
     return got, want
 

@@ -411,7 +411,8 @@ def _write_reproducers(item, exception, diagnosis):
     if not folder or info.get("visibility") != PUBLIC:
         return
     found = reproducers.reproducers_of(exception)
-    if not found and isinstance(exception, CheckFailure):
+    if not found and isinstance(exception, CheckFailure) and diagnosis.mistake != "not-implemented":
+        # (a method still to write needs no script: the message says so)
         # A scenario check: its last scenario played on both engines, replayed on the student's code.
         try:
             found = [reproducers.scenario_reproducer(play.last_played(), case=diagnosis.case)]

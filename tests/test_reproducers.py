@@ -15,14 +15,13 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from mutants import MUTANTS_BY_ID, apply_patch, copy_reference, materialise
 
-import numpy as np
-
 from harness import gradcheck, reproducers
-from harness.play import Played
 from harness.checks import CheckFailure, Diagnosis
+from harness.play import Played
 from harness.sandbox.runtime import submission_files
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -327,3 +326,29 @@ def test_a_crash_or_timeout_ends_the_check():
         with pytest.raises(CheckFailure) as raised:
             gradcheck.each_case([Case("one"), Case("two")], check)
         assert ran == ["one"] and raised.value.diagnosis.summary == summary
+
+
+def test_a_scenario_where_the_student_code_raises_gets_a_reproducer(tmp_path):
+    """The in-tape check of a Dense whose batched weight gradient has a wrong
+    layout: the given composition raises inside the scenario. The script
+    replays it (and raises the same error) until the bug is fixed, then
+    compares with the reference's result and passes."""
+    folder = buggy("dense_weight_grad_batched_wrong_layout", tmp_path / "submission")
+    name = "beras.layers.Dense: inside a GradientTape, between probe layers, passes the right gradients to the layers around it"
+    run = harness("check", folder, "--assignment", "beras", "-k", "Dense and GradientTape", "--verbose")
+    assert run.returncode == 1, run.stderr
+    script = folder / FAILURES / f"{reproducers.file_stem(name)}.py"
+    assert script.is_file(), [p.name for p in scripts(folder)]
+    result = reproduce(script, folder)
+    assert result.returncode != 0 and "Dense.get_weight_gradients" in result.stderr, result.stderr[-2000:]
+    fix("dense_weight_grad_batched_wrong_layout", folder)
+    result = reproduce(script, folder)
+    assert result.returncode == 0 and "passed" in result.stdout, result.stderr[-2000:]
+
+
+def test_a_method_still_to_write_gets_no_scenario_reproducer(tmp_path):
+    shutil.copytree(ROOT / "student_template", tmp_path / "submission")
+    folder = tmp_path / "submission"
+    run = harness("check", folder, "--assignment", "bgd", "-k", "NeuralStack")
+    assert run.returncode == 1, run.stderr
+    assert scripts(folder) == []
