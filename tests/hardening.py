@@ -17,6 +17,17 @@ from harness.sandbox import cleanup
 
 DENSE_CALL = "        return nnmath.affine(x, self.w, self.b)\n"
 
+# Student code that leaves a daemon behind at import: a double fork whose
+# grandchild left the session and sleeps (what a sandbox must not let outlive it).
+DAEMON = """
+import os as _os, time as _time
+if _os.fork() == 0:
+    _os.setsid()
+    if _os.fork() == 0:
+        _time.sleep(300)
+    _os._exit(0)
+"""
+
 
 def submission_with(destination, code, path="beras/layers.py", find=DENSE_CALL):
     """The reference, copied to `destination`, with `code` (indented source)

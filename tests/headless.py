@@ -9,8 +9,11 @@ requests a page made (the browser's own background requests left out);
 
 import html.parser
 import json
+import pathlib
 import shutil
 import subprocess
+
+ARTIFACTS = pathlib.Path(__file__).resolve().parents[1] / "test-artifacts"  # screenshots, kept by CI
 
 
 def chromium():
@@ -82,3 +85,14 @@ class Page(html.parser.HTMLParser):
     def with_class(self, name):
         """The attributes of every element whose class list holds `name`, in document order."""
         return [attrs for tag, attrs in self.elements if name in attrs.get("class", "").split()]
+
+
+def screenshot(page_path, profile, name, height):
+    """A PNG of `page_path` as chromium renders it, kept as a test artifact
+    (test-artifacts/`name`, 1200 px wide, `height` tall); returns its path."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / name
+    shot.unlink(missing_ok=True)
+    open_in_chromium(page_path, profile, "--screenshot=" + str(shot), f"--window-size=1200,{height}", "--hide-scrollbars")
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
+    return shot

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from autograde import grade
+from hardening import DAEMON
 from mutants import REFERENCE_DIR, copy_reference
 from stubs import materialise_zero_stub
 
@@ -158,14 +159,6 @@ def sandbox_uid_processes():
     return {pid for pid, uid in process.process_owners().items() if UID_BLOCK_START <= uid < UID_BLOCK_START + UID_BLOCK_SIZE}
 
 
-DAEMON = '''
-import os as _os, time as _time
-if _os.fork() == 0:
-    _os.setsid()
-    if _os.fork() == 0:
-        _time.sleep(300)
-    _os._exit(0)
-'''
 
 
 @needs_root

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 import test_witness_attack as witness
-from hardening import DENSE_CALL, grade, private_tmpdir
+from hardening import DAEMON, DENSE_CALL, grade, private_tmpdir
 from mutants import apply_patch, copy_reference
 from test_generic_checks import failures, generic_checks
 
@@ -359,20 +359,11 @@ def test_a_worker_cannot_reach_the_zygote(reached, namespaces):
 # and its forked twin (grading.py `_each_in_parallel`; the twin holds its own
 # zygote connection and its sandboxes' lifelines). SIGKILL to the judge's
 # pid alone (a supervisor that kills the process it started, not its group)
-# leaves the twin running: it goes on grading, its sandboxes (student code,
-# and their daemons) and the zygote (which leaves only when every
-# connection is closed) with it, until the twin's budget runs out. The
-# control kills the group, as tests/test_attacks_grading.py does: nothing
-# is left.
+# used to leave the twin grading, with its sandboxes (student code, and their
+# daemons) and the zygote, until its budget ran out; the twin now dies with
+# its parent (PR_SET_PDEATHSIG) and takes them along. The control kills the
+# group, as tests/test_attacks_grading.py does: nothing is left.
 
-SLOW_AND_DAEMON = '''
-import os as _os, time as _time
-if _os.fork() == 0:
-    _os.setsid()
-    if _os.fork() == 0:
-        _time.sleep(300)
-    _os._exit(0)
-'''
 
 
 def _children(pid):
@@ -416,7 +407,7 @@ def _killed_judge_leaves(tmp_path, kill):
     folder = copy_reference(tmp_path / "submission")
     for package in ("beras", "bgd"):
         init = folder / package / "__init__.py"
-        init.write_text(init.read_text() + SLOW_AND_DAEMON)
+        init.write_text(init.read_text() + DAEMON)
     apply_patch(folder, "bgd/layers/fc.py", "            return nnmath.affine(X, self.weights, self.biases)\n",
                 "            __import__('time').sleep(0.3)  # a slow forward: the twin grades for minutes\n"
                 "            return nnmath.affine(X, self.weights, self.biases)\n")
