@@ -250,3 +250,45 @@ def test_attackers_and_hangers_graded_at_once_change_nothing_for_the_others(tmp_
     ]
     assert together["score"] == alone == alone_document["extra_data"]["max_score"]
     assert not list(Path("/tmp").glob("fill-*"))
+
+
+@needs_root
+def test_a_batch_with_attackers_and_hangers_grades_the_others_exactly_as_alone(tmp_path):
+    """`python -m harness batch` over four submissions, half of them hostile:
+    one stops every process it can and fills the temp dir, one holds the GIL
+    in every forward. Each honest submission's results (every check, status
+    and score, on the seed the batch drew for it) equal its grading alone."""
+    classroom = tmp_path / "class"
+    honest = []
+    for name in ("honest-a", "honest-b"):
+        folder = copy_reference(classroom / name)
+        shutil.rmtree(folder / "beras")
+        honest.append(name)
+    attacker = copy_reference(classroom / "attacker")
+    init = attacker / "bgd" / "__init__.py"
+    init.write_text(init.read_text() + FILLER + STOPPER)
+    hanger = copy_reference(classroom / "hanger")
+    (hanger / "bgd" / "hog.py").write_text(GIL_HOG)
+    init = hanger / "bgd" / "__init__.py"
+    init.write_text(init.read_text() + "\nfrom . import hog  # noqa\n")
+    for folder in (attacker, hanger):  # a bgd class: every submission holds bgd alone
+        shutil.rmtree(folder / "beras")
+    out = tmp_path / "out"
+    run = subprocess.run([sys.executable, "-m", "harness", "batch", str(classroom), "--out", str(out), "-n", "2",
+                          "--seed", "11", "--timeout", "1", "--budget", "20"],
+                         capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    for name in honest:
+        together = json.loads((out / name / "results.json").read_text())
+        seed = together["extra_data"]["seed"]
+        alone = tmp_path / f"alone-{name}.json"
+        subprocess.run([sys.executable, "-m", "harness", "grade", str(classroom / name), "--results", str(alone),
+                        "--seed", str(seed), "--timeout", "1", "--budget", "20"],
+                       capture_output=True, text=True, timeout=600)
+        alone_document = json.loads(alone.read_text())
+        assert [(t["name"], t["status"], t["score"]) for t in together["tests"]] == [
+            (t["name"], t["status"], t["score"]) for t in alone_document["tests"]
+        ], name
+        assert together["score"] == alone_document["score"] == together["extra_data"]["max_score"]
+    assert json.loads((out / "hanger" / "results.json").read_text())["score"] < together["score"]
+    assert not list(Path("/tmp").glob("fill-*"))
