@@ -203,7 +203,7 @@ def _finite_differences(config):
         # What its first evaluation would import, imported as soon as it is up (off the checks' path).
         warm = assignments + ([GIVEN_CORE] if "beras" in assignments else [])
         later = config._harness_later = _Later(
-            config._harness_student_sandbox, engines["student"], after=[], warm=warm)
+            config._harness_student_sandbox, engines["student"], warm=warm)
     return later
 
 
@@ -212,18 +212,15 @@ class _Later:
     second sandbox of the submission, made and started exactly as the grading
     one (`make`), sharing its time budget and the methods it refuses
     (`TimedSandbox.timed_out`, `refused`), serving only the evaluations of
-    finite differences. Made and started on a thread of its own, after the
-    threads in `after` (none in a grading run: forked from the zygote, a
-    start costs little, and all three sandboxes start at once)."""
+    finite differences. Made and started on a thread of its own at once, with
+    the other two (forked from the zygote, a start costs little)."""
 
-    def __init__(self, make, twin, after, warm=()):
+    def __init__(self, make, twin, warm=()):
         self.sandbox = self.error = None
-        self._thread = threading.Thread(target=self._make, args=(make, twin, after, warm), daemon=True)
+        self._thread = threading.Thread(target=self._make, args=(make, twin, warm), daemon=True)
         self._thread.start()
 
-    def _make(self, make, twin, after, warm):
-        for thread in after:
-            thread.join()
+    def _make(self, make, twin, warm):
         try:
             sandbox = make()
         except Exception as error:  # reported by the fixture that wants it

@@ -504,10 +504,29 @@ class Batch:
 # ------------------------------------------------------------------- worker
 
 
+class _ExecWorker(subprocess.Popen):
+    """A worker started by exec (not forked from the zygote); `exit_status` as
+    `zygote.ForkedWorker`'s, so the client treats both alike."""
+
+    def exit_status(self, reap: bool = False) -> int | None:
+        """The returncode once the worker has exited (-signal if killed), else
+        None; `reap` False (WNOWAIT) leaves a dead worker unreaped."""
+        try:
+            info = os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOHANG | (0 if reap else os.WNOWAIT))
+        except ChildProcessError:  # already reaped
+            return self.returncode
+        if info is None:
+            return None
+        status = info.si_status if info.si_code == os.CLD_EXITED else -info.si_status
+        if reap:
+            self.returncode = status
+        return status
+
+
 class _Worker:
     """One worker process and its pipes."""
 
-    def __init__(self, popen: subprocess.Popen | zygote.ForkedWorker, request_fd: int, reply_fd: int, max_bytes: int, lifeline: int | None = None):
+    def __init__(self, popen: _ExecWorker | zygote.ForkedWorker, request_fd: int, reply_fd: int, max_bytes: int, lifeline: int | None = None):
         self.popen = popen
         self.request_fd = request_fd
         self.reply_fd = reply_fd
@@ -582,18 +601,9 @@ class _Worker:
         """
         deadline = time.monotonic() + wait
         while True:
-            if isinstance(self.popen, zygote.ForkedWorker):  # the zygote is its parent, and asks for us
-                status = self.popen.exit_status(reap=False)
-                if status is not None:
-                    return status
-            else:
-                try:
-                    info = os.waitid(os.P_PID, self.popen.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
-                except ChildProcessError:  # already reaped
-                    return self.popen.returncode
-                if info is not None:
-                    exited = info.si_code == os.CLD_EXITED
-                    return info.si_status if exited else -info.si_status
+            status = self.popen.exit_status(reap=False)
+            if status is not None:
+                return status
             if time.monotonic() >= deadline:
                 return None
             time.sleep(0.01)
@@ -1007,7 +1017,7 @@ class Sandbox:
                 popen = None  # started by exec below
         try:
             if popen is None:
-                popen = subprocess.Popen(
+                popen = _ExecWorker(
                     argv,
                     stdin=subprocess.DEVNULL,
                     stdout=stdout_fd,
