@@ -175,7 +175,7 @@ def unshare(flag):
 
 def mount(source, target, fstype, flags, data=None):
     libc = ctypes.CDLL(None, use_errno=True)
-    encode = lambda text: None if text is None else str(text).encode()  # noqa: E731
+    encode = lambda text: None if text is None else os.fsencode(str(text))  # noqa: E731 - any path's own bytes
     return libc.mount(encode(source), encode(target), encode(fstype), flags, encode(data)) == 0
 
 
@@ -372,11 +372,14 @@ def private_mounts(config, uid, gid):
 def _mount_points():
     """[(mount point, its per-mount options)] of this mount namespace, from /proc/self/mountinfo."""
     found = []
-    with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as table:
+    with open("/proc/self/mountinfo", "rb") as table:
         for line in table:
             fields = line.split()
-            point = fields[4].encode("utf-8", "surrogateescape").decode("unicode_escape")  # \040 is a space
-            found.append((point, fields[5].split(",")))
+            point = fields[4]
+            # The kernel writes space, tab, newline and backslash as \ooo (backslash last: it may start the others).
+            for code in (b"\\040", b"\\011", b"\\012", b"\\134"):
+                point = point.replace(code, bytes([int(code[1:], 8)]))
+            found.append((os.fsdecode(point), fields[5].decode("ascii", "replace").split(",")))
     return found
 
 
