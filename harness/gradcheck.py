@@ -173,9 +173,34 @@ def _witness_sample(spec, case, reference, rng, part):
     return params, inputs, upstream, Script(spec, case, params, inputs, upstream, part)
 
 
-def _witness_runs(spec, case, student, reference, params, inputs, upstream, part):
-    """Student's and reference's forward and the backward of `part`."""
-    return side_by_side(spec.driver.run, student, reference, case, params, inputs, upstream, part)
+def _witness_runs(spec, case, student, reference, params, inputs, upstream, part, on_crash=None, earlier=()):
+    """Student's and reference's forward and the backward of `part` (with
+    `earlier`: the forward first called on those inputs). When the student's
+    code fails (a CheckFailure), `on_crash(the reference's Run)` is called
+    before the failure goes on: a crash's reproducer re-raises the crash
+    while the bug is there and, once fixed, asserts what the check would
+    have compared (the reference's values, known by then)."""
+    reference_run = {}
+
+    def run(engine):
+        value = spec.driver.run(engine, case, params, inputs, upstream, part, earlier=earlier)
+        if engine is reference:
+            reference_run["want"] = value
+        return value
+
+    try:
+        return side_by_side(run, student, reference)
+    except CheckFailure:
+        if on_crash is not None and "want" in reference_run:
+            on_crash(reference_run["want"])
+        raise
+
+
+# The tolerances of a crash's reproducer: the student's precision is unknown
+# (their code did not return), and float32's tolerances and steps accept a fix
+# in either precision (a float64 forward's central differences with float32's
+# step are far within float32's tolerance away from kinks).
+UNKNOWN_PRECISION = np.float32
 
 
 def check_forward(spec, case, student, reference, rng):
@@ -189,11 +214,16 @@ def check_forward(spec, case, student, reference, rng):
     earlier = [case.inputs(rng)]  # drawn after what every check of the case draws
     script = Script(spec, case, params, inputs)
     script.call_first_on(earlier[0])
+    what = f"{driver.forward_name} output"
+
+    def after_crash(want):
+        script.expect("out", want.output, UNKNOWN_PRECISION, f"{what} differs from the reference's",
+                      floor=_floor(case, UNKNOWN_PRECISION))
+
     with reproducers.replaying(script.build):
-        got, want = side_by_side(driver.run, student, reference, case, params, inputs, earlier=earlier)
+        got, want = _witness_runs(spec, case, student, reference, params, inputs, None, None, after_crash, earlier)
         snippet = driver.snippet(case, params, inputs, earlier=earlier)
         tier = tier_of(spec, case, got, student, reference, snippet)
-        what = f"{driver.forward_name} output"
         floor = _floor(case, tier)
         first = numerics.as_numeric(got.earlier[0])
         first_right = first is not None and first.shape == np.shape(want.earlier[0]) and numerics.compare(
@@ -314,28 +344,29 @@ def check_input_gradient(spec, case, student, reference, rng, witness, which=0, 
 def _check_input_gradient(spec, case, student, reference, rng, witness, which, params, inputs, upstream, script,
                           student_fd):
     driver = spec.driver
-    got, want = _witness_runs(spec, case, student, reference, params, inputs, upstream, "inputs")
-    snippet = driver.snippet(case, params, inputs, upstream)
     method = driver.input_gradient_name
     name = f"{method}: {gradient_label(spec, which)}"
-    g, w = got.input_grads[which], want.input_grads[which]
     index = driver.differentiated[which]
     x = inputs[index]
     max_step = max_step_for(case, x) if which == 0 else None
-    if witness == "fd":
-        script.expect_numerical(f"input_grads[{which}]", index=index, point=x, dtype=floating_dtype_of(got),
-                                max_step=max_step, message=f"{name} differs from finite differences of your forward")
-    else:
-        script.expect(f"input_grads[{which}]", w, floating_dtype_of(got), f"{name} differs from the reference's")
+
+    def expect(dtype, want):
+        if witness == "fd":
+            script.expect_numerical(f"input_grads[{which}]", index=index, point=x, dtype=dtype, max_step=max_step,
+                                    message=f"{name} differs from finite differences of your forward")
+        else:
+            script.expect(f"input_grads[{which}]", want.input_grads[which], dtype, f"{name} differs from the reference's")
+
+    got, want = _witness_runs(spec, case, student, reference, params, inputs, upstream, "inputs",
+                              on_crash=lambda want: expect(UNKNOWN_PRECISION, want))
+    snippet = driver.snippet(case, params, inputs, upstream)
+    g, w = got.input_grads[which], want.input_grads[which]
+    expect(floating_dtype_of(got), want)
     problem = _gradient_shape_problem(name, g, w)
     if problem:
         fail(problem, method=method, case=case.label, snippet=snippet, **_shape_hints(g, w))
     tier = tier_of(spec, case, got, student, reference, snippet)
-    if witness == "fd":
-        script.expect_numerical(f"input_grads[{which}]", index=index, point=x, dtype=tier, max_step=max_step,
-                                message=f"{name} differs from finite differences of your forward")
-    else:
-        script.expect(f"input_grads[{which}]", w, tier, f"{name} differs from the reference's")
+    expect(tier, want)
     _refuse_vacuous(g, w, name, method, case, snippet)
     if witness == "reference" and numerics.compare(g, w, tier).passed:
         return
@@ -399,15 +430,35 @@ def check_parameter_gradients(spec, case, student, reference, rng, witness, *, s
 def _check_parameter_gradients(spec, case, student, reference, rng, witness, params, inputs, upstream, script,
                                student_fd):
     driver = spec.driver
-    got, want = _witness_runs(spec, case, student, reference, params, inputs, upstream, "parameters")
-    snippet = driver.snippet(case, params, inputs, upstream)
     method = driver.parameter_gradient_name
     name = f"{method}: the {driver.parameter_word} gradients"
+
+    def expect_count(want):
+        script.add_check(
+            f"assert isinstance(parameter_grads, (list, tuple)) and len(parameter_grads) == {len(want.param_grads)}, "
+            f'"{name}: expected {len(want.param_grads)} arrays"'
+        )
+
+    def after_crash(want):  # every parameter gradient, as the check would have compared them
+        expect_count(want)
+        if witness == "fd":
+            script.add_check("parameter_grads = [np.array(g, dtype=np.float64) for g in parameter_grads]  "
+                             "# before the forward runs again")
+        for index, w in enumerate(want.param_grads):
+            label = f"{name} [{index}] (parameter {index}, shape {np.shape(w)})"
+            if witness == "fd":
+                script.expect_numerical(f"parameter_grads[{index}]", parameter=index, point=params[index],
+                                        dtype=UNKNOWN_PRECISION, append=index > 0,
+                                        message=f"{label} differs from finite differences of your forward")
+            else:
+                script.expect(f"parameter_grads[{index}]", w, UNKNOWN_PRECISION, f"{label} differs from the reference's",
+                              name=f"expected_{index}", append=index > 0)
+
+    got, want = _witness_runs(spec, case, student, reference, params, inputs, upstream, "parameters",
+                              on_crash=after_crash)
+    snippet = driver.snippet(case, params, inputs, upstream)
     grads = got.param_grads
-    script.add_check(
-        f"assert isinstance(parameter_grads, (list, tuple)) and len(parameter_grads) == {len(want.param_grads)}, "
-        f'"{name}: expected {len(want.param_grads)} arrays"'
-    )
+    expect_count(want)
     if not isinstance(grads, (list, tuple)) or len(grads) != len(want.param_grads):
         count = "nothing" if grads is None else (f"{len(grads)} arrays" if isinstance(grads, (list, tuple)) else type(grads).__name__)
         fail(f"{name}: expected {len(want.param_grads)} arrays, got {count}", case=case.label, snippet=snippet, method=method,
@@ -535,7 +586,14 @@ def check_inputs_untouched(spec, case, student, reference, rng, gate=True):
     snippet = driver.snippet(case, params, inputs, upstream)
     script = Script(spec, case, params, inputs, upstream)
     with reproducers.replaying(script.build):
-        run, aliased, after_forward, after = _untouched_scenario(student, spec, case, params, inputs, upstream)
+        try:
+            run, aliased, after_forward, after = _untouched_scenario(student, spec, case, params, inputs, upstream)
+        except CheckFailure:
+            # The student's forward or backward raised: the script re-raises it, and once
+            # fixed asserts what this check demands (the reference's output among it).
+            expected = driver.run(reference, case, params, inputs, upstream, "inputs").output
+            script.untouched(upstream, expected if gate else None, UNKNOWN_PRECISION, _floor(case, UNKNOWN_PRECISION))
+            raise
         output = run.output
         tier = tier_of(spec, case, run, student, reference, snippet)
         # The input-gradient checks' own request (the same draws): answered from memory.
@@ -687,34 +745,39 @@ class Script:
         if line not in self.checks:
             self.checks.append(line)
 
-    def expect(self, got, expected, dtype, message, floor=0.0):
-        """The script ends asserting `got` (an expression) equals `expected` as
-        `numerics.compare` judges it (dtype's tolerance, `floor`)."""
+    def expect(self, got, expected, dtype, message, floor=0.0, name="expected", append=False):
+        """The script ends asserting `got` (an expression) equals `expected` (saved
+        as the array `name`) as `numerics.compare` judges it (dtype's tolerance,
+        `floor`); with `append`, after what it asserted so far."""
         expected = np.asarray(expected, dtype=np.float64)
         rtol, atol = tolerance(expected, dtype, floor=floor)
-        self.arrays["expected"] = expected
-        self.assertion = assert_close_lines(got, rtol, repr(atol), message)
+        self.arrays[name] = expected
+        lines = assert_close_lines(got, rtol, repr(atol), message, expected=f"data[{name!r}]")
+        self.assertion = (self.assertion if append else []) + lines
 
-    def expect_numerical(self, got, point, dtype, message, index=None, parameter=None, max_step=None):
+    def expect_numerical(self, got, point, dtype, message, index=None, parameter=None, max_step=None, append=False):
         """The script ends asserting `got` equals the gradient of its own forward by
-        central differences (in input `index`, or parameter number `parameter`)."""
+        central differences (in input `index`, or parameter number `parameter`);
+        with `append`, after what it asserted so far."""
         tier = numerics.precision(dtype)
-        self.arrays.pop("expected", None)
+        if not append:
+            self.arrays.pop("expected", None)
+        defined = append and any(line.startswith("def numerical_gradient(") for line in self.assertion)
         step = f"{reproducers.FD_STEP[tier]!r}"
         if max_step is not None:
             self.arrays["max_step"] = np.broadcast_to(np.asarray(max_step, dtype=np.float64), np.shape(point)).copy()
             step = f"np.minimum({step}, data['max_step'] / 2)  # never across a kink"
         at = f"data['parameter_{parameter}']" if parameter is not None else f"data[{self.driver.script_input_names()[index]!r}]"
         lines = [f"judged = np.array({got}, dtype=np.float64)  # before the forward runs again",
-                 *reproducers.NUMERICAL_GRADIENT.strip("\n").splitlines(), "",
+                 *([] if defined else reproducers.NUMERICAL_GRADIENT.strip("\n").splitlines()), "",
                  *self.driver.script_forward_at(index=index, parameter=parameter), "",
                  f"step = {step}",
                  f"numerical = numerical_gradient(forward_at, {at}, upstream, step)"]
         if parameter is not None:
             lines.append(f"parameters[{parameter}][...] = data['parameter_{parameter}']  # back as it was")
         atol = f"{reproducers.FD_ATOL[tier]!r} * max(1.0, float(np.abs(numerical).max()))"
-        self.assertion = lines + assert_close_lines("judged", reproducers.FD_RTOL[tier], atol, message,
-                                                    expected="numerical")
+        self.assertion = (self.assertion if append else []) + lines + assert_close_lines(
+            "judged", reproducers.FD_RTOL[tier], atol, message, expected="numerical")
 
     def untouched(self, upstream, expected, dtype, floor):
         """The script ends asserting what `check_inputs_untouched` demands: the
@@ -742,11 +805,14 @@ class Script:
 
     def build(self, failure=None):
         """The Reproducer, or None when it would assert nothing about this failure
-        (a failure that is no crash, before the check knew what it compares)."""
+        (a failure that is no crash, before the check knew what it compares).
+        A crash's script re-raises it in its calls while the bug is there; once
+        fixed, it goes on to the assertion when the check knew what it would
+        compare (the reference's values, run side by side: `_witness_runs`)."""
         crash = failure is not None and ends_check(failure.diagnosis)
         if "raised NotImplementedError" in getattr(getattr(failure, "diagnosis", None), "summary", ""):
             return None  # a method still to be written: nothing to reproduce
         if not (self.assertion or self.checks) and not crash:
             return None
-        body = list(self.calls) + ([] if crash else self.checks + self.assertion)
+        body = list(self.calls) + self.checks + self.assertion
         return Reproducer(self.imports, body, dict(self.arrays), self.case.label)
