@@ -16,9 +16,19 @@ If the student's code raises, the check fails naming the student's function
 where the exception arose (the innermost frame of the submission), with the
 student's traceback and a snippet that replays the scenario; if the
 reference's does, the check itself is broken (`ReferenceBroken`).
+
+A check that plays a scenario on the student's engine alone judges a
+property of what it returned: a pure function over plain data in a
+`*_properties` module of `harness/scenarios/`, which returns the problems it
+finds (`judge`). The same function, copied into the reproducer script, judges
+the scenario replayed on the student's code (harness/reproducers.py):
+
+    got = play(student, "bgd_scenarios.dropout_untouched", 0.5, X, E, seed, case=case, method=method)
+    judge("bgd_properties.dropout_untouched", got, X, E, 0.5, case=case, method=method)
 """
 
 import dataclasses
+import importlib
 
 import numpy as np
 
@@ -43,7 +53,25 @@ class Played:
     want: object
 
 
+@dataclasses.dataclass
+class Judged:
+    """A scenario played on the student's engine (`function`, `args`, `kwargs`),
+    then judged by `prop` ("module.name" of a `*_properties` module of
+    harness/scenarios/) called as `prop(the scenario's value, *extra)`,
+    which found `problems` (a list of dicts: "summary", and optionally
+    "method", "mistake", "hints", "blame", "worst")."""
+
+    function: str
+    args: tuple
+    kwargs: dict
+    prop: str
+    extra: tuple
+    problems: list
+
+
 _played = None  # the running check's last scenario played on both engines (see last_played)
+_on_student = None  # the running check's last scenario played on the student's engine: (function, args, kwargs)
+_judged = None  # the running check's last judgement of it (see last_judged)
 
 
 def last_played():
@@ -52,10 +80,45 @@ def last_played():
     return _played
 
 
+def last_judged():
+    """The last scenario the running check judged by a property (a `Judged`), or None:
+    a failed public check whose judgement found problems replays it (harness/reproducers.py)."""
+    return _judged
+
+
 def forget_played():
     """Called by the plugin before each check, so no check replays another's scenario."""
-    global _played
-    _played = None
+    global _played, _on_student, _judged
+    _played = _on_student = _judged = None
+
+
+def property_function(prop):
+    """The function "module.name" of harness/scenarios/ (a `*_properties` module:
+    pure, NumPy only, safe to import in the judge)."""
+    module, _, name = prop.rpartition(".")
+    if not module.endswith("_properties"):
+        raise ValueError(f"{prop}: a property lives in a *_properties module of harness/scenarios")
+    return getattr(importlib.import_module(f"harness.scenarios.{module}"), name)
+
+
+def judge(prop, got, *extra, case="", method=""):
+    """Fail with the first problem that the property `prop` ("module.name" of a
+    `*_properties` module) finds in `got`, the value of the last scenario played
+    on the student's engine: `prop(got, *extra)` returns the problems as dicts
+    ("summary", and optionally "method", "mistake", "hints", "blame"), [] when
+    it holds. `got` is untrusted: a property that cannot read it (it raises)
+    fails the check as a scenario that returned something unexpected."""
+    global _judged
+    try:
+        problems = list(property_function(prop)(got, *extra))
+    except Exception as error:  # noqa: BLE001 - untrusted data the property could not read
+        fail(f"the scenario returned something unexpected ({type(error).__name__}: {error})", method=method, case=case)
+    if _on_student is not None:
+        _judged = Judged(*_on_student, prop, extra, problems)
+    if problems:
+        first = problems[0]
+        fail(first["summary"], method=first.get("method") or method, case=case, hints=list(first.get("hints", ())),
+             **{key: first[key] for key in ("mistake", "blame", "worst") if first.get(key)})
 
 
 class ReferenceBroken(RuntimeError):
@@ -86,7 +149,10 @@ def method_of(error, default=""):
 def play(engine, function, *args, student=True, case="", method="", calls=1, **kwargs):
     """The value `function` returned on `engine`; a CheckFailure (student) or
     ReferenceBroken (reference) when it raised."""
+    global _on_student
     result = run(engine, function, *args, calls=calls, **kwargs)
+    if student:
+        _on_student = (function, args, kwargs)
     if result.ok:
         return result.value
     error = result.error

@@ -400,8 +400,10 @@ def _write_reproducers(item, exception, diagnosis):
     command to run each in the diagnosis in place of the inline snippet. Public
     checks only: nothing of a hidden check's inputs or expected values may reach
     the student. A check that brings none of its own (a scenario check) gets one
-    that replays the last scenario it played on both engines, when the student's
-    value differed there (`reproducers.scenario_reproducer`). The inline snippet
+    that replays the last scenario it judged by a property, when it found a
+    problem (`reproducers.property_reproducer`), or else the last it played on
+    both engines, when the student's value differed there
+    (`reproducers.scenario_reproducer`). The inline snippet
     stays when no file could be written."""
     folder = item.config.getoption("reproducers")
     info = dict(item.user_properties).get("check", {})
@@ -410,9 +412,11 @@ def _write_reproducers(item, exception, diagnosis):
     found = reproducers.reproducers_of(exception)
     if not found and isinstance(exception, CheckFailure) and diagnosis.mistake != "not-implemented":
         # (a method still to write needs no script: the message says so)
-        # A scenario check: its last scenario played on both engines, replayed on the student's code.
+        # A scenario check: its last scenario judged by a property (played on the student's
+        # engine alone), or else the last it played on both engines, replayed on the student's code.
         try:
-            found = [reproducers.scenario_reproducer(play.last_played(), case=diagnosis.case)]
+            found = [reproducers.property_reproducer(play.last_judged(), case=diagnosis.case)
+                     or reproducers.scenario_reproducer(play.last_played(), case=diagnosis.case)]
         except Exception:  # noqa: BLE001 - explaining must never break the report
             found = []
     if not any(found):

@@ -366,16 +366,7 @@ def scenario_reproducer(played, case=""):
     except (TypeError, ValueError):
         return None
     arrays["call"], arrays["reference_result"] = np.array(call), np.array(want)
-    module, _, name = played.function.rpartition(".")
-    imports = [
-        "import json",
-        "import harness.scenarios",
-        # Inside the sandbox this package is imported as gradecheck_scenarios: the same modules here.
-        f'sys.modules.setdefault("{SCENARIOS_IN_SANDBOX}", harness.scenarios)',
-        f"import harness.scenarios.{module}",
-        f'sys.modules.setdefault("{SCENARIOS_IN_SANDBOX}.{module}", harness.scenarios.{module})',
-        f"from harness.scenarios.{module} import {name}",
-    ]
+    imports, name = _scenario_imports(played.function)
     body = [
         "",
         "",
@@ -389,5 +380,67 @@ def scenario_reproducer(played, case=""):
         f"got = {name}(*args, **kwargs)",
         f"problem = first_difference(got, reference_result, rtol={rtol!r}, atol={atol!r}, tiny={tiny!r})",
         "assert problem is None, problem",
+    ]
+    return Reproducer(imports=imports, body=body, arrays=arrays, case=case)
+
+
+def _scenario_imports(function):
+    """(the import lines of the scenario function "module.name", its name)."""
+    module, _, name = function.rpartition(".")
+    return [
+        "import json",
+        "import harness.scenarios",
+        # Inside the sandbox this package is imported as gradecheck_scenarios: the same modules here.
+        f'sys.modules.setdefault("{SCENARIOS_IN_SANDBOX}", harness.scenarios)',
+        f"import harness.scenarios.{module}",
+        f'sys.modules.setdefault("{SCENARIOS_IN_SANDBOX}.{module}", harness.scenarios.{module})',
+        f"from harness.scenarios.{module} import {name}",
+    ], name
+
+
+# ---------------------------------------------------------------- student-only scenario checks
+#
+# A check that plays a scenario on the student's engine alone judges a property
+# of its value: a pure function of a `*_properties` module of harness/scenarios/
+# (`play.judge`). Its reproducer replays the scenario on the student's code and
+# calls the same function, whose module is copied into the script as it is here
+# (inspect.getsource: the script judges exactly as the check did, whatever
+# version of the harness the student has installed), then asserts that it
+# finds no problem.
+
+
+def property_reproducer(judged, case=""):
+    """The reproducer of a scenario judged by a property (`play.Judged`), or
+    None when the property found no problem (the check failed on something
+    else) or the arguments are not plain data."""
+    if judged is None or not judged.problems:
+        return None
+    import importlib
+
+    module_name, _, prop = judged.prop.rpartition(".")
+    module = importlib.import_module(f"{__package__}.scenarios.{module_name}")
+    arrays = {}
+    try:
+        call = json.dumps(encode([list(judged.args), dict(judged.kwargs)], arrays, "argument"))
+        extra = json.dumps(encode(list(judged.extra), arrays, "extra"))
+    except (TypeError, ValueError):
+        return None
+    arrays["call"], arrays["extra"] = np.array(call), np.array(extra)
+    imports, _ = _scenario_imports(judged.function)
+    scenario = f"harness.scenarios.{judged.function}"  # named in full: the property may bear its name
+    body = [
+        "",
+        "",
+        inspect.getsource(decode),
+        "",
+        f"# The property the check judged, as harness/scenarios/{module_name}.py has it.",
+        inspect.getsource(module),
+        "",
+        "# The arguments the check passed to the scenario and to the property.",
+        'args, kwargs = decode(json.loads(str(data["call"])), data)',
+        'extra = decode(json.loads(str(data["extra"])), data)',
+        f"got = {scenario}(*args, **kwargs)",
+        f"problems = {prop}(got, *extra)",
+        'assert not problems, "\\n".join(problem["summary"] for problem in problems)',
     ]
     return Reproducer(imports=imports, body=body, arrays=arrays, case=case)

@@ -27,7 +27,7 @@ from harness import numerics
 from harness.catalog.specs import pool_overlaps
 from harness.checks import HIDDEN, check, expect_close, fail, floating_dtype, located, replay_with
 from harness.gradcheck import PARAMETER_SCALE
-from harness.play import play, play_both, snippet
+from harness.play import judge, play, play_both, snippet
 from harness.vocabulary import BACKWARD, CONTRACT, FORWARD, IN_PLACE, SHAPE, STATE, TRAINING, UPDATE
 
 LAYER = "bgd.layers.layer.Layer"
@@ -41,7 +41,6 @@ MOMENTUM = "bgd.optimizers.MomentumOptimizer"
 ADAM = "bgd.optimizers.AdamOptimizer"
 STACK = "bgd.nn.NeuralStack"
 
-SIGMAS = 6.0  # statistical tests of dropout: correct code fails once in ~5e8 runs
 
 
 def run_both(student, reference, function, *args, case, method, calls=1):
@@ -53,6 +52,8 @@ def run_both(student, reference, function, *args, case, method, calls=1):
 
 
 def run_student(student, function, *args, case, method, calls=1):
+    """Play `bgd_scenarios.<function>` on the student's engine alone: the check then
+    judges a property of its value (`judged`)."""
     name = f"bgd_scenarios.{function}"
     replay_with(lambda: snippet(name, args))
     return play(student, name, *args, case=case, method=method, calls=calls)
@@ -86,6 +87,11 @@ def arrays(value, shapes, what, method, case):
         got = f"{len(value)} items" if isinstance(value, (list, tuple)) else type(value).__name__
         fail(f"{what}: expected {len(shapes)} arrays, got {got}", method=method, case=case)
     return [array(v, f"{what} [{i}]", method, case, shape) for i, (v, shape) in enumerate(zip(value, shapes))]
+
+
+def judged(prop, got, *args, case, method):
+    """Fail with the first problem `bgd_properties.<prop>(got, *args)` finds (harness.play.judge)."""
+    judge(f"bgd_properties.{prop}", got, *args, case=case, method=method)
 
 
 def worst(comparison):
@@ -378,35 +384,6 @@ def seed_of(rng):
     return int(rng.integers(2**31 - 1))
 
 
-def band(size, proba):
-    """(low, high) of a Binomial(size, proba) count within SIGMAS."""
-    mean, sd = size * proba, np.sqrt(size * proba * (1.0 - proba))
-    return mean - SIGMAS * sd, mean + SIGMAS * sd
-
-
-def dropout_output(value, X, keep_proba, method, case, what="Dropout.forward output"):
-    """The output (checked finite, shaped like X) and its mask of kept units;
-    fails unless about 1 - keep_proba of the units were dropped."""
-    y = array(value, what, method, case, X.shape).astype(np.float64)
-    if not np.isfinite(y).all():
-        fail(f"{what} has NaN or inf", method=method, case=case)
-    kept = y != 0
-    dropped = int((~kept).sum())
-    low, high = band(y.size, 1.0 - keep_proba)
-    if not low <= dropped <= high:
-        hints = []
-        if dropped == 0:
-            hints.append("nothing was dropped: a new Dropout is active")
-        elif dropped == y.size:
-            hints.append("every unit was dropped (all zeros)")
-        elif abs(dropped - y.size * keep_proba) <= SIGMAS * np.sqrt(y.size * keep_proba * (1 - keep_proba)):
-            hints.append("about keep_proba of the units are dropped: keep_proba is the probability of KEEPING a unit")
-        fail(f"{what}: dropped {dropped} of {y.size} units ({dropped / y.size:.1%}); with keep_proba {keep_proba} about "
-             f"{1 - keep_proba:.0%} should be (allowed: {low:.0f} to {high:.0f})", method="Dropout.forward", case=case,
-             hints=hints)
-    return y, kept
-
-
 @check(DROPOUT, "a new Dropout drops about 1 - keep_proba of the units, with a new mask at every forward pass, and divides "
        "the kept ones by keep_proba", points=2, blame=FORWARD, clause="3 Dropout: inverted dropout, each unit kept with probability keep_proba, kept ones / keep_proba; a new Dropout is active")
 def test_dropout_forward_statistics(student, reference, rng):
@@ -415,26 +392,8 @@ def test_dropout_forward_statistics(student, reference, rng):
     for p in (0.5, 0.8):
         case = f"Dropout({p}): two forward passes of X, of shape {X.shape} without zeros"
         outs = run_student(student, "dropout_forwards", p, X, seed_of(rng), 2, case=case, method=method)
-        if not isinstance(outs, list) or len(outs) != 2:
-            fail("the scenario returned something unexpected", method=method, case=case)
-        masks = []
-        for which, value in zip(("first", "second"), outs):
-            y, kept = dropout_output(value, X, p, method, case, f"the {which} output")
-            masks.append(kept)
-            # Inverted dropout: a kept unit is X / keep_proba (SPEC 3); only the mask is random.
-            hints = ["the kept units are the input unchanged: inverted dropout divides them by keep_proba, so that the "
-                     "output's mean stays the input's"] if numerics.compare(y[kept], X[kept]).passed else []
-            same(np.asarray(value)[kept], X[kept] / p, f"the units of the {which} output that Dropout.forward keeps are not "
-                 f"the input divided by keep_proba = {p} (indices among the kept units)", method, case, hints)
-        both = int((masks[0] & masks[1]).sum())
-        low, high = band(X.size, p * p)
-        if not low <= both <= high:
-            hint = ("the two forward passes kept exactly the same units: each forward must draw a new random mask (do not "
-                    "reseed the generator or reuse the first mask)") if np.array_equal(*masks) else \
-                "the two masks are not independent draws"
-            fail(f"two forward passes both kept {both} of {X.size} units; independent masks keep about {X.size * p * p:.0f} "
-                 f"in both (allowed: {low:.0f} to {high:.0f})", method=method, case=case, hints=[hint],
-                 mistake=STATE if np.array_equal(*masks) else "")
+        # Inverted dropout: a kept unit is X / keep_proba (SPEC 3); only the mask is random.
+        judged("dropout_forwards", outs, X, p, case=case, method=method)
 
 
 @check(DROPOUT, "backward lets the error through the mask of the last forward, divided by keep_proba", points=2, blame=BACKWARD, clause="3 Dropout: backward reuses the forward mask")
@@ -446,23 +405,7 @@ def test_dropout_backward(student, reference, rng):
         got = run_student(student, "dropout_backward", p, inputs, E, seed_of(rng), case=case, method=method)
         # The mask is random: the expected signal is the error through the mask the
         # student's own last forward drew (no input is 0, so a 0 output is a dropped unit).
-        y, kept = dropout_output(got["out"], inputs[-1], p, "Dropout.forward", case, "the output of forward(X2)")
-        signal = array(pair(got["back"], method, case)[0], "the signal of Dropout.backward", method, case, shape)
-        expected = E * kept / p
-        hints, mistake = [], ""
-        if numerics.compare(signal, E * kept, dtype=floating_dtype(signal)).passed:
-            hints.append("the error goes through the mask but is not divided by keep_proba")
-            mistake = "scale"
-        elif np.any((np.asarray(signal, dtype=np.float64) != 0) & ~kept):
-            hints.append("the signal is not zero where the last forward dropped units: backward must reuse the mask of the "
-                         "last forward pass, not draw a new one")
-            mistake = "mask"
-        comparison = numerics.compare(signal, expected, dtype=floating_dtype(signal, y))
-        if not comparison.passed:
-            found = numerics.recognise(signal, expected)
-            fail(f"Dropout.backward's signal is not the error through the last forward's mask divided by keep_proba: "
-                 f"{comparison.message}", method=method, case=case, hints=hints or [f.text for f in found],
-                 mistake=mistake or numerics.mistake_of(found), worst=worst(comparison), **located(comparison))
+        judged("dropout_backward", got, inputs[-1], E, p, case=case, method=method)
 
 
 @check(DROPOUT, "deactivate() makes forward and backward the identity; activate() switches dropout back on", points=1, blame=CONTRACT, clause="3 Dropout: activate(), deactivate() (inactive: identity)")
@@ -470,16 +413,7 @@ def test_dropout_deactivate(student, reference, rng):
     X, E = nonzero_inputs(rng, (20, 20)), rng.normal(size=(20, 20))
     case = f"Dropout(0.5): deactivate(), forward(X), backward(E), activate(), forward(X) twice; X of shape {X.shape} without zeros"
     got = run_student(student, "dropout_switch", X, E, seed_of(rng), case=case, method="Dropout.deactivate")
-    same(array(got["off"]["out"], "forward's output after deactivate()", "Dropout.forward", case, X.shape), X,
-         "after deactivate(), Dropout.forward is not the identity", "Dropout.forward", case)
-    signal = array(pair(got["off"]["back"], "Dropout.backward", case)[0], "backward's signal after deactivate()",
-                   "Dropout.backward", case, X.shape)
-    same(signal, E, "after deactivate(), Dropout.backward is not the identity", "Dropout.backward", case)
-    for which, value in zip(("first", "second"), got["on"]):
-        y = array(value, f"the {which} forward output after activate()", "Dropout.activate", case, X.shape)
-        if np.all(np.asarray(y, dtype=np.float64) != 0):
-            fail(f"after deactivate() then activate(), the {which} forward drops no unit (of {X.size}): activate() must "
-                 "switch dropout back on", method="Dropout.activate", case=case)
+    judged("dropout_switch", got, X, E, case=case, method="Dropout.deactivate")
 
 
 @check(DROPOUT, "forward and backward leave their inputs untouched", points=1, blame=CONTRACT, clause="4 contract: no mutation of inputs")
@@ -488,12 +422,7 @@ def test_dropout_untouched(student, reference, rng):
     X, E = nonzero_inputs(rng, shape), rng.normal(size=shape)
     case = f"Dropout(0.5): forward(X), backward(E); X and E of shape {shape}"
     got = run_student(student, "dropout_untouched", 0.5, X, E, seed_of(rng), case=case, method="Dropout.forward")
-    dropout_output(got["out"], X, 0.5, "Dropout.forward", case)  # it must do its work, not just leave X alone
-    array(pair(got["back"], "Dropout.backward", case)[0], "backward's signal", "Dropout.backward", case, shape)
-    for key, name, method in (("input_kept", "input X", "Dropout.forward"), ("error_kept", "error E", "Dropout.backward")):
-        if got[key] is not True:
-            fail(f"Dropout changed the {name} in place (forward and backward must not modify what they are given)",
-                 method=method, case=case, mistake=IN_PLACE)
+    judged("dropout_untouched", got, X, E, 0.5, case=case, method="Dropout.forward")
 
 
 # ================================================================ optimizers
@@ -658,17 +587,10 @@ def test_stack_leaves_inputs_untouched(student, reference, rng):
     y = teacher_targets(reference, teacher, X)
     case = f"{PROBE_STACK}; eval(X), then train(X, y, epochs=2, batch_size=4) of a new stack; X of shape {X.shape}"
     got = run_student(student, "stack_eval", params, X, case=case, method="NeuralStack.eval")
-    array(got["out"], "NeuralStack.eval's output", "NeuralStack.eval", case, (len(X), 2))
-    shows_behaviour(got["out"], got["composed"], "NeuralStack.eval's output", "NeuralStack.eval", case)
-    if got["input_kept"] is not True:
-        fail("NeuralStack.eval changed X in place", method="NeuralStack.eval", case=case, mistake=IN_PLACE)
+    judged("stack_eval_untouched", got, X, 2, case=case, method="NeuralStack.eval")
     got = run_student(student, "stack_train", params, X, y, 2, 4, 0.1, seed_of(rng), case=case, method="NeuralStack.train",
                       calls=2)
-    if not any(event[0] == "update" for event in got["events"]):
-        fail("NeuralStack.train never called optimizer.update()", method="NeuralStack.train", case=case)
-    if got["inputs_kept"] is not True:
-        fail("NeuralStack.train changed X or y in place (shuffle copies or indices, never the caller's arrays)",
-             method="NeuralStack.train", case=case, mistake=IN_PLACE)
+    judged("stack_train_untouched", got, case=case, method="NeuralStack.train")
 
 
 def training_case(X, epochs, batch_size, learning_rate):
