@@ -70,13 +70,16 @@ def reproduce(script, folder):
 
 
 def ends_with_assertion(source):
-    """Whether the last statement before the final print is an assertion."""
+    """Whether the last statement before the final print is an assertion (or a loop
+    or block whose own last statement is: one assertion per step of a trajectory)."""
     statements = ast.parse(source).body
     if statements and isinstance(statements[-1], ast.Expr) and "passed" in ast.unparse(statements[-1]):
         statements = statements[:-1]
     if not statements:
         return False
     last = statements[-1]
+    while isinstance(last, (ast.For, ast.While, ast.With, ast.If)) and last.body:
+        last = last.body[-1]
     if isinstance(last, ast.Assert):
         return True
     return isinstance(last, ast.Expr) and isinstance(last.value, ast.Call) and \

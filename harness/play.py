@@ -23,8 +23,11 @@ property of what it returned: a pure function over plain data in a
 finds (`judge`). The same function, copied into the reproducer script, judges
 the scenario replayed on the student's code (harness/reproducers.py):
 
-    got = play(student, "bgd_scenarios.dropout_untouched", 0.5, X, E, seed, case=case, method=method)
-    judge("bgd_properties.dropout_untouched", got, X, E, 0.5, case=case, method=method)
+    got = play_judged(student, "bgd_scenarios.dropout_untouched", 0.5, X, E, seed,
+                      prop="bgd_properties.dropout_untouched", extra=(X, E, 0.5), case=case, method=method)
+
+(`play`, then `judge`; when the student's code raises in the scenario, the
+reproducer replays it, and once it runs, judges it.)
 """
 
 import dataclasses
@@ -59,7 +62,8 @@ class Judged:
     then judged by `prop` ("module.name" of a `*_properties` module of
     harness/scenarios/) called as `prop(the scenario's value, *extra)`,
     which found `problems` (a list of dicts: "summary", and optionally
-    "method", "mistake", "hints", "blame", "worst")."""
+    "method", "mistake", "hints", "blame", "worst"); None while the scenario
+    has not returned (the student's code raised in it)."""
 
     function: str
     args: tuple
@@ -112,6 +116,7 @@ def judge(prop, got, *extra, case="", method=""):
     try:
         problems = list(property_function(prop)(got, *extra))
     except Exception as error:  # noqa: BLE001 - untrusted data the property could not read
+        _judged = None
         fail(f"the scenario returned something unexpected ({type(error).__name__}: {error})", method=method, case=case)
     if _on_student is not None:
         _judged = Judged(*_on_student, prop, extra, problems)
@@ -170,6 +175,18 @@ def play(engine, function, *args, student=True, case="", method="", calls=1, **k
         summary = f"{raised_in or function}: {error.message} ({error.kind})"
     fail(summary, method=raised_in or method, case=case, snippet=snippet(function, args, kwargs),
          printed=printed_by([result]), **error_details(raised_in or method, error))
+
+
+def play_judged(student, function, *args, prop, extra=(), case="", method="", calls=1, **kwargs):
+    """`play` the scenario on the student's engine, then `judge` its value by
+    `prop` (called as `prop(value, *extra)`); returns the value. When the
+    student's code raises in the scenario, the check's reproducer replays it
+    and, once it runs, judges it by the same property."""
+    global _judged
+    _judged = Judged(function, args, kwargs, prop, tuple(extra), None)
+    got = play(student, function, *args, case=case, method=method, calls=calls, **kwargs)
+    judge(prop, got, *extra, case=case, method=method)
+    return got
 
 
 def play_both(student, reference, function, *args, **kwargs):

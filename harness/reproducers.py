@@ -412,8 +412,10 @@ def _scenario_imports(function):
 def property_reproducer(judged, case=""):
     """The reproducer of a scenario judged by a property (`play.Judged`), or
     None when the property found no problem (the check failed on something
-    else) or the arguments are not plain data."""
-    if judged is None or not judged.problems:
+    else) or the arguments are not plain data. A scenario in which the
+    student's code raised (`problems` None) is replayed: the script raises
+    the same while the bug is there, and judges the scenario once it runs."""
+    if judged is None or judged.problems == []:
         return None
     import importlib
 

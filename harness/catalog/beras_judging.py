@@ -11,7 +11,7 @@ import numpy as np
 
 from harness import numerics
 from harness.checks import CheckFailure, expect_close, fail, replay_with
-from harness.play import play, play_both, snippet
+from harness.play import play, play_both, play_judged, snippet
 
 
 def __tracebackhide__(excinfo):
@@ -35,8 +35,15 @@ class Scenario:
         return play_both(student, reference, self.function, *self.args, case=self.case, method=self.method,
                          calls=self.calls)
 
-    def student(self, student):
-        return play(student, self.function, *self.args, case=self.case, method=self.method, calls=self.calls)
+    def student(self, student, judged_by=None):
+        """The student's value alone; with `judged_by` = (property, *arguments), judged by
+        `beras_properties.<property>(value, *arguments)` (harness.play.play_judged: the first
+        problem it finds fails the check, and the check's reproducer asserts it finds none)."""
+        if judged_by is None:
+            return play(student, self.function, *self.args, case=self.case, method=self.method, calls=self.calls)
+        prop, *extra = judged_by
+        return play_judged(student, self.function, *self.args, prop=f"beras_properties.{prop}", extra=extra,
+                           case=self.case, method=self.method, calls=self.calls)
 
     def fail(self, summary, method=None, **details):
         fail(summary, method=self.method if method is None else method, case=self.case, **details)

@@ -27,7 +27,7 @@ from harness import numerics
 from harness.catalog.specs import pool_overlaps
 from harness.checks import HIDDEN, check, expect_close, fail, floating_dtype, located, replay_with
 from harness.gradcheck import PARAMETER_SCALE
-from harness.play import judge, play, play_both, snippet
+from harness.play import play, play_both, play_judged, snippet
 from harness.vocabulary import BACKWARD, CONTRACT, FORWARD, IN_PLACE, SHAPE, STATE, TRAINING, UPDATE
 
 LAYER = "bgd.layers.layer.Layer"
@@ -51,12 +51,17 @@ def run_both(student, reference, function, *args, case, method, calls=1):
     return play_both(student, reference, name, *args, case=case, method=method, calls=calls)
 
 
-def run_student(student, function, *args, case, method, calls=1):
-    """Play `bgd_scenarios.<function>` on the student's engine alone: the check then
-    judges a property of its value (`judged`)."""
+def run_student(student, function, *args, case, method, calls=1, judged_by=None):
+    """Play `bgd_scenarios.<function>` on the student's engine alone; with `judged_by`
+    = (property, *arguments), judge its value by `bgd_properties.<property>(value,
+    *arguments)` (harness.play.play_judged: the first problem it finds fails the check)."""
     name = f"bgd_scenarios.{function}"
     replay_with(lambda: snippet(name, args))
-    return play(student, name, *args, case=case, method=method, calls=calls)
+    if judged_by is None:
+        return play(student, name, *args, case=case, method=method, calls=calls)
+    prop, *extra = judged_by
+    return play_judged(student, name, *args, prop=f"bgd_properties.{prop}", extra=extra, case=case, method=method,
+                       calls=calls)
 
 
 # ---------------------------------------------------------------- reading plain data
@@ -87,11 +92,6 @@ def arrays(value, shapes, what, method, case):
         got = f"{len(value)} items" if isinstance(value, (list, tuple)) else type(value).__name__
         fail(f"{what}: expected {len(shapes)} arrays, got {got}", method=method, case=case)
     return [array(v, f"{what} [{i}]", method, case, shape) for i, (v, shape) in enumerate(zip(value, shapes))]
-
-
-def judged(prop, got, *args, case, method):
-    """Fail with the first problem `bgd_properties.<prop>(got, *args)` finds (harness.play.judge)."""
-    judge(f"bgd_properties.{prop}", got, *args, case=case, method=method)
 
 
 def worst(comparison):
@@ -391,9 +391,9 @@ def test_dropout_forward_statistics(student, reference, rng):
     method = "Dropout.forward"
     for p in (0.5, 0.8):
         case = f"Dropout({p}): two forward passes of X, of shape {X.shape} without zeros"
-        outs = run_student(student, "dropout_forwards", p, X, seed_of(rng), 2, case=case, method=method)
         # Inverted dropout: a kept unit is X / keep_proba (SPEC 3); only the mask is random.
-        judged("dropout_forwards", outs, X, p, case=case, method=method)
+        run_student(student, "dropout_forwards", p, X, seed_of(rng), 2, case=case, method=method,
+                    judged_by=("dropout_forwards", X, p))
 
 
 @check(DROPOUT, "backward lets the error through the mask of the last forward, divided by keep_proba", points=2, blame=BACKWARD, clause="3 Dropout: backward reuses the forward mask")
@@ -402,18 +402,18 @@ def test_dropout_backward(student, reference, rng):
     for p, shape in ((0.5, (40, 50)), (0.8, (4, 6, 6, 3))):
         inputs, E = [nonzero_inputs(rng, shape), nonzero_inputs(rng, shape)], rng.normal(size=shape)
         case = f"Dropout({p}): forward(X1), forward(X2), backward(E); arrays of shape {shape}, X1 and X2 without zeros"
-        got = run_student(student, "dropout_backward", p, inputs, E, seed_of(rng), case=case, method=method)
         # The mask is random: the expected signal is the error through the mask the
         # student's own last forward drew (no input is 0, so a 0 output is a dropped unit).
-        judged("dropout_backward", got, inputs[-1], E, p, case=case, method=method)
+        run_student(student, "dropout_backward", p, inputs, E, seed_of(rng), case=case, method=method,
+                    judged_by=("dropout_backward", inputs[-1], E, p))
 
 
 @check(DROPOUT, "deactivate() makes forward and backward the identity; activate() switches dropout back on", points=1, blame=CONTRACT, clause="3 Dropout: activate(), deactivate() (inactive: identity)")
 def test_dropout_deactivate(student, reference, rng):
     X, E = nonzero_inputs(rng, (20, 20)), rng.normal(size=(20, 20))
     case = f"Dropout(0.5): deactivate(), forward(X), backward(E), activate(), forward(X) twice; X of shape {X.shape} without zeros"
-    got = run_student(student, "dropout_switch", X, E, seed_of(rng), case=case, method="Dropout.deactivate")
-    judged("dropout_switch", got, X, E, case=case, method="Dropout.deactivate")
+    run_student(student, "dropout_switch", X, E, seed_of(rng), case=case, method="Dropout.deactivate",
+                judged_by=("dropout_switch", X, E))
 
 
 @check(DROPOUT, "forward and backward leave their inputs untouched", points=1, blame=CONTRACT, clause="4 contract: no mutation of inputs")
@@ -421,8 +421,8 @@ def test_dropout_untouched(student, reference, rng):
     shape = (30, 40)
     X, E = nonzero_inputs(rng, shape), rng.normal(size=shape)
     case = f"Dropout(0.5): forward(X), backward(E); X and E of shape {shape}"
-    got = run_student(student, "dropout_untouched", 0.5, X, E, seed_of(rng), case=case, method="Dropout.forward")
-    judged("dropout_untouched", got, X, E, 0.5, case=case, method="Dropout.forward")
+    run_student(student, "dropout_untouched", 0.5, X, E, seed_of(rng), case=case, method="Dropout.forward",
+                judged_by=("dropout_untouched", X, E, 0.5))
 
 
 # ================================================================ optimizers
@@ -531,25 +531,9 @@ def test_optimizer_applies_and_empties(optimizer, student, reference, rng):
     params, steps = optimizer_inputs(rng, 2)
     case = f"{optimizer}; {BANKS}; 2 updates with gradients queued, then update() with nothing queued"
     method = f"{optimizer.class_name}.update"
-    got = run_student(student, "optimizer_run", optimizer.target, {}, params, steps, True, case=case, method=method)
-    after = optimizer_after(got, 3, method, case)
     # Judged on the student's own values: the amounts are the trajectory checks' business.
-    for layer, (values, start) in enumerate(zip(after[0], params)):
-        for index, (value, p0) in enumerate(zip(values, start)):
-            if np.array_equal(np.asarray(value, dtype=np.float64), p0):
-                fail(f"update() with gradients queued did not change parameter {index} of layer {layer}", method=method,
-                     case=case, hints=["apply the deltas with layer.update_parameters(deltas)"])
-    calls = got["calls"]
-    expected_calls = [[1] * len(params), [2] * len(params), [2] * len(params)]
-    if calls[:2] != expected_calls[:2]:
-        fail(f"each update() must call update_parameters once on every queued layer; the calls per layer after each update "
-             f"were {calls[:2]}, expected {expected_calls[:2]}", method=method, case=case)
-    for layer, (b_layer, a_layer) in enumerate(zip(after[1], after[2])):
-        for index, (b, a) in enumerate(zip(b_layer, a_layer)):
-            if calls[2] != expected_calls[2] or not np.array_equal(np.asarray(a), np.asarray(b)):
-                fail(f"update() with nothing queued changed parameter {index} of layer {layer}: update() must empty the queue "
-                     "of gradient fragments once it has applied them", method=method, case=case, mistake=STATE,
-                     hints=["call self.flush() (or empty gradient_fragments) at the end of update()"])
+    run_student(student, "optimizer_run", optimizer.target, {}, params, steps, True, case=case, method=method,
+                judged_by=("optimizer_applies_and_empties", params))
 
 
 # ================================================================ NeuralStack (on probes)
@@ -586,11 +570,10 @@ def test_stack_leaves_inputs_untouched(student, reference, rng):
     (X, teacher), params = training_data(rng, 12), stack_parameters(rng)
     y = teacher_targets(reference, teacher, X)
     case = f"{PROBE_STACK}; eval(X), then train(X, y, epochs=2, batch_size=4) of a new stack; X of shape {X.shape}"
-    got = run_student(student, "stack_eval", params, X, case=case, method="NeuralStack.eval")
-    judged("stack_eval_untouched", got, X, 2, case=case, method="NeuralStack.eval")
-    got = run_student(student, "stack_train", params, X, y, 2, 4, 0.1, seed_of(rng), case=case, method="NeuralStack.train",
-                      calls=2)
-    judged("stack_train_untouched", got, case=case, method="NeuralStack.train")
+    run_student(student, "stack_eval", params, X, case=case, method="NeuralStack.eval",
+                judged_by=("stack_eval_untouched", X, 2))
+    run_student(student, "stack_train", params, X, y, 2, 4, 0.1, seed_of(rng), case=case, method="NeuralStack.train",
+                calls=2, judged_by=("stack_train_untouched",))
 
 
 def training_case(X, epochs, batch_size, learning_rate):

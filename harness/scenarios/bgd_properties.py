@@ -273,3 +273,45 @@ def stack_train_untouched(got):
         return [problem("NeuralStack.train changed X or y in place (shuffle copies or indices, never the caller's "
                         "arrays)", method, IN_PLACE)]
     return []
+
+
+# ===================================================================== optimizers
+
+
+def optimizer_applies_and_empties(got, params):
+    """Two updates with gradients queued, then one with nothing queued, of probe
+    layers holding `params` (`bgd_scenarios.optimizer_run` with `extra_update`):
+    every queued layer's update_parameters is called once per update() and
+    changes every parameter; an update() with nothing queued changes nothing.
+    The amounts are the trajectory checks' business."""
+    method = ""  # the check's: "<optimizer class>.update"
+    if isinstance(got, dict) and "wrote_directly" in got:
+        return [problem(f"update() wrote into a layer's parameter array itself ({got['wrote_directly']}): apply the "
+                        "deltas with layer.update_parameters(deltas), which knows how the layer keeps its parameters",
+                        method)]
+    after = got.get("after") if isinstance(got, dict) else None
+    calls = got.get("calls") if isinstance(got, dict) else None
+    if not isinstance(after, list) or len(after) != 3 or not isinstance(calls, list) or len(calls) != 3:
+        return [problem(f"the scenario returned {described(got)}, not the parameters and calls after 3 updates", method)]
+    for step, layers in enumerate(after, 1):
+        for layer, (values, start) in enumerate(zip(layers if isinstance(layers, list) else [], params)):
+            for index, value in enumerate(values if isinstance(values, list) and len(values) == len(start) else [None]):
+                if index >= len(start) or numeric(value, np.shape(start[index])) is None:
+                    return [problem(f"after update {step}: the parameters of layer {layer} could not be read back "
+                                    f"(got {described(values)})", method, SHAPE)]
+    for layer, (values, start) in enumerate(zip(after[0], params)):
+        for index, (value, p0) in enumerate(zip(values, start)):
+            if np.array_equal(numeric(value), np.asarray(p0, dtype=np.float64)):
+                return [problem(f"update() with gradients queued did not change parameter {index} of layer {layer}",
+                                method, hints=["apply the deltas with layer.update_parameters(deltas)"])]
+    expected_calls = [[1] * len(params), [2] * len(params), [2] * len(params)]
+    if calls[:2] != expected_calls[:2]:
+        return [problem(f"each update() must call update_parameters once on every queued layer; the calls per layer "
+                        f"after each update were {calls[:2]}, expected {expected_calls[:2]}", method)]
+    for layer, (before, now) in enumerate(zip(after[1], after[2])):
+        for index, (b, a) in enumerate(zip(before, now)):
+            if calls[2] != expected_calls[2] or not np.array_equal(numeric(a), numeric(b)):
+                return [problem(f"update() with nothing queued changed parameter {index} of layer {layer}: update() "
+                                "must empty the queue of gradient fragments once it has applied them", method, STATE,
+                                ["call self.flush() (or empty gradient_fragments) at the end of update()"])]
+    return []
