@@ -7,6 +7,7 @@ each fails with an AssertionError while the bug is there, and passes once the
 reference's code (the bug fixed) is copied over it.
 """
 
+import ast
 import json
 import os
 import pathlib
@@ -68,10 +69,45 @@ CASES = [
      ["bgd.nn.NeuralStack: full-batch training follows the reference: the same gradients reach the optimizer, "
       "the same parameters result",
       "bgd.nn.NeuralStack: mini-batch training fits a small model: the cost of its predictions falls as the "
-      "reference's does"]),
+      "reference's does",
+      # played on the student's engine alone, judged by harness/scenarios/bgd_properties.py
+      "bgd.nn.NeuralStack: eval(X) and train(X, y, epochs, batch_size) leave X and y untouched"]),
     ("bgd scenario: optimizer", "momentum_wrong_sign", "bgd", "MomentumOptimizer and parameters follow",
      ["bgd.optimizers.MomentumOptimizer: parameters follow the reference over 5 updates of 4 layers "
       "(default hyperparameters)"]),
+    # Student-only scenario checks (played on the student's engine alone, judged by a property of
+    # harness/scenarios/*_properties.py): the script replays the scenario and asserts the property.
+    ("bgd student-only scenario: Dropout leaves its inputs", "dropout_backward_scales_error_in_place", "bgd",
+     "Dropout and untouched", ["bgd.layers.dropout.Dropout: forward and backward leave their inputs untouched"]),
+    ("bgd student-only scenario: Dropout's masks", "dropout_reuses_first_mask", "bgd", "Dropout and new mask",
+     ["bgd.layers.dropout.Dropout: a new Dropout drops about 1 - keep_proba of the units, with a new mask at every "
+      "forward pass, and divides the kept ones by keep_proba"]),
+    ("beras student-only scenario: optimizer in place", "sgd_ascends", "beras", "BasicOptimizer and in place",
+     ["beras.optimizers.BasicOptimizer: apply_gradients moves every given array in place, against its gradient, "
+      "and changes nothing else"]),
+    ("beras student-only scenario: fit", "model_fit_shuffles_data_in_place", "beras", "SequentialModel and fit trains",
+     ['beras.model.SequentialModel: fit trains on every batch of every epoch once and returns {"loss": [...], '
+      '"acc": [...]}, one value per epoch']),
+]
+
+# Methods that raise: the script re-raises the student's exception while the bug is there and, once
+# fixed, goes on to assert the check's expected values. (what it covers, bug, --assignment, -k,
+# check names that must get a reproducer, the exception the script raises)
+FC_RAISES = ("bgd/layers/fc.py", "signal, grad_weights, grad_biases = nnmath.affine_vjp(",
+             'raise ValueError("shapes do not align")\n        signal, grad_weights, grad_biases = nnmath.affine_vjp(')
+CRASH_CASES = [
+    ("bgd layer's backward raises", "fc_backward_raises", "bgd", "FullyConnected",
+     ["bgd.layers.fc.FullyConnected: input gradient matches the reference",
+      "bgd.layers.fc.FullyConnected: parameter gradients match finite differences",
+      "bgd.layers.fc.FullyConnected: forward and backward leave their inputs untouched"], "ValueError: shapes do not align"),
+    ("beras layer's backward raises", "tanh_derivative_misspelt_attribute", "beras", "Tanh and not GradientTape",
+     ["beras.activations.Tanh: input gradient matches finite differences of its own forward",
+      "beras.activations.Tanh: forward and backward leave their inputs untouched"], "AttributeError"),
+    ("the given composition rejects a gradient", "dense_input_grad_transposed", "beras", "Dense and input gradient",
+     ["beras.layers.Dense: input gradient matches the reference"], "ValueError"),
+    ("bgd student-only scenario raises", "momentum_state_keyed_by_index", "bgd", "MomentumOptimizer and queued",
+     ["bgd.optimizers.MomentumOptimizer: update() applies the deltas with each queued layer's update_parameters, "
+      "once, then empties the queue"], "ValueError"),
 ]
 
 
@@ -88,6 +124,10 @@ def reproduce(script, folder):
 
 
 def buggy(kind, folder):
+    if kind == "fc_backward_raises":
+        copy_reference(folder)
+        apply_patch(folder, *FC_RAISES)
+        return folder
     if kind == "bias_flat":
         copy_reference(folder)
         for patch in [*BIAS_FLAT, BIAS_FLAT_BUG]:
@@ -134,6 +174,50 @@ def test_a_reproducer_fails_with_the_bug_and_passes_once_fixed(covers, kind, ass
         result = reproduce(script, folder)
         assert result.returncode == 0, (script.name, result.stderr[-2000:])
         assert "passed" in result.stdout
+
+
+def ends_with_assertion(source):
+    """Whether the script's last statement before its closing print is an assertion
+    (or a loop whose last statement is)."""
+    last = ast.parse(source).body[-2]
+    while isinstance(last, (ast.For, ast.If)):
+        last = last.body[-1]
+    return isinstance(last, ast.Assert) or (
+        isinstance(last, ast.Expr) and ast.unparse(last.value.func).rpartition(".")[2].startswith("assert"))
+
+
+@pytest.mark.parametrize("covers, kind, assignment, keyword, names, raised", CRASH_CASES, ids=[c[0] for c in CRASH_CASES])
+def test_a_crash_reproducer_raises_with_the_bug_and_asserts_once_fixed(covers, kind, assignment, keyword, names, raised,
+                                                                       tmp_path):
+    folder = buggy(kind, tmp_path / "submission")
+    run = harness("check", folder, "--assignment", assignment, "-k", keyword, "--verbose")
+    assert run.returncode == 1, run.stderr
+    written = {path.stem: path for path in scripts(folder)}
+    for name in names:
+        assert reproducers.file_stem(name) in written, (name, sorted(written))
+        script = written[reproducers.file_stem(name)]
+        source = script.read_text()
+        assert ends_with_assertion(source), source[-1500:]
+        result = reproduce(script, folder)
+        assert result.returncode != 0 and raised in result.stderr, (script.name, result.stderr[-2000:])
+    fix(kind, folder)
+    for name in names:
+        result = reproduce(written[reproducers.file_stem(name)], folder)
+        assert result.returncode == 0 and "passed" in result.stdout, (name, result.stderr[-2000:])
+
+
+def test_a_crash_reproducer_asserts_the_expected_values_once_it_runs(tmp_path):
+    """Once the crash is gone, the script goes on to the check's assertion: a bug left
+    behind (the backward now runs, but wrong) fails it with an AssertionError."""
+    folder = buggy("fc_backward_raises", tmp_path / "submission")
+    name = "bgd.layers.fc.FullyConnected: input gradient matches the reference"
+    assert harness("check", folder, "--assignment", "bgd", "-k", name).returncode == 1
+    script = folder / FAILURES / f"{reproducers.file_stem(name)}.py"
+    fix("fc", folder)
+    apply_patch(folder, "bgd/layers/fc.py", "return (signal if self.propagate else None), gradients",
+                "return (2 * signal if self.propagate else None), gradients")
+    result = reproduce(script, folder)
+    assert result.returncode != 0 and "AssertionError" in result.stderr, result.stderr[-2000:]
 
 
 def test_every_failing_case_is_reported_with_its_own_reproducer(tmp_path):
@@ -352,3 +436,55 @@ def test_a_method_still_to_write_gets_no_scenario_reproducer(tmp_path):
     run = harness("check", folder, "--assignment", "bgd", "-k", "NeuralStack")
     assert run.returncode == 1, run.stderr
     assert scripts(folder) == []
+
+
+# ---------------------------------------------------------------- properties (harness/scenarios/*_properties.py)
+
+from harness.play import Judged  # noqa: E402
+from harness.scenarios import beras_properties, bgd_properties  # noqa: E402
+
+X_SMALL, E_SMALL = np.full((4, 5), 0.5), np.ones((4, 5))
+PARAMS = [[np.zeros((1, 3)), np.zeros(3)]]
+# (property, the arguments after the scenario's value)
+PROPERTIES = [
+    (bgd_properties.dropout_forwards, (X_SMALL, 0.5)),
+    (bgd_properties.dropout_backward, (X_SMALL, E_SMALL, 0.5)),
+    (bgd_properties.dropout_switch, (X_SMALL, E_SMALL)),
+    (bgd_properties.dropout_untouched, (X_SMALL, E_SMALL, 0.5)),
+    (bgd_properties.stack_eval_untouched, (X_SMALL, 2)),
+    (bgd_properties.stack_train_untouched, ()),
+    (bgd_properties.optimizer_applies_and_empties, (PARAMS,)),
+    (beras_properties.optimizer_in_place, ([np.zeros((2, 2))], [np.ones((2, 2))], "SGD.apply_gradients")),
+    (beras_properties.model_leaves_data, ("fit",)),
+]
+JUNK = [None, "<Tensor object>", 3, {}, [], [None, None], {"out": "<array of dtype object>", "back": 7},
+        {"after": [[["x"]]] * 3, "calls": "no"}, [{"data_untouched": "yes"}], {"events": [[]], "off": {}, "on": 2}]
+
+
+@pytest.mark.parametrize("prop, extra", PROPERTIES, ids=[p.__name__ for p, _ in PROPERTIES])
+def test_a_property_reports_untrusted_junk_as_a_problem_and_never_raises(prop, extra):
+    for junk in JUNK:
+        problems = prop(junk, *extra)
+        assert problems and all(isinstance(p["summary"], str) and p["summary"] for p in problems), (junk, problems)
+
+
+def test_a_property_holds_on_what_correct_code_returns():
+    rng = np.random.default_rng(3)
+    X = rng.uniform(0.5, 1.5, size=(100, 200))
+    masks = [rng.random(X.shape) < 0.5 for _ in range(2)]
+    assert bgd_properties.dropout_forwards([np.where(m, X / 0.5, 0.0) for m in masks], X, 0.5) == []
+    same_mask = bgd_properties.dropout_forwards([np.where(masks[0], X / 0.5, 0.0)] * 2, X, 0.5)
+    assert same_mask[0]["mistake"] == "state" and "new random mask" in same_mask[0]["hints"][0]
+    unscaled = bgd_properties.dropout_forwards([np.where(m, X, 0.0) for m in masks], X, 0.5)
+    assert unscaled[0]["mistake"] == "scale" and unscaled[0]["worst"]
+    # float32 results are judged with float32's tolerance
+    assert bgd_properties.dropout_forwards([np.where(m, X / 0.5, 0.0).astype(np.float32) for m in masks], X, 0.5) == []
+
+
+def test_a_scenario_that_raised_is_replayed_then_judged_and_one_that_holds_gets_none():
+    crashed = Judged("bgd_scenarios.dropout_untouched", (0.5, X_SMALL, E_SMALL, 7), {},
+                     "bgd_properties.dropout_untouched", (X_SMALL, E_SMALL, 0.5), None)
+    reproducer = reproducers.property_reproducer(crashed, case="Dropout(0.5)")
+    assert "got = harness.scenarios.bgd_scenarios.dropout_untouched(*args, **kwargs)" in reproducer.body
+    assert "problems = dropout_untouched(got, *extra)" in reproducer.body
+    assert reproducers.property_reproducer(Judged(*list(crashed.__dict__.values())[:5], [])) is None
