@@ -81,6 +81,18 @@ def differs(got, expected, what):
             f"{actual[index]!r}, expected {wanted[index]!r}")
 
 
+def constant_factor(got, expected):
+    """A hint when `got` is `expected` times one constant in every entry (0.1 %), else ""."""
+    actual, wanted = np.asarray(got, dtype=np.float64).ravel(), np.asarray(expected, dtype=np.float64).ravel()
+    if actual.shape != wanted.shape or not np.any(wanted) or np.any((wanted == 0) & (actual != 0)):
+        return ""
+    ratios = actual[wanted != 0] / wanted[wanted != 0]
+    c = float(np.median(ratios))
+    if c == 1.0 or not np.all(np.abs(ratios - c) <= 1e-3 * abs(c)):
+        return ""
+    return f"a constant factor ~ {c:.4g} (actual ~ {c:.4g} x expected in every entry)"
+
+
 def band(size, proba):
     """(low, high) of a Binomial(size, proba) count within SIGMAS."""
     mean, sd = size * proba, np.sqrt(size * proba * (1.0 - proba))
@@ -138,11 +150,15 @@ def dropout_forwards(got, X, keep_proba):
                         f"the units of the {which} output that Dropout.forward keeps are not the input divided by "
                         f"keep_proba = {keep_proba} (indices among the kept units)")
         if wrong:
+            expected = np.asarray(X, dtype=np.float64)[kept] / keep_proba
             same_as_input = not differs(y[kept], np.asarray(X, dtype=np.float64)[kept], "")
-            return [problem(wrong, method, SCALE if same_as_input else "",
-                            ["the kept units are the input unchanged: inverted dropout divides them by keep_proba, so "
-                             "that the output's mean stays the input's"] if same_as_input else [],
-                            largest_errors(y[kept], np.asarray(X, dtype=np.float64)[kept] / keep_proba))]
+            factor = constant_factor(y[kept], expected)
+            hints = [factor] if factor else []
+            if same_as_input:
+                hints.append("the kept units are the input unchanged: inverted dropout divides them by keep_proba, so "
+                             "that the output's mean stays the input's")
+            return [problem(wrong, method, SCALE if same_as_input or factor else "", hints,
+                            largest_errors(y[kept], expected))]
     both = int((masks[0] & masks[1]).sum())
     low, high = band(np.size(X), keep_proba * keep_proba)
     if low <= both <= high:
@@ -185,7 +201,8 @@ def dropout_backward(got, X, E, keep_proba):
         return [problem(wrong, method, MASK, ["the signal is not zero where the last forward dropped units: backward "
                                               "must reuse the mask of the last forward pass, not draw a new one"],
                         worst)]
-    return [problem(wrong, method, worst=worst)]
+    factor = constant_factor(signal, E * kept / keep_proba)
+    return [problem(wrong, method, SCALE if factor else "", [factor] if factor else [], worst)]
 
 
 def dropout_switch(got, X, E):
