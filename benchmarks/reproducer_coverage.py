@@ -152,16 +152,19 @@ def main():
         for mutant_id, rows in pool.map(measure, mutants):
             results[mutant_id] = rows
     counts = collections.Counter()
+    checks = set()
     for mutant_id, rows in results.items():
         for name, status, detail in rows:
-            counts["failed public checks"] += 1
+            checks.add((mutant_id, name))
+            counts["rows"] += 1
             counts[status] += 1
             if status != "ok":
                 print(f"{mutant_id}: [{status}] {name}\n    {detail}")
     print()
     print(f"mutants: {len(results)} ({len(CRASH_MUTANTS)} crash mutants of this benchmark among them), "
           f"{time.monotonic() - started:.0f} s")
-    print(f"failed public checks: {counts['failed public checks']}")
+    print(f"failed public checks: {len(checks)}; below, one row per script written (a check with several "
+          f"failing cases has several) or per check without one: {counts['rows']} rows")
     print(f"  with a reproducer that ends in an assertion and fails: {counts['ok']}")
     print(f"  with a script that does not end in an assertion: {counts['no-assert']}")
     print(f"  with a script that passes with the bug: {counts['passes']}")
