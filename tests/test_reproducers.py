@@ -453,6 +453,7 @@ PROPERTIES = [
     (bgd_properties.dropout_untouched, (X_SMALL, E_SMALL, 0.5)),
     (bgd_properties.stack_eval_untouched, (X_SMALL, 2)),
     (bgd_properties.stack_train_untouched, ()),
+    (bgd_properties.stack_train_losses, (3, 4)),
     (bgd_properties.optimizer_applies_and_empties, (PARAMS,)),
     (beras_properties.optimizer_in_place, ([np.zeros((2, 2))], [np.ones((2, 2))], "SGD.apply_gradients")),
     (beras_properties.model_leaves_data, ("fit",)),
@@ -488,3 +489,13 @@ def test_a_scenario_that_raised_is_replayed_then_judged_and_one_that_holds_gets_
     assert "got = harness.scenarios.bgd_scenarios.dropout_untouched(*args, **kwargs)" in reproducer.body
     assert "problems = dropout_untouched(got, *extra)" in reproducer.body
     assert reproducers.property_reproducer(Judged(*list(crashed.__dict__.values())[:5], [])) is None
+
+
+def test_the_losses_train_returns_are_the_costs_it_computed():
+    events = [["cost", 1.0], ["update", []], ["cost", 0.5], ["update", []]]
+    assert bgd_properties.stack_train_losses({"events": events, "losses": [1.0, 0.5]}, 1, 2) == []  # one per batch
+    assert bgd_properties.stack_train_losses({"events": events, "losses": [1.0, 0.5]}, 2, 1) == []  # one per epoch
+    assert bgd_properties.stack_train_losses({"events": events, "losses": [0.75]}, 1, 2) == []  # the epoch's mean
+    wrong = bgd_properties.stack_train_losses({"events": events, "losses": [0.7, 0.5]}, 1, 2)
+    assert wrong[0]["summary"].startswith("loss 0 that train returned (0.7) is not a cost")
+    assert "returned 3 losses" in bgd_properties.stack_train_losses({"events": events, "losses": [1, 2, 3]}, 1, 2)[0]["summary"]

@@ -292,6 +292,59 @@ def stack_train_untouched(got):
     return []
 
 
+def _close(a, b):
+    return abs(a - b) <= 1e-6 * max(1.0, abs(b))
+
+
+def stack_train_losses(got, epochs, batches):
+    """train(X, y, epochs, batch_size) of a stack of probes, `batches` batches an
+    epoch (`bgd_scenarios.stack_train`): it returns the costs it computed, in
+    order, one per batch; or one per epoch, each a cost computed in that epoch
+    (or right after it), their mean or their sum."""
+    method = "NeuralStack.train"
+    events = got.get("events") if isinstance(got, dict) else None
+    if not isinstance(events, list) or not all(isinstance(e, (list, tuple)) and len(e) == 2 for e in events):
+        return [problem(f"the scenario returned {described(got)}", method)]
+    value = got.get("losses")
+    if isinstance(value, str) or not isinstance(value, (list, np.ndarray)):
+        return [problem("NeuralStack.train must return a 1-D array (or list) of losses, got "
+                        f"{value if isinstance(value, str) else type(value).__name__}", method)]
+    losses = numeric(value)
+    if losses is None or losses.ndim != 1:
+        return [problem(f"NeuralStack.train must return a 1-D array of real numbers, got {described(value)}", method)]
+    if len(losses) not in (epochs * batches, epochs):
+        return [problem(f"NeuralStack.train returned {len(losses)} losses, expected {epochs * batches} (one per batch) "
+                        f"or {epochs} (one per epoch)", method)]
+    if not np.isfinite(losses).all():
+        return [problem(f"NeuralStack.train returned NaN or inf losses: {losses.tolist()}", method)]
+    costs = [float(e[1]) for e in events if e[0] == "cost"]
+    if not costs:
+        return [problem("train never called the cost's eval: the losses it returns are not the costs of the batches it "
+                        "trained on", method)]
+    if len(losses) == epochs * batches:  # one per batch: the costs train computed, in order
+        position = 0
+        for number, loss in enumerate(losses):
+            while position < len(costs) and not _close(loss, costs[position]):
+                position += 1
+            if position == len(costs):
+                return [problem(f"loss {number} that train returned ({loss:.6g}) is not a cost train computed in that "
+                                f"order (the costs it computed: {[round(c, 6) for c in costs[:12]]}...)", method)]
+            position += 1
+        return []
+    # One per epoch: a cost computed in that epoch (or right after it), a mean of them, or their sum.
+    updates = [i for i, event in enumerate(events) if event[0] == "update"]
+    for epoch, loss in enumerate(losses):
+        first, after = epoch * batches, (epoch + 1) * batches  # the numbers of its first update and of the next epoch's
+        start = updates[first - 1] + 1 if 0 < first <= len(updates) else 0
+        stop = updates[after] if after < len(updates) else len(events)
+        values = [float(e[1]) for e in events[start:stop] if e[0] == "cost"]
+        if values and (min(values) - 1e-6 <= loss <= max(values) + 1e-6 or _close(loss, sum(values[:batches]))):
+            continue
+        return [problem(f"the loss train returned for epoch {epoch} ({loss:.6g}) is none of the costs it computed during "
+                        f"that epoch, nor their mean or sum ({[round(c, 6) for c in values]})", method)]
+    return []
+
+
 # ===================================================================== optimizers
 
 
