@@ -457,9 +457,13 @@ PROPERTIES = [
     (bgd_properties.optimizer_applies_and_empties, (PARAMS,)),
     (beras_properties.optimizer_in_place, ([np.zeros((2, 2))], [np.ones((2, 2))], "SGD.apply_gradients")),
     (beras_properties.model_leaves_data, ("fit",)),
+    (beras_properties.model_fit_history, (3, 3, np.zeros((12, 3)), "fit(x, y, 3, 4)")),
+    (beras_properties.model_fit_trains, (10, 1.0, "fit(x, y, 10, 8)")),
 ]
 JUNK = [None, "<Tensor object>", 3, {}, [], [None, None], {"out": "<array of dtype object>", "back": 7},
-        {"after": [[["x"]]] * 3, "calls": "no"}, [{"data_untouched": "yes"}], {"events": [[]], "off": {}, "on": 2}]
+        {"after": [[["x"]]] * 3, "calls": "no"}, [{"data_untouched": "yes"}], {"events": [[]], "off": {}, "on": 2},
+        [{"data_untouched": True, "result": {"loss": [1.0] * 3, "acc": [0.5] * 3}, "steps": [[0, 1, 2]] * 9,
+          "log": [["step", 0]] * 9, "data_loss": "nan"}]]
 
 
 @pytest.mark.parametrize("prop, extra", PROPERTIES, ids=[p.__name__ for p, _ in PROPERTIES])

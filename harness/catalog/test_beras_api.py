@@ -618,65 +618,14 @@ def test_model_evaluate(student, reference, rng):
     expect_scalars(scenario, values, want[0]["result"], "evaluate(x, y, 4) on 12 samples")
 
 
-def _epochs(scenario, log, epochs, per_epoch, y):
-    """The probe loss's and metric's values seen in each epoch of `log`, after checking that
-    each epoch trained on every sample once. A training step's batch is the one the probe loss
-    saw last before it; an epoch runs from its first batch's loss to the next epoch's (values
-    computed in between, such as an evaluation at the end of the epoch, count as its own)."""
-    steps = [i for i, event in enumerate(log) if event[0] == "step"]
-    if len(steps) != epochs * per_epoch:
-        scenario.fail(f"fit took {len(steps)} optimizer steps, expected {epochs * per_epoch} ({epochs} epochs of "
-                      f"{per_epoch} batches: one step per batch)")
-    losses = []
-    for i in steps:
-        last = [e for e in log[:i] if e[0] == "loss"]
-        if not last:
-            scenario.fail("fit took an optimizer step before computing any loss")
-        losses.append((log.index(last[-1]), float(last[-1][1]), np.asarray(last[-1][2])))
-    grouped = []
-    for e in range(epochs):
-        own = losses[e * per_epoch:(e + 1) * per_epoch]
-        start = own[0][0]
-        end = losses[(e + 1) * per_epoch][0] if e + 1 < epochs else len(log)
-        rows = np.concatenate([labels.reshape(-1, y.shape[1]) for _, _, labels in own])
-        # Compared in float32: a submission may cast the data to float32 before training.
-        if rows.shape != y.shape or not np.array_equal(np.unique(np.float32(rows), axis=0),
-                                                       np.unique(np.float32(y), axis=0)):
-            scenario.fail(f"in epoch {e + 1}, the batches that were trained on do not hold every sample of (x, y) "
-                          "exactly once", hints=["an epoch is one pass over all the samples, in batches of batch_size"])
-        span = log[start:end]
-        grouped.append(([float(event[1]) for event in span if event[0] == "loss"],
-                        [float(event[1]) for event in span if event[0] == "metric"]))
-    return grouped
-
-
-def _within(value, values):
-    low, high = min(values), max(values)
-    slack = 1e-5 * max(abs(low), abs(high)) + 1e-12
-    return low - slack <= value <= high + slack
-
-
 @check("beras.model.SequentialModel", 'fit trains on every batch of every epoch once and returns {{"loss": [...], '
        '"acc": [...]}}, one value per epoch', points=1, clause="2 SequentialModel: fit(x, y, epochs, batch_size) -> {loss: [one per epoch], acc: [...]}; 4 contract: no mutation of inputs", blame=TRAINING)
 def test_model_fit_history(student, reference, rng):
     weights, x, y = model_case(rng, 12)
     epochs, batch_size, per_epoch = 3, 4, 3
-    scenario, got, _ = play_model(student, reference, weights, x, y, [("fit", [x, y, epochs, batch_size], {})],
-                                  f"fit(x, y, {epochs}, {batch_size}) on 12 samples", "SequentialModel.fit",
-                                  calls=epochs, both=False, judged_by=("model_leaves_data", "fit"))
-    run = got[0]
-    history = scalars(scenario, run["result"], ("loss", "acc"), f"fit(x, y, {epochs}, {batch_size})", per_epoch=epochs)
-    if any(sorted(step) != [0, 1, 2] for step in run["steps"]):
-        scenario.fail("fit gave the optimizer other weights than the model's trainable variables")
-    for e, (losses, metrics) in enumerate(_epochs(scenario, run["log"], epochs, per_epoch, y)):
-        if not _within(history["loss"][e], losses):
-            scenario.fail(f'fit(...)["loss"][{e}] is {history["loss"][e]:.6g}, but the losses computed in epoch '
-                          f"{e + 1} were {', '.join(f'{v:.6g}' for v in losses)}",
-                          hints=["an epoch's loss sums up the losses of its batches: their mean, say"])
-        if not metrics or not _within(history["acc"][e], metrics):
-            scenario.fail(f'fit(...)["acc"][{e}] is {history["acc"][e]:.6g}, but the accuracies computed in epoch '
-                          f"{e + 1} were {', '.join(f'{v:.6g}' for v in metrics) or 'none'}",
-                          hints=["an epoch's accuracy sums up the accuracies of its batches: their mean, say"])
+    play_model(student, reference, weights, x, y, [("fit", [x, y, epochs, batch_size], {})],
+               f"fit(x, y, {epochs}, {batch_size}) on 12 samples", "SequentialModel.fit", calls=epochs, both=False,
+               judged_by=("model_fit_history", epochs, per_epoch, y, f"fit(x, y, {epochs}, {batch_size})"))
 
 
 def toy_task(rng, n=48):
@@ -698,18 +647,9 @@ def test_model_trains(student, reference, rng):
     task = play(reference, f"{SCENARIOS}.probe_task", teacher, start, x, student=False)
     y, start_loss = np.asarray(task["y"], dtype=np.float64), float(task["start_loss"])
     epochs = 10
-    scenario, got, _ = play_model(student, reference, start, x, y, [("fit", [x, y, epochs, 8], {})],
-                                  f"fit(x, y, {epochs}, 8) on 48 samples", "SequentialModel.fit", lr=3.0,
-                                  calls=epochs, both=False)
-    run = got[0]
-    history = scalars(scenario, run["result"], ("loss", "acc"), f"fit(x, y, {epochs}, 8)", per_epoch=epochs)
-    end_loss = run["data_loss"]  # computed by the probes from the weights fit left, not by fit
-    if real_scalar(end_loss) is None or not end_loss <= 0.5 * start_loss:
-        scenario.fail(f"after fit, the loss on the data is {end_loss:.4g}, from {start_loss:.4g} before: it did not "
-                      f"fall by half in {epochs} epochs",
-                      hints=["losses per epoch reported by fit: " + ", ".join(f"{v:.4g}" for v in history["loss"])])
-    if not history["loss"][-1] < history["loss"][0]:
-        scenario.fail(f'the loss fell, but fit(...)["loss"] does not say so: {history["loss"]}')
+    play_model(student, reference, start, x, y, [("fit", [x, y, epochs, 8], {})], f"fit(x, y, {epochs}, 8) on 48 samples",
+               "SequentialModel.fit", lr=3.0, calls=epochs, both=False,
+               judged_by=("model_fit_trains", epochs, start_loss, f"fit(x, y, {epochs}, 8)"))
 
 
 # ============================================================== OneHotEncoder
