@@ -456,7 +456,6 @@ PROPERTIES = [
     (bgd_properties.stack_train_losses, (3, 4)),
     (bgd_properties.optimizer_applies_and_empties, (PARAMS,)),
     (beras_properties.optimizer_in_place, ([np.zeros((2, 2))], [np.ones((2, 2))], "SGD.apply_gradients")),
-    (beras_properties.model_leaves_data, ("fit",)),
     (beras_properties.model_fit_history, (3, 3, np.zeros((12, 3)), "fit(x, y, 3, 4)")),
     (beras_properties.model_fit_trains, (10, 1.0, "fit(x, y, 10, 8)")),
 ]
