@@ -161,7 +161,8 @@ def main():
             if status != "ok":
                 print(f"{mutant_id}: [{status}] {name}\n    {detail}")
     print()
-    print(f"mutants: {len(results)} ({len(CRASH_MUTANTS)} crash mutants of this benchmark among them), "
+    crashes = sum(m.id in results for m in CRASH_MUTANTS)
+    print(f"mutants: {len(results)} ({crashes} crash mutants of this benchmark among them), "
           f"{time.monotonic() - started:.0f} s")
     print(f"failed public checks: {len(checks)}; below, one row per script written (a check with several "
           f"failing cases has several) or per check without one: {counts['rows']} rows")
