@@ -19,7 +19,7 @@ import pytest
 from . import timing
 from .plugin import CATALOG_DIR, Collector
 from .results import CheckOutcome
-from .sandbox import Limits, SandboxError, cleanup, start_zygote, zygote
+from .sandbox import Limits, SandboxError, cleanup, zygote
 from .sandbox.runtime import submission_files
 from .submission import ASSIGNMENTS
 
@@ -136,9 +136,9 @@ def _forking_sandboxes(processes, enabled=True):
     first set here. Without one (xdist workers, a zygote that cannot start,
     GRADECHECK_ZYGOTE=off) they start by exec, as before."""
     forking = None
-    if enabled and os.environ.get("GRADECHECK_ZYGOTE", "on") != "off":
+    if enabled and zygote.enabled():
         try:
-            forking = start_zygote(processes)
+            forking = zygote.take_prestarted(processes) or zygote.start_zygote(processes)
         except (OSError, SandboxError):
             forking = None
     if forking is None:

@@ -315,6 +315,25 @@ def prepare_interpreter(packages: tuple[str, ...], identity: Identity) -> Interp
     )
 
 
+def worker_environment(interpreter: Interpreter, tmp: Path | None = None) -> dict[str, str]:
+    """The whole environment of a worker (nothing else of the judge's): its
+    HOME and TMPDIR are `tmp` (none given: left out, as for the zygote)."""
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "LANG": os.environ.get("LANG", "C.UTF-8"),
+    }
+    if tmp is not None:
+        env["HOME"] = env["TMPDIR"] = str(tmp)
+    for name in ("OMP", "OPENBLAS", "MKL", "NUMEXPR"):
+        env[f"{name}_NUM_THREADS"] = "1"
+    env["VECLIB_MAXIMUM_THREADS"] = "1"
+    for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
+        if name in os.environ:
+            env[name] = os.environ[name]
+    env.update(interpreter.env)
+    return env
+
+
 # ----------------------------------------------------------- sandbox dirs
 
 
