@@ -24,6 +24,10 @@ from .sandbox.runtime import submission_files
 from .submission import ASSIGNMENTS
 
 PR_SET_PDEATHSIG = 1
+# Grading processes of one run (without xdist), each with its own sandboxes and
+# its part of the checks (plugin.partition): much of a process's time is waiting
+# for its sandboxes' answers, so two keep two cores busy.
+PROCESSES = 2
 
 
 class HarnessError(Exception):
@@ -68,17 +72,20 @@ def run_checks(
         if record_expected is not None:
             time_args.append(f"--record-expected={record_expected}")
 
-        def run(some):
+        def run(part):
             return _run_checks(
-                submission, some, run_seed, public_only, keyword, names, workers, reference, catalog, time_args
+                submission, assignments, run_seed, public_only, keyword, names, workers, reference, catalog,
+                [*time_args, f"--part={part}"],
             )
 
-        parallel = len(assignments) > 1 and not workers and hasattr(os, "fork")
-        with _forking_sandboxes(len(assignments) if parallel else 1, enabled=not workers) as connections:
-            if parallel:
-                outcomes, elapsed = _each_in_parallel(list(assignments), run, connections)
+        processes = PROCESSES if not workers and hasattr(os, "fork") else 1
+        with _forking_sandboxes(processes, enabled=not workers) as connections:
+            if processes > 1:
+                outcomes, elapsed = _each_in_parallel([f"{k}/{processes}" for k in range(1, processes + 1)], run,
+                                                      connections)
             else:
-                outcomes, elapsed = run(assignments)
+                outcomes, elapsed, order = run("1/1")
+                outcomes = in_order(outcomes, order)
         if stats is not None:
             stats["student_seconds"] = timing.spent_in(budget_dir)
     return outcomes, elapsed
@@ -126,7 +133,7 @@ def _run_checks(submission, assignments, run_seed, public_only, keyword, names, 
         raise HarnessError("\n".join(collector.errors))
     if status not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.NO_TESTS_COLLECTED):
         raise HarnessError(f"the check catalog could not run (pytest exit status {int(status)})")
-    return collector.ordered(), elapsed
+    return collector.ordered(), elapsed, collector.order
 
 
 @contextlib.contextmanager
@@ -165,33 +172,34 @@ def _die_with(parent):
         os._exit(1)
 
 
-def _each_in_parallel(assignments, run, connections=None):
-    """run([a]) for every assignment, the first here and the others in forked
-    children, all at once: much of a run is one process waiting for a
-    sandbox's answer, so two assignments take little more than one. The
+def _each_in_parallel(parts, run, connections=None):
+    """run(part) for every part ("K/N"), the first here and the others in
+    forked children, all at once: much of a run is one process waiting for a
+    sandbox's answer, so two processes take little more than one. The
     children share this process's imports (fork), the seed (so outcomes equal
     a single process's) and the budget folder (`timing.Budget`), and send
-    their outcomes back as JSON. Outcomes come in `assignments` order.
+    their outcomes back as JSON. Outcomes come in catalog order, whichever
+    part ran them.
     """
     started = time.perf_counter()
     children = []
     parent = os.getpid()
-    for assignment in assignments[1:]:
+    for part in parts[1:]:
         read_end, write_end = os.pipe()
         pid = os.fork()
-        if pid == 0:  # the child: grade one assignment, report, leave without running the parent's exit handlers
+        if pid == 0:  # the child: grade one part, report, leave without running the parent's exit handlers
             _die_with(parent)
             os.close(read_end)
             if connections is not None:  # its own connection to the zygote
                 zygote.use(connections[len(children) + 1])
             inherited = len(cleanup.queued())
             try:
-                found, _ = run([assignment])
+                found, _, _ = run(part)
                 message = {"outcomes": [dataclasses.asdict(o) for o in found]}
             except HarnessError as error:
                 message = {"error": str(error)}
             except BaseException as error:  # noqa: BLE001 - whatever it is, the parent must hear of it
-                message = {"error": f"grading {assignment} failed: {type(error).__name__}: {error}"}
+                message = {"error": f"grading part {part} failed: {type(error).__name__}: {error}"}
             # Sandbox folders whose removal the parent defers (cleanup.deferred):
             # this process leaves without removing them, the parent does.
             message["leftovers"] = cleanup.queued()[inherited:]
@@ -200,9 +208,9 @@ def _each_in_parallel(assignments, run, connections=None):
             os._exit(0)
         os.close(write_end)
         children.append((pid, read_end))
-    errors = []
+    errors, order = [], []
     try:
-        outcomes, _ = run(assignments[:1])
+        outcomes, _, order = run(parts[0])
     except HarnessError as error:
         outcomes, errors = [], [str(error)]
     for pid, read_end in children:  # always reaped, whatever happened here
@@ -221,4 +229,11 @@ def _each_in_parallel(assignments, run, connections=None):
             outcomes += [CheckOutcome(**o) for o in message["outcomes"]]
     if errors:
         raise HarnessError("\n".join(dict.fromkeys(errors)))  # a catalog bug shows in every process: once
-    return outcomes, time.perf_counter() - started
+    return in_order(outcomes, order), time.perf_counter() - started
+
+
+def in_order(outcomes, order):
+    """`outcomes` in `order` (check names: by assignment, then as collected;
+    `Collector.order`), whichever process graded them."""
+    rank = {name: index for index, name in enumerate(order)}
+    return sorted(outcomes, key=lambda outcome: rank.get(outcome.name, len(rank)))
