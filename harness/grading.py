@@ -72,10 +72,10 @@ def run_checks(
         if record_expected is not None:
             time_args.append(f"--record-expected={record_expected}")
 
-        def run(part):
+        def run(part, report=None):
             return _run_checks(
                 submission, assignments, run_seed, public_only, keyword, names, workers, reference, catalog,
-                [*time_args, f"--part={part}"],
+                [*time_args, f"--part={part}"], report,
             )
 
         processes = PROCESSES if not workers and hasattr(os, "fork") else 1
@@ -91,8 +91,29 @@ def run_checks(
     return outcomes, elapsed
 
 
-def _run_checks(submission, assignments, run_seed, public_only, keyword, names, workers, reference, catalog, time_args):
-    collector = Collector(submission)
+def _run_checks(submission, assignments, run_seed, public_only, keyword, names, workers, reference, catalog, time_args,
+                report=None):
+    """(outcomes, seconds, order): the selected checks run by pytest in this
+    process (`Collector.order`: every selected check's name, in the order
+    outcomes are shown). `report`, if given, is called with the same (or with
+    the HarnessError) as soon as the last check has run, before the sandboxes
+    are closed. Raises HarnessError when the catalog could not run."""
+    start = time.perf_counter()
+
+    def finished(collector, status):
+        if collector.errors:
+            raise HarnessError("\n".join(collector.errors))
+        if status not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.NO_TESTS_COLLECTED):
+            raise HarnessError(f"the check catalog could not run (pytest exit status {int(status)})")
+        return collector.ordered(), time.perf_counter() - start, collector.order
+
+    def on_finish(collector, status):
+        try:
+            report(finished(collector, status))
+        except HarnessError as error:
+            report(error)
+
+    collector = Collector(submission, on_finish=on_finish if report else None)
     args = [
         str(catalog),
         "-p", "harness.plugin",
@@ -116,7 +137,6 @@ def _run_checks(submission, assignments, run_seed, public_only, keyword, names, 
         args.append(f"--check-names={names}")
     if workers:
         args += ["-p", "xdist", "-n", str(workers)]
-    start = time.perf_counter()
     # Only the plugins named above: whatever else is installed (and its
     # import time) has no business in a grading run.
     saved = os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
@@ -128,12 +148,7 @@ def _run_checks(submission, assignments, run_seed, public_only, keyword, names, 
             del os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"]
         else:
             os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = saved
-    elapsed = time.perf_counter() - start
-    if collector.errors:
-        raise HarnessError("\n".join(collector.errors))
-    if status not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.NO_TESTS_COLLECTED):
-        raise HarnessError(f"the check catalog could not run (pytest exit status {int(status)})")
-    return collector.ordered(), elapsed, collector.order
+    return finished(collector, status)
 
 
 @contextlib.contextmanager
@@ -156,7 +171,11 @@ def _forking_sandboxes(processes, enabled=True):
         yield forking.connections
     finally:
         zygote.use(None)
-        forking.close()
+        # The zygote leaves once the forked grading processes have closed their
+        # connections too (they may still be closing their sandboxes): reaped
+        # once the results are written.
+        forking.close(wait=False)
+        cleanup.after(forking.close)
 
 
 def _die_with(parent):
@@ -178,8 +197,10 @@ def _each_in_parallel(parts, run, connections=None):
     sandbox's answer, so two processes take little more than one. The
     children share this process's imports (fork), the seed (so outcomes equal
     a single process's) and the budget folder (`timing.Budget`), and send
-    their outcomes back as JSON. Outcomes come in catalog order, whichever
-    part ran them.
+    their outcomes back as JSON as soon as their last check has run; they
+    close their sandboxes and remove their folders meanwhile, and are reaped
+    once the results are written (`cleanup.after`). Outcomes come in catalog
+    order, whichever part ran them.
     """
     started = time.perf_counter()
     children = []
@@ -192,19 +213,7 @@ def _each_in_parallel(parts, run, connections=None):
             os.close(read_end)
             if connections is not None:  # its own connection to the zygote
                 zygote.use(connections[len(children) + 1])
-            inherited = len(cleanup.queued())
-            try:
-                found, _, _ = run(part)
-                message = {"outcomes": [dataclasses.asdict(o) for o in found]}
-            except HarnessError as error:
-                message = {"error": str(error)}
-            except BaseException as error:  # noqa: BLE001 - whatever it is, the parent must hear of it
-                message = {"error": f"grading part {part} failed: {type(error).__name__}: {error}"}
-            # Sandbox folders whose removal the parent defers (cleanup.deferred):
-            # this process leaves without removing them, the parent does.
-            message["leftovers"] = cleanup.queued()[inherited:]
-            with os.fdopen(write_end, "w", encoding="utf-8") as pipe:
-                json.dump(message, pipe)
+            _grade_part_and_report(run, part, write_end)
             os._exit(0)
         os.close(write_end)
         children.append((pid, read_end))
@@ -216,13 +225,11 @@ def _each_in_parallel(parts, run, connections=None):
     for pid, read_end in children:  # always reaped, whatever happened here
         with os.fdopen(read_end, encoding="utf-8") as pipe:
             text = pipe.read()
-        os.waitpid(pid, 0)
+        cleanup.after(lambda pid=pid: os.waitpid(pid, 0))
         try:
             message = json.loads(text)
         except ValueError:
             message = {"error": "a grading process ended without reporting (killed?)"}
-        for folder in message.get("leftovers", []):
-            cleanup.discard(folder)
         if "error" in message:
             errors.append(message["error"])
         else:
@@ -230,6 +237,33 @@ def _each_in_parallel(parts, run, connections=None):
     if errors:
         raise HarnessError("\n".join(dict.fromkeys(errors)))  # a catalog bug shows in every process: once
     return in_order(outcomes, order), time.perf_counter() - started
+
+
+def _grade_part_and_report(run, part, write_end):
+    """In a forked grading process: run(part), its outcomes (or its error) sent
+    as JSON through `write_end` as soon as they are known, then its own
+    sandbox folders removed (the parent's deferred removal is not this
+    process's: it inherited the list, not the duty)."""
+    inherited = len(cleanup.queued())
+    pipe = os.fdopen(write_end, "w", encoding="utf-8")
+
+    def report(finished):
+        if pipe.closed:
+            return
+        if isinstance(finished, BaseException):
+            message = {"error": str(finished) if isinstance(finished, HarnessError)
+                       else f"grading part {part} failed: {type(finished).__name__}: {finished}"}
+        else:
+            message = {"outcomes": [dataclasses.asdict(o) for o in finished[0]]}
+        with pipe:
+            json.dump(message, pipe)
+
+    try:
+        report(run(part, report))
+    except BaseException as error:  # noqa: BLE001 - whatever it is, the parent must hear of it
+        report(error)
+    for folder in cleanup.queued()[inherited:]:
+        cleanup.remove_tree(folder)
 
 
 def in_order(outcomes, order):

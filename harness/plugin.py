@@ -476,11 +476,14 @@ class Collector:
     (`outcomes.explained`: the sandbox's private paths made submission-relative,
     a missing third-party module explained)."""
 
-    def __init__(self, submission=None):
+    def __init__(self, submission=None, on_finish=None):
+        """`on_finish(collector, exit status)`: called once the last check has
+        run, before the sandboxes are closed (a forked grading process reports then)."""
         self.outcomes = {}
         self.errors = []  # problems of the catalog itself, not of the submission
         self.own_modules = outcomes.own_modules(submission)
         self.order = []  # every selected check's name, in catalog order, whichever part (process) runs it
+        self.on_finish = on_finish
 
     def pytest_collectreport(self, report):
         if report.failed:
@@ -520,6 +523,11 @@ class Collector:
 
     def pytest_collection_finish(self, session):
         self.order = list(getattr(session.config, "_harness_order", []))
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session, exitstatus):
+        if self.on_finish is not None:
+            self.on_finish(self, exitstatus)
 
     def ordered(self):
         return list(self.outcomes.values())

@@ -171,10 +171,13 @@ class Zygote:
                 b.close()
         return cls(popen, [Connection(interpreter, a) for a in ours])
 
-    def close(self) -> None:
-        """Close every connection (the zygote leaves when all are closed) and reap it."""
+    def close(self, wait: bool = True) -> None:
+        """Close every connection of this process (the zygote leaves when every
+        process has closed its own) and, with `wait`, reap it."""
         for connection in self.connections:
             connection.close()
+        if not wait:
+            return
         try:
             self.popen.wait(timeout=5)
         except subprocess.TimeoutExpired:  # pragma: no cover - it reads nothing else
