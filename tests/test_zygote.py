@@ -188,3 +188,15 @@ def test_no_zygote_is_prestarted_when_zygotes_are_off(monkeypatch):
     monkeypatch.setenv("GRADECHECK_ZYGOTE", "off")
     zygote.prestart(2)
     assert zygote._prestarted is None
+
+
+def test_workers_forked_from_the_zygote_do_not_share_its_random_state(probe, forking):
+    """The zygote has numpy.random loaded: each child is reseeded from the OS's
+    entropy, as an exec'd worker is, so unseeded draws differ from worker to worker."""
+    draws = []
+    for _ in range(3):
+        with Sandbox(probe) as sandbox:
+            assert isinstance(sandbox._resources.worker.popen, zygote.ForkedWorker)
+            draws.append((sandbox.call("numpy.random.rand"), sandbox.call("random.random")))
+    assert len({numpy_draw for numpy_draw, _ in draws}) == 3
+    assert len({python_draw for _, python_draw in draws}) == 3
