@@ -196,7 +196,7 @@ def test_workers_forked_from_the_zygote_do_not_share_its_random_state(probe, for
     draws = []
     for _ in range(3):
         with Sandbox(probe) as sandbox:
-            assert isinstance(sandbox._resources.worker.popen, zygote.ForkedWorker)
             draws.append((sandbox.call("numpy.random.rand"), sandbox.call("random.random")))
+            assert isinstance(sandbox._resources.worker.popen, zygote.ForkedWorker)
     assert len({numpy_draw for numpy_draw, _ in draws}) == 3
     assert len({python_draw for _, python_draw in draws}) == 3
