@@ -21,6 +21,7 @@ import os
 import shlex
 
 from . import outcomes as outcome_rules
+from . import timing
 from .checks import Diagnosis
 from .text import printable
 
@@ -89,7 +90,8 @@ def render(outcomes, elapsed, *, verbose=False, colour=False, notes=(), import_f
     for target, failed in failed_groups:
         lines += ["", style("head", f"── {target}: {len(failed)} failed ──")]
         unimported = [o for o in failed if o.details.get("import_failure")]
-        failed = [o for o in failed if not o.details.get("import_failure")]
+        # The one in full is the first that ran: "not run: the time budget ..." says nothing of the bug.
+        failed = sorted((o for o in failed if not o.details.get("import_failure")), key=timing.was_not_run)
         for module in dict.fromkeys(o.details["import_failure"] for o in unimported):
             count = sum(o.details["import_failure"] == module for o in unimported)
             what = "check" if count == 1 else "checks"

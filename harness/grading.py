@@ -19,11 +19,15 @@ import pytest
 from . import timing
 from .plugin import CATALOG_DIR, Collector
 from .results import CheckOutcome
-from .sandbox import Limits, SandboxError, cleanup, start_zygote, zygote
+from .sandbox import Limits, SandboxError, cleanup, zygote
 from .sandbox.runtime import submission_files
 from .submission import ASSIGNMENTS
 
 PR_SET_PDEATHSIG = 1
+# Grading processes of one run (without xdist), each with its own sandboxes and
+# its part of the checks (plugin.partition): much of a process's time is waiting
+# for its sandboxes' answers, so two keep two cores busy.
+PROCESSES = 2
 
 
 class HarnessError(Exception):
@@ -68,24 +72,48 @@ def run_checks(
         if record_expected is not None:
             time_args.append(f"--record-expected={record_expected}")
 
-        def run(some):
+        def run(part, report=None):
             return _run_checks(
-                submission, some, run_seed, public_only, keyword, names, workers, reference, catalog, time_args
+                submission, assignments, run_seed, public_only, keyword, names, workers, reference, catalog,
+                [*time_args, f"--part={part}"], report,
             )
 
-        parallel = len(assignments) > 1 and not workers and hasattr(os, "fork")
-        with _forking_sandboxes(len(assignments) if parallel else 1, enabled=not workers) as connections:
-            if parallel:
-                outcomes, elapsed = _each_in_parallel(list(assignments), run, connections)
+        processes = PROCESSES if not workers and hasattr(os, "fork") else 1
+        with _forking_sandboxes(processes, enabled=not workers) as connections:
+            if processes > 1:
+                outcomes, elapsed = _each_in_parallel([f"{k}/{processes}" for k in range(1, processes + 1)], run,
+                                                      connections)
             else:
-                outcomes, elapsed = run(assignments)
+                outcomes, elapsed, order = run("1/1")
+                outcomes = in_order(outcomes, order)
         if stats is not None:
             stats["student_seconds"] = timing.spent_in(budget_dir)
     return outcomes, elapsed
 
 
-def _run_checks(submission, assignments, run_seed, public_only, keyword, names, workers, reference, catalog, time_args):
-    collector = Collector(submission)
+def _run_checks(submission, assignments, run_seed, public_only, keyword, names, workers, reference, catalog, time_args,
+                report=None):
+    """(outcomes, seconds, order): the selected checks run by pytest in this
+    process (`Collector.order`: every selected check's name, in the order
+    outcomes are shown). `report`, if given, is called with the same (or with
+    the HarnessError) as soon as the last check has run, before the sandboxes
+    are closed. Raises HarnessError when the catalog could not run."""
+    start = time.perf_counter()
+
+    def finished(collector, status):
+        if collector.errors:
+            raise HarnessError("\n".join(collector.errors))
+        if status not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.NO_TESTS_COLLECTED):
+            raise HarnessError(f"the check catalog could not run (pytest exit status {int(status)})")
+        return collector.ordered(), time.perf_counter() - start, collector.order
+
+    def on_finish(collector, status):
+        try:
+            report(finished(collector, status))
+        except HarnessError as error:
+            report(error)
+
+    collector = Collector(submission, on_finish=on_finish if report else None)
     args = [
         str(catalog),
         "-p", "harness.plugin",
@@ -109,7 +137,6 @@ def _run_checks(submission, assignments, run_seed, public_only, keyword, names, 
         args.append(f"--check-names={names}")
     if workers:
         args += ["-p", "xdist", "-n", str(workers)]
-    start = time.perf_counter()
     # Only the plugins named above: whatever else is installed (and its
     # import time) has no business in a grading run.
     saved = os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
@@ -121,12 +148,7 @@ def _run_checks(submission, assignments, run_seed, public_only, keyword, names, 
             del os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"]
         else:
             os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = saved
-    elapsed = time.perf_counter() - start
-    if collector.errors:
-        raise HarnessError("\n".join(collector.errors))
-    if status not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.NO_TESTS_COLLECTED):
-        raise HarnessError(f"the check catalog could not run (pytest exit status {int(status)})")
-    return collector.ordered(), elapsed
+    return finished(collector, status)
 
 
 @contextlib.contextmanager
@@ -136,9 +158,9 @@ def _forking_sandboxes(processes, enabled=True):
     first set here. Without one (xdist workers, a zygote that cannot start,
     GRADECHECK_ZYGOTE=off) they start by exec, as before."""
     forking = None
-    if enabled and os.environ.get("GRADECHECK_ZYGOTE", "on") != "off":
+    if enabled and zygote.enabled():
         try:
-            forking = start_zygote(processes)
+            forking = zygote.take_prestarted(processes) or zygote.start_zygote(processes)
         except (OSError, SandboxError):
             forking = None
     if forking is None:
@@ -149,7 +171,11 @@ def _forking_sandboxes(processes, enabled=True):
         yield forking.connections
     finally:
         zygote.use(None)
-        forking.close()
+        # The zygote leaves once the forked grading processes have closed their
+        # connections too (they may still be closing their sandboxes): reaped
+        # once the results are written.
+        forking.close(wait=False)
+        cleanup.after(forking.close)
 
 
 def _die_with(parent):
@@ -165,60 +191,83 @@ def _die_with(parent):
         os._exit(1)
 
 
-def _each_in_parallel(assignments, run, connections=None):
-    """run([a]) for every assignment, the first here and the others in forked
-    children, all at once: much of a run is one process waiting for a
-    sandbox's answer, so two assignments take little more than one. The
+def _each_in_parallel(parts, run, connections=None):
+    """run(part) for every part ("K/N"), the first here and the others in
+    forked children, all at once: much of a run is one process waiting for a
+    sandbox's answer, so two processes take little more than one. The
     children share this process's imports (fork), the seed (so outcomes equal
     a single process's) and the budget folder (`timing.Budget`), and send
-    their outcomes back as JSON. Outcomes come in `assignments` order.
+    their outcomes back as JSON as soon as their last check has run; they
+    close their sandboxes and remove their folders meanwhile, and are reaped
+    once the results are written (`cleanup.after`). Outcomes come in catalog
+    order, whichever part ran them.
     """
     started = time.perf_counter()
     children = []
     parent = os.getpid()
-    for assignment in assignments[1:]:
+    for part in parts[1:]:
         read_end, write_end = os.pipe()
         pid = os.fork()
-        if pid == 0:  # the child: grade one assignment, report, leave without running the parent's exit handlers
+        if pid == 0:  # the child: grade one part, report, leave without running the parent's exit handlers
             _die_with(parent)
             os.close(read_end)
             if connections is not None:  # its own connection to the zygote
                 zygote.use(connections[len(children) + 1])
-            inherited = len(cleanup.queued())
-            try:
-                found, _ = run([assignment])
-                message = {"outcomes": [dataclasses.asdict(o) for o in found]}
-            except HarnessError as error:
-                message = {"error": str(error)}
-            except BaseException as error:  # noqa: BLE001 - whatever it is, the parent must hear of it
-                message = {"error": f"grading {assignment} failed: {type(error).__name__}: {error}"}
-            # Sandbox folders whose removal the parent defers (cleanup.deferred):
-            # this process leaves without removing them, the parent does.
-            message["leftovers"] = cleanup.queued()[inherited:]
-            with os.fdopen(write_end, "w", encoding="utf-8") as pipe:
-                json.dump(message, pipe)
+            _grade_part_and_report(run, part, write_end)
             os._exit(0)
         os.close(write_end)
         children.append((pid, read_end))
-    errors = []
+    errors, order = [], []
     try:
-        outcomes, _ = run(assignments[:1])
+        outcomes, _, order = run(parts[0])
     except HarnessError as error:
         outcomes, errors = [], [str(error)]
     for pid, read_end in children:  # always reaped, whatever happened here
         with os.fdopen(read_end, encoding="utf-8") as pipe:
             text = pipe.read()
-        os.waitpid(pid, 0)
+        cleanup.after(lambda pid=pid: os.waitpid(pid, 0))
         try:
             message = json.loads(text)
         except ValueError:
             message = {"error": "a grading process ended without reporting (killed?)"}
-        for folder in message.get("leftovers", []):
-            cleanup.discard(folder)
         if "error" in message:
             errors.append(message["error"])
         else:
             outcomes += [CheckOutcome(**o) for o in message["outcomes"]]
     if errors:
         raise HarnessError("\n".join(dict.fromkeys(errors)))  # a catalog bug shows in every process: once
-    return outcomes, time.perf_counter() - started
+    return in_order(outcomes, order), time.perf_counter() - started
+
+
+def _grade_part_and_report(run, part, write_end):
+    """In a forked grading process: run(part), its outcomes (or its error) sent
+    as JSON through `write_end` as soon as they are known, then its own
+    sandbox folders removed (the parent's deferred removal is not this
+    process's: it inherited the list, not the duty)."""
+    inherited = len(cleanup.queued())
+    pipe = os.fdopen(write_end, "w", encoding="utf-8")
+
+    def report(finished):
+        if pipe.closed:
+            return
+        if isinstance(finished, BaseException):
+            message = {"error": str(finished) if isinstance(finished, HarnessError)
+                       else f"grading part {part} failed: {type(finished).__name__}: {finished}"}
+        else:
+            message = {"outcomes": [dataclasses.asdict(o) for o in finished[0]]}
+        with pipe:
+            json.dump(message, pipe)
+
+    try:
+        report(run(part, report))
+    except BaseException as error:  # noqa: BLE001 - whatever it is, the parent must hear of it
+        report(error)
+    for folder in cleanup.queued()[inherited:]:
+        cleanup.remove_tree(folder)
+
+
+def in_order(outcomes, order):
+    """`outcomes` in `order` (check names: by assignment, then as collected;
+    `Collector.order`), whichever process graded them."""
+    rank = {name: index for index, name in enumerate(order)}
+    return sorted(outcomes, key=lambda outcome: rank.get(outcome.name, len(rank)))

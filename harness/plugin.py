@@ -47,6 +47,8 @@ def pytest_addoption(parser):
                     help="record the reference's answers into a part file in FOLDER (harness bundle)")
     group.addoption("--run-seed", type=int, default=0, help="seed of this run's hidden checks")
     group.addoption("--assignments", default="beras,bgd", help="comma-separated packages to check")
+    group.addoption("--part", default="1/1", metavar="K/N",
+                    help="run only part K of N of the selected checks (`partition`: a grading process each)")
     group.addoption("--public-only", action="store_true", help="only the public checks")
     group.addoption("--check-names", metavar="EXPR",
                     help="only the checks whose printed name matches EXPR (harness.selection: `check -k`)")
@@ -121,11 +123,55 @@ def pytest_collection_modifyitems(config, items):
             selected.append(item)
         else:
             deselected.append(item)
+    # The order of every selected check, whichever part runs it (by assignment, then as collected):
+    # how the parts' outcomes are merged.
+    packages = config.getoption("assignments").split(",")
+    config._harness_order = [info["name"] for info in sorted(
+        (dict(item.user_properties)["check"] for item in selected),
+        key=lambda info: packages.index(info["target"].split(".")[0]))]
+    number, parts = _part(config)
+    if parts > 1:
+        part_of = partition([dict(item.user_properties)["check"]["target"] for item in selected], parts)
+        deselected += [item for item, part in zip(selected, part_of) if part != number]
+        selected = [item for item, part in zip(selected, part_of) if part == number]
     if deselected:
         config.hook.pytest_deselected(items=deselected)
     items[:] = selected
+    # What this process's sandboxes will import: the packages its checks are about.
+    config._harness_assignments = [a for a in ASSIGNMENTS
+                                   if any(dict(i.user_properties)["check"]["target"].split(".")[0] == a for i in selected)]
     if _runs_checks(config) and any("student_fd" in getattr(item, "fixturenames", ()) for item in selected):
         _finite_differences(config)  # started now, in the background: only runs that need it pay for it
+
+
+def _part(config):
+    """(K - 1, N) from --part K/N: this process runs part K of N."""
+    try:
+        number, parts = (int(n) for n in config.getoption("part").split("/"))
+    except ValueError:
+        number = parts = 0
+    if not 1 <= number <= parts:
+        raise pytest.UsageError(f"--part must be K/N with 1 <= K <= N, not {config.getoption('part')!r}")
+    return number - 1, parts
+
+
+def partition(targets, parts):
+    """The part (0 to `parts` - 1) that runs each check, given each check's
+    target class in catalog order. A class's checks stay together (they share
+    its module's state in one worker, and a method that timed out is known to
+    time out in that process); classes go, those with the most checks first,
+    to the part with the fewest checks so far, so that the parts take about as
+    long. Depends only on `targets`: the same selection splits the same way."""
+    members = {}
+    for index, target in enumerate(targets):
+        members.setdefault(target, []).append(index)
+    load, part_of = [0] * parts, [0] * len(targets)
+    for indices in sorted(members.values(), key=lambda found: (-len(found), found[0])):
+        part = min(range(parts), key=lambda p: (load[p], p))
+        load[part] += len(indices)
+        for index in indices:
+            part_of[index] = part
+    return part_of
 
 
 def _chosen_by_name(config, names):
@@ -199,7 +245,7 @@ def _finite_differences(config):
     later = getattr(config, "_harness_later", None)
     if later is None:
         engines = _engines(config)
-        assignments = [a for a in config.getoption("assignments").split(",") if a in ASSIGNMENTS]
+        assignments = getattr(config, "_harness_assignments", [])
         # What its first evaluation would import, imported as soon as it is up (off the checks' path).
         warm = assignments + ([GIVEN_CORE] if "beras" in assignments else [])
         later = config._harness_later = _Later(
@@ -226,7 +272,7 @@ class _Later:
         except Exception as error:  # reported by the fixture that wants it
             self.error = error
             return
-        sandbox.timed_out, sandbox.refused = twin.timed_out, twin.refused
+        sandbox.timeouts, sandbox.refused = twin.timeouts, twin.refused
         self.sandbox = sandbox
         _start_quietly(sandbox)
         try:  # the modules of `warm`: an import that fails fails again, and is reported, where it is needed
@@ -434,10 +480,14 @@ class Collector:
     (`outcomes.explained`: the sandbox's private paths made submission-relative,
     a missing third-party module explained)."""
 
-    def __init__(self, submission=None):
+    def __init__(self, submission=None, on_finish=None):
+        """`on_finish(collector, exit status)`: called once the last check has
+        run, before the sandboxes are closed (a forked grading process reports then)."""
         self.outcomes = {}
         self.errors = []  # problems of the catalog itself, not of the submission
         self.own_modules = outcomes.own_modules(submission)
+        self.order = []  # every selected check's name, in catalog order, whichever part (process) runs it
+        self.on_finish = on_finish
 
     def pytest_collectreport(self, report):
         if report.failed:
@@ -474,6 +524,14 @@ class Collector:
                 outcome.output = without_sandbox_paths(f"skipped: {reason}")
             else:
                 outcome.output = without_sandbox_paths("the check could not run: " + _crash_message(report))
+
+    def pytest_collection_finish(self, session):
+        self.order = list(getattr(session.config, "_harness_order", []))
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session, exitstatus):
+        if self.on_finish is not None:
+            self.on_finish(self, exitstatus)
 
     def ordered(self):
         return list(self.outcomes.values())

@@ -12,10 +12,11 @@
   request is cut off when the budget runs out, and once it has, every check
   not yet run fails at once, saying so.
 - **Once.** A method that timed out is not called again in the run
-  (`TimedSandbox`): a later request that would call it fails at once, with the
-  reason. Requests name the methods they call (`method_key`); a scenario
-  function names none in advance, so the scenario itself (the same function
-  on the same kind of arguments) is not played again.
+  (`TimedSandbox`), by any of its processes (`RunTimeouts`): a later request
+  that would call it fails at once, with the reason. Requests name the methods
+  they call (`method_key`); a scenario function names none in advance, so the
+  scenario itself (the same function on the same kind of arguments) is not
+  played again.
 
 Timeout messages name the method the judge called, what it cost and the limit,
 and the student function that was running when it was stopped (read from the
@@ -26,6 +27,8 @@ worker's stack): "NeuralStack.train: timed out after 20 s (limit: 5 s per call
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import math
 import os
 import pathlib
@@ -119,6 +122,74 @@ def spent_in(folder):
         if math.isfinite(seconds) and seconds > 0:
             total += seconds
     return total
+
+
+class RunTimeouts:
+    """What timed out in a grading run: `errors` (method_key -> the ErrorInfo
+    of its timeout) and `refused` (the student functions that ran a whole
+    per-call limit by themselves; `Sandbox.refused`, which the judge sends with
+    every request). With `folder` (the run's budget folder), every process of
+    the run learns what the others did: each writes what it learns there, one
+    small JSON file per timeout, and `refresh` reads the new ones, at most
+    REREAD_SECONDS late. The folder is the judge's own (0700): the student's
+    code cannot write there."""
+
+    REREAD_SECONDS = Budget.REREAD_SECONDS
+
+    def __init__(self, folder=None):
+        self.errors = {}
+        self.refused = set()
+        self.folder = pathlib.Path(folder) if folder else None
+        self._known = set()  # file names already read or written here
+        self._listed = (None, -math.inf)  # (the folder's mtime, when listed)
+
+    def learn(self, key, error):
+        """`key` timed out with `error` (the first timeout of a key counts)."""
+        if key in self.errors:
+            return
+        self._take(key, error)
+        if self.folder is not None:
+            name = f"timeout.{os.getpid()}.{secrets.token_hex(6)}.json"
+            self._known.add(name)
+            partial = self.folder / f".{name}"
+            try:
+                partial.write_text(json.dumps({"key": key, "error": dataclasses.asdict(error)}), encoding="utf-8")
+                partial.rename(self.folder / name)  # whole or not at all, for the other processes
+            except OSError:
+                pass  # the others call it once more and learn it themselves
+
+    def refresh(self):
+        """Take in what the run's other processes learnt since the last look."""
+        if self.folder is None:
+            return
+        try:
+            stamp = os.stat(self.folder).st_mtime_ns
+        except OSError:
+            return
+        seen, listed_at = self._listed
+        if stamp == seen and time.monotonic() - listed_at < self.REREAD_SECONDS:
+            return
+        self._listed = (stamp, time.monotonic())
+        try:
+            names = sorted(os.listdir(self.folder))
+        except OSError:
+            return
+        for name in names:
+            if not (name.startswith("timeout.") and name.endswith(".json")) or name in self._known:
+                continue
+            self._known.add(name)
+            try:
+                record = json.loads((self.folder / name).read_text(encoding="utf-8"))
+                self._take(record["key"], ErrorInfo(**record["error"]))
+            except (OSError, ValueError, TypeError, KeyError):
+                continue
+
+    def _take(self, key, error):
+        self.errors.setdefault(key, error)
+        if error.stalled and error.where:
+            # One activation of this function ran the whole limit: later
+            # requests that enter it, whatever they called, stop there.
+            self.refused.add(error.where)
 
 
 def not_run_summary(budget_total):
@@ -228,16 +299,28 @@ class TimedSandbox(Sandbox):
     """The student's sandbox in a grading run: a method that timed out once is
     not called again (see the module's docstring)."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, timeouts=None, **kwargs):
+        """`timeouts`: the run's `RunTimeouts` (shared with the run's other
+        sandboxes of the submission); default: a new one, kept in the
+        budget's folder when there is a budget."""
         super().__init__(*args, **kwargs)
-        self.timed_out = {}  # method_key -> the ErrorInfo of its timeout
+        if timeouts is None:
+            timeouts = RunTimeouts(getattr(self.budget, "folder", None))
+        self.timeouts = timeouts
+        self.refused = timeouts.refused  # the set the judge sends with each request, kept up to date by `timeouts`
         # What the student's code printed since the plugin last cleared it (at
         # the start of each check), for that check's diagnosis: at most
         # PRINTED_CHARS characters, then only counted.
         self.printed, self.printed_dropped = [], 0
 
+    @property
+    def timed_out(self):
+        """method_key -> the ErrorInfo of its timeout, in this run."""
+        return self.timeouts.errors
+
     def run(self, ops, timeout=None):
         ops = list(ops)
+        self.timeouts.refresh()
         for index, op in enumerate(ops):
             calling = calls_made(op) if isinstance(op, dict) and "op" in op else []
             refused = next((o for o in calling if method_key(o) in self.timed_out), None)
@@ -261,11 +344,7 @@ class TimedSandbox(Sandbox):
         for op, result in zip(ops, results):
             error = result.error
             if not result.ok and error.kind == "timeout" and error.type == "Timeout":
-                self.timed_out.setdefault(method_key(op), error)
-                if error.stalled and error.where:
-                    # One activation of this function ran the whole limit: later
-                    # requests that enter it, whatever they called, stop there.
-                    self.refused.add(error.where)
+                self.timeouts.learn(method_key(op), error)
         return results
 
     def _keep_printed(self, results):

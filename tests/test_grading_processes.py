@@ -1,21 +1,55 @@
-"""A submission with both packages is graded by one process per assignment
-(harness/grading.py); the result must be what grading each alone gives."""
+"""A submission is graded by two processes at once, each with its part of the
+checks (harness/grading.py, plugin.partition); the result must be what one
+process grading them all gives, in the same order."""
 
 import os
 import pathlib
+import shutil
 
 import pytest
 
+from harness import grading
 from harness.grading import HarnessError, run_checks
+from harness.plugin import partition
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
-def test_both_assignments_at_once_equal_each_alone_in_assignment_order():
-    both, _ = run_checks(ROOT / "reference", ["beras", "bgd"], run_seed=7)
-    alone = [o for a in ("beras", "bgd") for o in run_checks(ROOT / "reference", [a], run_seed=7)[0]]
-    assert [(o.name, o.passed, o.max_score) for o in both] == [(o.name, o.passed, o.max_score) for o in alone]
-    assert [o.target.split(".")[0] for o in both] == sorted((o.target.split(".")[0] for o in both), key=["beras", "bgd"].index)
+def buggy_copy(folder):
+    """The reference with a bug in a beras class and one in a bgd class."""
+    copy = folder / "submission"
+    shutil.copytree(ROOT / "reference", copy, ignore=shutil.ignore_patterns("__pycache__"))
+    for path, old, new in [("beras/layers.py", "return [self.w]", "return [self.w * 1.01]"),
+                           ("bgd/layers/fc.py", "return (signal if self.propagate else None), gradients",
+                            "return (signal * 1.01 if self.propagate else None), gradients")]:
+        source = (copy / path).read_text()
+        assert source.count(old) >= 1, (path, old)
+        (copy / path).write_text(source.replace(old, new, 1))
+    return copy
+
+
+def test_the_parts_graded_at_once_equal_one_process_in_assignment_order(tmp_path, monkeypatch):
+    submission = buggy_copy(tmp_path)
+    parts, _ = run_checks(submission, ["beras", "bgd"], run_seed=7)
+    monkeypatch.setattr(grading, "PROCESSES", 1)
+    alone, _ = run_checks(submission, ["beras", "bgd"], run_seed=7)
+    assert [(o.name, o.passed, o.max_score, o.output) for o in parts] == \
+        [(o.name, o.passed, o.max_score, o.output) for o in alone]
+    assert not all(o.passed for o in parts)
+    assert {o.target.split(".")[0] for o in parts if not o.passed} == {"beras", "bgd"}
+    packages = [o.target.split(".")[0] for o in parts]
+    assert packages == sorted(packages, key=["beras", "bgd"].index)
+
+
+def test_a_class_is_graded_by_one_process_and_the_parts_have_about_as_many_checks():
+    targets = ["a"] * 9 + ["b"] * 2 + ["c"] * 5 + ["a"] + ["d"] * 4 + ["e"] * 3
+    part_of = partition(targets, 2)
+    assert part_of == partition(list(targets), 2)  # the same selection splits the same way
+    for target in set(targets):
+        assert len({part for t, part in zip(targets, part_of) if t == target}) == 1
+    loads = [part_of.count(part) for part in (0, 1)]
+    assert abs(loads[0] - loads[1]) <= max(targets.count(t) for t in set(targets))
+    assert partition(targets, 1) == [0] * len(targets)
 
 
 def test_an_error_in_the_other_process_is_reported_and_it_is_reaped(tmp_path, monkeypatch):

@@ -917,3 +917,60 @@ def test_a_worker_that_cannot_start_is_a_sandbox_error(tmp_path):
     with small_sandbox(tmp_path, memory_bytes=30 * MiB) as sandbox:
         with pytest.raises(SandboxError, match="did not start.*memory limit: 30 MiB"):
             sandbox.start()
+
+
+def test_the_import_scan_finds_what_a_full_walk_of_the_tree_finds(tmp_path):
+    """runtime.import_statements walks statement lists only; it must miss no
+    import: every .py file of the project, and imports in every place a
+    statement can be."""
+    import ast
+
+    from harness.sandbox.runtime import import_statements
+
+    tricky = tmp_path / "tricky.py"
+    tricky.write_text(textwrap.dedent("""
+        import a
+        if x:
+            import b
+        else:
+            from c import d
+        for i in y:
+            import e
+        else:
+            import f
+        while z:
+            import g
+        try:
+            import h
+        except ImportError:
+            import i
+        else:
+            import j
+        finally:
+            import k
+        with w:
+            import l
+        class C:
+            import m
+            def method(self):
+                import n
+                async def inner():
+                    import o
+                    async with v:
+                        import p
+                    async for q in r:
+                        import s
+        match thing:
+            case 1:
+                import t
+        f = lambda: __import__("not_a_statement")
+        from . import relative
+    """))
+    root = Path(__file__).resolve().parents[1]
+    files = [tricky, *root.glob("harness/**/*.py"), *root.glob("reference/**/*.py"), *root.glob("tests/**/*.py")]
+    for path in files:
+        tree = ast.parse(path.read_bytes())
+        everywhere = [node for node in ast.walk(tree) if isinstance(node, (ast.Import, ast.ImportFrom))]
+        found = list(import_statements(tree))
+        assert sorted(map(id, found)) == sorted(map(id, everywhere)), path
+    assert len(list(import_statements(ast.parse(tricky.read_text())))) == 18

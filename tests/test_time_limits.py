@@ -20,8 +20,8 @@ from mutants import copy_reference
 
 from harness.checks import CheckFailure
 from harness.play import play
-from harness.sandbox import Limits, Over, Sandbox
-from harness.timing import Budget, TimedSandbox, method_key, training_calls
+from harness.sandbox import ErrorInfo, Limits, Over, Sandbox
+from harness.timing import Budget, RunTimeouts, TimedSandbox, method_key, training_calls
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 REFERENCE = ROOT / "reference"
@@ -511,3 +511,23 @@ def test_a_forged_stack_cannot_make_the_judge_show_a_file_outside_the_submission
         [result] = engine.run([{"op": "call", "function": "pkg.slow.forge_the_stack", "args": [str(secret)]}])
     assert result.error.kind == "timeout"
     assert "THE_SECRET" not in result.error.traceback + result.error.message
+
+
+# ----------------------------------------------------- what every process of a run knows
+
+
+def test_what_timed_out_in_one_process_is_known_to_the_others(tmp_path):
+    """The run's processes share the budget's folder: a method that timed out
+    in one is not called again in another (RunTimeouts)."""
+    first, second, alone = RunTimeouts(tmp_path), RunTimeouts(tmp_path), RunTimeouts()
+    error = ErrorInfo("Timeout", "timed out after 0.61 s", kind="timeout", where="bgd.layers.fc:FullyConnected._forward",
+                      limit="0.5 s per call", stalled=True)
+    (tmp_path / "timeout.1.garbage.json").write_text("{not json")  # ignored, as a file half written would be
+    first.learn("bgd.layers.fc.FullyConnected.forward", error)
+    second.refresh()
+    assert second.errors == {"bgd.layers.fc.FullyConnected.forward": error}
+    assert second.refused == {"bgd.layers.fc:FullyConnected._forward"}
+    alone.learn("x", error)
+    assert first.errors.keys() == {"bgd.layers.fc.FullyConnected.forward"}  # a run without a folder keeps to itself
+    first.refresh()
+    assert len(first.errors) == 1

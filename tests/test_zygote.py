@@ -137,3 +137,66 @@ def test_grading_forks_its_sandboxes_and_grades_the_same_without(tmp_path):
     execd, execd_score, _ = grade("off")
     assert forked == execd and forked_score == execd_score
     assert all(status == "passed" for status in forked.values())
+
+
+# ---------------------------------------------------------------- started early (zygote.prestart)
+
+
+def test_the_zygote_module_imports_no_numpy():
+    """`python -m harness grade` starts the zygote before its own imports: only
+    then does the zygote's `import numpy` overlap the judge's."""
+    code = "import sys; import harness.sandbox.zygote; print('numpy' in sys.modules)"
+    run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert run.stdout.strip() == "False"
+
+
+def test_a_prestarted_zygote_is_taken_with_the_connections_asked_for(probe, monkeypatch):
+    monkeypatch.setattr(zygote, "_prestarted", None)
+    zygote.prestart(2)
+    taken = zygote.take_prestarted(1)
+    assert taken is not None and len(taken.connections) == 1
+    assert zygote.take_prestarted(1) is None  # once
+    zygote.use(taken.connections[0])
+    try:
+        with Sandbox(probe) as sandbox:
+            assert sandbox.call("numpy.add", 1, 2) == 3
+            assert isinstance(sandbox._resources.worker.popen, zygote.ForkedWorker)
+    finally:
+        zygote.use(None)
+        taken.close()
+    assert taken.popen.returncode is not None
+
+
+def test_a_prestarted_zygote_with_too_few_connections_is_closed(monkeypatch):
+    monkeypatch.setattr(zygote, "_prestarted", None)
+    zygote.prestart(1)
+    started = zygote._prestarted
+    assert zygote.take_prestarted(2) is None
+    assert started.popen.returncode is not None  # closed and reaped
+
+
+def test_a_prestarted_zygote_never_taken_leaves_with_the_process():
+    code = "from harness.sandbox import zygote; zygote.prestart(2); print(zygote._prestarted.popen.pid)"
+    run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True, timeout=60)
+    pid = int(run.stdout)
+    with pytest.raises(ProcessLookupError):  # reaped at exit, not merely killed
+        os.kill(pid, 0)
+
+
+def test_no_zygote_is_prestarted_when_zygotes_are_off(monkeypatch):
+    monkeypatch.setattr(zygote, "_prestarted", None)
+    monkeypatch.setenv("GRADECHECK_ZYGOTE", "off")
+    zygote.prestart(2)
+    assert zygote._prestarted is None
+
+
+def test_workers_forked_from_the_zygote_do_not_share_its_random_state(probe, forking):
+    """The zygote has numpy.random loaded: each child is reseeded from the OS's
+    entropy, as an exec'd worker is, so unseeded draws differ from worker to worker."""
+    draws = []
+    for _ in range(3):
+        with Sandbox(probe) as sandbox:
+            draws.append((sandbox.call("numpy.random.rand"), sandbox.call("random.random")))
+            assert isinstance(sandbox._resources.worker.popen, zygote.ForkedWorker)
+    assert len({numpy_draw for numpy_draw, _ in draws}) == 3
+    assert len({python_draw for _, python_draw in draws}) == 3

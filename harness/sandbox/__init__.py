@@ -97,25 +97,29 @@ interpreter and can forge any well-formed reply: the judge treats replies
 as data and recomputes every expectation.
 """
 
-from .client import (
-    ERROR_KINDS,
-    Batch,
-    ErrorInfo,
-    Item,
-    Method,
-    Over,
-    Pending,
-    Ref,
-    RemoteError,
-    Result,
-    Sandbox,
-    Slot,
-    StaleRefError,
-    start_zygote,
-)
 from .limits import GiB, KiB, Limits, MiB
 from .runtime import SandboxError, SubmissionRefused
-from .wire import ProtocolError
+from .zygote import start_zygote
+
+# The judge's side of the protocol (client, wire) imports numpy; the rest of the
+# package does not, so that `python -m harness` can start the zygote before its
+# own heavy imports (zygote.prestart). Those names are imported on first use.
+_LAZY = {
+    "ERROR_KINDS": "client", "Batch": "client", "ErrorInfo": "client", "Item": "client", "Method": "client",
+    "Over": "client", "Pending": "client", "Ref": "client", "RemoteError": "client", "Result": "client",
+    "Sandbox": "client", "Slot": "client", "StaleRefError": "client", "ProtocolError": "wire",
+}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "ERROR_KINDS",

@@ -22,7 +22,7 @@ import os
 import stat
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 # A sandbox folder is removed in well under a second; a hostile one (or all
 # the folders of a deferred block together) gets this long at most.
@@ -32,6 +32,7 @@ _RESCANS = 2  # times a folder is emptied again when something appeared in it me
 
 # While `deferred()` is active: the folders `discard` was asked to remove.
 _pending: list[str] | None = None
+_actions: list[Callable[[], object]] = []  # `after`: called when the active deferred() block ends
 
 
 class _Stop(Exception):
@@ -210,6 +211,17 @@ def discard(path: str | os.PathLike) -> None:
         remove_tree(path)
 
 
+def after(action: Callable[[], object]) -> None:
+    """Call `action` once the `deferred()` block ends, before its folders are
+    removed (now if none is active): what may wait until the results are
+    written (e.g. reaping a grading process that has already reported). It
+    must not raise."""
+    if _pending is not None:
+        _actions.append(action)
+    else:
+        action()
+
+
 def queued() -> list[str]:
     """The folders waiting for the end of the active `deferred()` block."""
     return list(_pending or ())
@@ -220,14 +232,17 @@ def deferred() -> Iterator[None]:
     """Within this block `discard` only queues folders; they are removed when
     it ends (by the outermost block, if they nest), whatever happened in it,
     all of them within REMOVE_SECONDS. Never raises of its own."""
-    global _pending
+    global _pending, _actions
     if _pending is not None:  # nested: the outer block removes everything
         yield
         return
-    _pending = []
+    _pending, _actions = [], []
     try:
         yield
     finally:
+        actions, _actions = _actions, []
+        for action in actions:
+            action()
         paths, _pending = _pending, None
         deadline = time.monotonic() + REMOVE_SECONDS
         for path in paths:

@@ -832,33 +832,6 @@ class _Resources:
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
-def worker_environment(interpreter: runtime.Interpreter, tmp: Path | None = None) -> dict[str, str]:
-    """The whole environment of a worker (nothing else of the judge's): its
-    HOME and TMPDIR are `tmp` (none given: left out, as for the zygote)."""
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "LANG": os.environ.get("LANG", "C.UTF-8"),
-    }
-    if tmp is not None:
-        env["HOME"] = env["TMPDIR"] = str(tmp)
-    for name in ("OMP", "OPENBLAS", "MKL", "NUMEXPR"):
-        env[f"{name}_NUM_THREADS"] = "1"
-    env["VECLIB_MAXIMUM_THREADS"] = "1"
-    for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
-        if name in os.environ:
-            env[name] = os.environ[name]
-    env.update(interpreter.env)
-    return env
-
-
-def start_zygote(connections: int = 1, packages: tuple[str, ...] = ("numpy",)) -> zygote.Zygote:
-    """A zygote for the sandboxes this process (and `connections` - 1 forks of
-    it) will start with the default `user` and `packages` (see harness/sandbox/zygote.py)."""
-    switches = runtime.Identity(0 if os.getuid() == 0 else None, None)  # only `switches` matters here
-    interpreter = runtime.prepare_interpreter(tuple(packages), switches)
-    return zygote.Zygote.start(interpreter, worker_environment(interpreter), connections)
-
-
 def _widen_pipe(fd: int) -> None:
     """Ask for a 1 MiB pipe buffer (Linux; 64 KiB by default): a stack of
     perturbed inputs then crosses in a few writes instead of dozens of
@@ -968,7 +941,7 @@ class Sandbox:
         return self.startup_time or 0.0
 
     def _environment(self) -> dict[str, str]:
-        return worker_environment(self._interpreter, self._layout.tmp)
+        return runtime.worker_environment(self._interpreter, self._layout.tmp)
 
     def _start_worker(self) -> None:
         if self._finalizer.alive is False:

@@ -35,6 +35,7 @@ import stat
 import sys
 import sysconfig
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 
@@ -315,6 +316,25 @@ def prepare_interpreter(packages: tuple[str, ...], identity: Identity) -> Interp
     )
 
 
+def worker_environment(interpreter: Interpreter, tmp: Path | None = None) -> dict[str, str]:
+    """The whole environment of a worker (nothing else of the judge's): its
+    HOME and TMPDIR are `tmp` (none given: left out, as for the zygote)."""
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "LANG": os.environ.get("LANG", "C.UTF-8"),
+    }
+    if tmp is not None:
+        env["HOME"] = env["TMPDIR"] = str(tmp)
+    for name in ("OMP", "OPENBLAS", "MKL", "NUMEXPR"):
+        env[f"{name}_NUM_THREADS"] = "1"
+    env["VECLIB_MAXIMUM_THREADS"] = "1"
+    for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
+        if name in os.environ:
+            env[name] = os.environ[name]
+    env.update(interpreter.env)
+    return env
+
+
 # ----------------------------------------------------------- sandbox dirs
 
 
@@ -463,6 +483,28 @@ def _imports(source: Path, files: list[tuple[PurePath, bool]]) -> set[str]:
 _IMPORTS_OF: dict[str, tuple[tuple[int, int, int], frozenset[str]]] = {}
 
 
+# The fields of a node that hold statements (a def's or a class's body, an if's
+# or a loop's else, a try's handlers and finally, a match's cases).
+_STATEMENT_LISTS = ("body", "orelse", "finalbody", "handlers", "cases")
+
+
+def import_statements(tree: ast.AST) -> Iterator[ast.Import | ast.ImportFrom]:
+    """Every `import` and `from ... import` statement of a parsed module, at
+    any depth. Imports are statements: only statement lists are walked, never
+    expressions (ast.walk visits every node, about ten times as many). An
+    explicit stack, not recursion: any depth of nesting."""
+    todo = [tree]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            yield node
+            continue
+        for field in _STATEMENT_LISTS:
+            children = getattr(node, field, None)
+            if isinstance(children, list):  # a lambda's or an if-expression's body is an expression
+                todo.extend(children)
+
+
 def _imports_of(file: Path) -> frozenset[str]:
     """The top-level names one .py file imports, remembered by its file stamp."""
     try:
@@ -482,10 +524,10 @@ def _imports_of(file: Path) -> frozenset[str]:
         tree = ast.parse(text)
     except (SyntaxError, ValueError, OSError, RecursionError, MemoryError):
         return frozenset()  # importing it in the worker reports the error to the student
-    for node in ast.walk(tree):
+    for node in import_statements(tree):
         if isinstance(node, ast.Import):
             names.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+        elif node.level == 0 and node.module:
             names.add(node.module.split(".")[0])
     if len(_IMPORTS_OF) > 10_000:  # a long test session: forget, rather than grow
         _IMPORTS_OF.clear()
