@@ -37,7 +37,8 @@ from . import expected
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PACKAGES = ("harness", "reports")
 # Instructor tools stay out: they build bundles and autograders from the reference.
-INSTRUCTOR_ONLY = ("bundle.py", "gradescope.py", "template.py")
+# durations.json: what every check takes, hidden ones included (by name): only for sharing a run out.
+INSTRUCTOR_ONLY = ("bundle.py", "gradescope.py", "template.py", "durations.json")
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "expected_values", *INSTRUCTOR_ONLY)
 HIDDEN_NAMES = {"HIDDEN"}  # what the catalog calls hidden visibility (harness.checks.HIDDEN)
 

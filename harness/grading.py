@@ -26,8 +26,17 @@ from .submission import ASSIGNMENTS
 PR_SET_PDEATHSIG = 1
 # Grading processes of one run (without xdist), each with its own sandboxes and
 # its part of the checks (plugin.partition): much of a process's time is waiting
-# for its sandboxes' answers, so two keep two cores busy.
+# for its sandboxes' answers, so two keep two cores busy. GRADECHECK_PROCESSES=1
+# grades in one process (e.g. when many runs share the cores already).
 PROCESSES = 2
+
+
+def processes():
+    """How many grading processes a run uses: GRADECHECK_PROCESSES, else PROCESSES."""
+    try:
+        return max(1, int(os.environ.get("GRADECHECK_PROCESSES", PROCESSES)))
+    except ValueError:
+        return PROCESSES
 
 
 class HarnessError(Exception):
@@ -78,11 +87,10 @@ def run_checks(
                 [*time_args, f"--part={part}"], report,
             )
 
-        processes = PROCESSES if not workers and hasattr(os, "fork") else 1
-        with _forking_sandboxes(processes, enabled=not workers) as connections:
-            if processes > 1:
-                outcomes, elapsed = _each_in_parallel([f"{k}/{processes}" for k in range(1, processes + 1)], run,
-                                                      connections)
+        count = processes() if not workers and hasattr(os, "fork") else 1
+        with _forking_sandboxes(count, enabled=not workers) as connections:
+            if count > 1:
+                outcomes, elapsed = _each_in_parallel([f"{k}/{count}" for k in range(1, count + 1)], run, connections)
             else:
                 outcomes, elapsed, order = run("1/1")
                 outcomes = in_order(outcomes, order)

@@ -9,6 +9,7 @@ evaluates finite differences of its forward, another).
 """
 
 import dataclasses
+import json
 import math
 import os
 import pathlib
@@ -131,7 +132,8 @@ def pytest_collection_modifyitems(config, items):
         key=lambda info: packages.index(info["target"].split(".")[0]))]
     number, parts = _part(config)
     if parts > 1:
-        part_of = partition([dict(item.user_properties)["check"]["target"] for item in selected], parts)
+        infos = [dict(item.user_properties)["check"] for item in selected]
+        part_of = partition([info["target"] for info in infos], parts, usual_seconds([info["name"] for info in infos]))
         deselected += [item for item, part in zip(selected, part_of) if part != number]
         selected = [item for item, part in zip(selected, part_of) if part == number]
     if deselected:
@@ -155,23 +157,45 @@ def _part(config):
     return number - 1, parts
 
 
-def partition(targets, parts):
+def partition(targets, parts, seconds=None):
     """The part (0 to `parts` - 1) that runs each check, given each check's
-    target class in catalog order. A class's checks stay together (they share
-    its module's state in one worker, and a method that timed out is known to
-    time out in that process); classes go, those with the most checks first,
-    to the part with the fewest checks so far, so that the parts take about as
-    long. Depends only on `targets`: the same selection splits the same way."""
+    target class in catalog order and what each check usually takes
+    (`seconds`, default 1 each: see `usual_seconds`). A class's checks stay
+    together (they share its module's state in one worker); classes go, the
+    longest first, to the part with the least work so far, so that the parts
+    end about together (as pytest-split does with stored durations). Depends
+    only on its arguments: the same selection splits the same way."""
+    seconds = [1.0] * len(targets) if seconds is None else list(seconds)
     members = {}
     for index, target in enumerate(targets):
         members.setdefault(target, []).append(index)
-    load, part_of = [0] * parts, [0] * len(targets)
-    for indices in sorted(members.values(), key=lambda found: (-len(found), found[0])):
+    load, part_of = [0.0] * parts, [0] * len(targets)
+    work = {target: sum(seconds[i] for i in indices) for target, indices in members.items()}
+    for target, indices in sorted(members.items(), key=lambda item: (-work[item[0]], item[1][0])):
         part = min(range(parts), key=lambda p: (load[p], p))
-        load[part] += len(indices)
+        load[part] += work[target]
         for index in indices:
             part_of[index] = part
     return part_of
+
+
+# What each check of the catalog took on the reference, recorded by
+# benchmarks/record_durations.py: only how a run's checks are shared out
+# between its processes depends on it (`partition`), never a result.
+DURATIONS = CATALOG_DIR / "durations.json"
+
+
+def usual_seconds(names):
+    """The recorded seconds of each check named; a check without a record
+    (new, or an instructor's) counts as the median recorded one."""
+    try:
+        recorded = json.loads(DURATIONS.read_text(encoding="utf-8"))["seconds"]
+    except (OSError, ValueError, KeyError, TypeError):
+        recorded = {}
+    known = sorted(float(s) for s in recorded.values() if isinstance(s, (int, float)) and s >= 0)
+    typical = known[len(known) // 2] if known else 1.0
+    return [float(recorded.get(name, typical)) if isinstance(recorded.get(name), (int, float)) else typical
+            for name in names]
 
 
 def _chosen_by_name(config, names):

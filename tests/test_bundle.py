@@ -136,6 +136,12 @@ def test_the_bundle_holds_no_hidden_check(bundle):
             assert not re.search(rf"\b{name}\b", text), f"{name} in {file}"
     for file, text in texts.items():
         assert not re.search(r"visibility\s*=\s*HIDDEN", text), file
+    # Nor the names the hidden checks are shown by (e.g. in a table of what each check takes).
+    shown = [f"{target}: {title}" for _, _, names, _, visibility, _ in catalog_checks() if visibility != "public"
+             for target, title in names]
+    assert shown
+    for file, text in texts.items():
+        assert not [name for name in shown if name in text], file
     # The bundle's own catalog, collected by its own harness: every public check, nothing else.
     listed = subprocess.run(
         [sys.executable, "-B", "-c", "import json; from harness.clauses import catalog_checks; "

@@ -2,15 +2,15 @@
 checks (harness/grading.py, plugin.partition); the result must be what one
 process grading them all gives, in the same order."""
 
+import json
 import os
 import pathlib
 import shutil
 
 import pytest
 
-from harness import grading
 from harness.grading import HarnessError, run_checks
-from harness.plugin import partition
+from harness.plugin import DURATIONS, partition, usual_seconds
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -31,7 +31,7 @@ def buggy_copy(folder):
 def test_the_parts_graded_at_once_equal_one_process_in_assignment_order(tmp_path, monkeypatch):
     submission = buggy_copy(tmp_path)
     parts, _ = run_checks(submission, ["beras", "bgd"], run_seed=7)
-    monkeypatch.setattr(grading, "PROCESSES", 1)
+    monkeypatch.setenv("GRADECHECK_PROCESSES", "1")
     alone, _ = run_checks(submission, ["beras", "bgd"], run_seed=7)
     assert [(o.name, o.passed, o.max_score, o.output) for o in parts] == \
         [(o.name, o.passed, o.max_score, o.output) for o in alone]
@@ -50,6 +50,21 @@ def test_a_class_is_graded_by_one_process_and_the_parts_have_about_as_many_check
     loads = [part_of.count(part) for part in (0, 1)]
     assert abs(loads[0] - loads[1]) <= max(targets.count(t) for t in set(targets))
     assert partition(targets, 1) == [0] * len(targets)
+    # With what each check usually takes: a class of few long checks weighs more than one of many short ones.
+    seconds = [0.01] * 9 + [1.0] * 2 + [0.01] * 5 + [0.01] + [0.01] * 4 + [0.01] * 3
+    timed = partition(targets, 2, seconds)
+    assert timed[9] != timed[0]  # "b" (2 s) is alone on its side; everything else on the other
+    assert {part for target, part in zip(targets, timed) if target != "b"} == {1 - timed[9]}
+
+
+def test_checks_without_a_record_count_as_the_median_recorded_check():
+    recorded = json.loads(DURATIONS.read_text())["seconds"]
+    names = sorted(recorded)
+    assert names, "harness/catalog/durations.json records the catalog's checks"
+    median = sorted(recorded.values())[len(recorded) // 2]
+    assert usual_seconds([names[0], "an instructor's new check"]) == [recorded[names[0]], median]
+    assert set(recorded) == {o.name for o in run_checks(ROOT / "reference", ["beras", "bgd"], run_seed=3)[0]}, \
+        "the catalog changed: python benchmarks/record_durations.py"
 
 
 def test_an_error_in_the_other_process_is_reported_and_it_is_reaped(tmp_path, monkeypatch):
