@@ -130,8 +130,10 @@ def _terminate(find, grace: float) -> None:
     if alive and grace > 0:
         _signal_all(alive, signal.SIGTERM)
         deadline = time.monotonic() + grace
+        pause = 0.001  # an idle worker is gone within a millisecond or two: look again soon, then less often
         while alive and time.monotonic() < deadline:
-            time.sleep(0.01)
+            time.sleep(pause)
+            pause = min(2 * pause, 0.02)
             alive = find()
     stopped: set[int] = set()
     for _ in range(100):  # freeze until no new process appears
