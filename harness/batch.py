@@ -334,9 +334,12 @@ class _Running:
         self.log = tempfile.TemporaryFile(dir=log_folder)
         self.started = time.monotonic()
         self.deadline = self.started + limit
+        # One grading process per submission (GRADECHECK_PROCESSES=1): the
+        # batch's workers are its parallelism, and a second process per
+        # grading would only add its own start-up to every submission.
         self.process = subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT,
-            cwd=job.source.parent, preexec_fn=_die_with_parent,
+            cwd=job.source.parent, preexec_fn=_die_with_parent, env={**os.environ, "GRADECHECK_PROCESSES": "1"},
         )
 
     def output_tail(self):

@@ -224,6 +224,7 @@ FAKE_GRADE = textwrap.dedent("""\
     with open(folder.parent / "calls.log", "a") as log:
         log.write(folder.name + "\\n")
     if mode == "good":
+        (folder.parent / (folder.name + ".processes")).write_text(os.environ.get("GRADECHECK_PROCESSES", "unset"))
         score = float(sys.argv[3])
         tests = [{"name": "m.C: first", "score": score, "max_score": 2}, {"name": "m.C: second", "score": 0, "max_score": 1}]
         (folder / "results.json").write_text(json.dumps({"score": score, "tests": tests, "extra_data": {"max_score": 3}}))
@@ -279,6 +280,8 @@ def test_a_grading_process_that_hangs_dies_floods_or_writes_garbage_spoils_nothi
     status = {f.id: f.status for f in summary.finished}
     assert status == {"good-a": "graded", "good-b": "graded", "sleeps": "timeout", "killed": "crashed",
                       "floods": "crashed", "garbage": "crashed", "refuses": "refused", "broken": "crashed"}
+    # One grading process per submission: the batch's workers are its parallelism.
+    assert (outdir / "good-a.processes").read_text() == (outdir / "good-b.processes").read_text() == "1"
     child = int((outdir / "child.pid").read_text())
     assert not process.is_alive(child)  # the hung process's own child went with it
     for name in ("sleeps", "killed", "floods", "garbage"):
