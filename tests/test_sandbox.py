@@ -6,6 +6,8 @@ Each test writes a tiny fake submission; none needs the real beras/bgd.
 import json
 import os
 import struct
+import subprocess
+import sys
 import textwrap
 import threading
 import time
@@ -619,9 +621,14 @@ def test_symlinks_and_caches_in_a_submission_are_not_copied(tmp_path):
     (root / "pkg" / "secret.txt").symlink_to(secret)
     (root / "pkg" / "__pycache__").mkdir()
     (root / "pkg" / "__pycache__" / "layers.cpython-311.pyc").write_bytes(b"junk")
+    (root / "pkg" / "__pycache__" / "planted.cpython-311.pyc").write_bytes(b"junk")
     with Sandbox(root) as sandbox:
         assert not (sandbox.workdir / "pkg" / "secret.txt").exists()
-        assert not (sandbox.workdir / "pkg" / "__pycache__").exists()
+        # Only the judge's own bytecode of the copied sources (runtime.compile_beside), none of the submission's.
+        cached = sandbox.workdir / "pkg" / "__pycache__"
+        assert {p.name for p in cached.iterdir()} <= {f"{s.stem}.{sys.implementation.cache_tag}.pyc"
+                                                      for s in (sandbox.workdir / "pkg").glob("*.py")}
+        assert all(p.read_bytes() != b"junk" for p in cached.iterdir())
         assert sandbox.new("pkg.layers.Dense", 1, 1).type == "pkg.layers.Dense"
     with pytest.raises(SandboxError, match="larger"):
         Sandbox(root, Limits(submission_bytes=100))
@@ -636,7 +643,7 @@ def test_only_the_graded_packages_and_what_they_import_are_copied(tmp_path):
     (root / "helper.py").write_text("import json\nTWICE = 2\n")
     (root / "pkg" / "uses_helper.py").write_text("import helper\n\ndef twice(x):\n    return helper.TWICE * x\n")
     with Sandbox(root, graded=("pkg",)) as sandbox:
-        assert sorted(p.name for p in sandbox.workdir.iterdir()) == ["helper.py", "pkg"]
+        assert sorted(p.name for p in sandbox.workdir.iterdir() if p.name != "__pycache__") == ["helper.py", "pkg"]
         assert sandbox.call("pkg.uses_helper.twice", 3) == 6
         assert 0 <= sandbox.call("random.random") < 1  # numpy.random and the stdlib's, not the scratch file
 
@@ -974,3 +981,33 @@ def test_the_import_scan_finds_what_a_full_walk_of_the_tree_finds(tmp_path):
         found = list(import_statements(tree))
         assert sorted(map(id, found)) == sorted(map(id, everywhere)), path
     assert len(list(import_statements(ast.parse(tricky.read_text())))) == 18
+
+
+def test_the_bytecode_the_judge_writes_is_used_and_never_outlives_its_source(tmp_path):
+    """runtime.compile_beside writes checked-hash .pyc files (PEP 552): an
+    interpreter run as a worker is (-I -S -B) takes them while the source is
+    the one they were made from, and compiles the source itself once it changes."""
+    import importlib.util
+    import marshal
+
+    from harness.sandbox.runtime import compile_beside
+
+    module = tmp_path / "mod.py"
+    module.write_text('WHO = "source"\n')
+    compile_beside(tmp_path, None)
+    cached = Path(importlib.util.cache_from_source(str(module)))
+    header = cached.read_bytes()[:16]
+    assert header[:4] == importlib.util.MAGIC_NUMBER and header[8:] == importlib.util.source_hash(module.read_bytes())
+
+    def imported():
+        code = "import sys; sys.path.insert(0, sys.argv[1]); import mod; print(mod.WHO)"
+        return subprocess.run([sys.executable, "-I", "-S", "-B", "-c", code, str(tmp_path)], capture_output=True,
+                              text=True, check=True).stdout.strip()
+
+    assert imported() == "source"
+    # Bytecode that says otherwise, for the same source: taken (so the judge's is the one a worker runs) ...
+    cached.write_bytes(header + marshal.dumps(compile('WHO = "bytecode"', str(module), "exec")))
+    assert imported() == "bytecode"
+    # ... until the source changes: then the source wins.
+    module.write_text('WHO = "changed"\n')
+    assert imported() == "changed"

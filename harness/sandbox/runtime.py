@@ -28,6 +28,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import importlib.util
+import marshal
 import os
 import pwd
 import shutil
@@ -655,6 +656,60 @@ def copy_submission(
     _copy_tree(source, target, files, [max_bytes], identity)
 
 
+# The bytecode of a source (by its SHA-256) as a checked-hash .pyc (PEP 552):
+# the sandboxes of a run share their sources (the submission's twice, the
+# harness's scenarios thrice), compiled here once instead of in every worker.
+_PYC_OF: dict[bytes, bytes] = {}
+_CHECKED_HASH = 0b11  # PEP 552 flags: hash-based, checked against the source at every import
+
+
+def compile_beside(folder: Path, owner: Identity | None) -> None:
+    """Write beside every .py file of `folder` (a copy made by the judge:
+    regular files and folders only) the .pyc its import would compile, in
+    `__pycache__` (owned like the copy: `owner`, readable, never writable by a
+    worker). Hash-based and checked: the worker's interpreter uses it only if
+    it is of the same version and the source's hash matches, and compiles the
+    source itself otherwise (-B: it never writes one). Compiling runs no code;
+    a source that does not compile (or is too large to be worth it) is left
+    to the worker, which reports its error to the student. Never raises."""
+    for directory, folders, files in os.walk(folder):
+        folders[:] = [name for name in folders if name != "__pycache__"]
+        for name in files:
+            if not name.endswith(".py"):
+                continue
+            source = Path(directory) / name
+            try:
+                data = source.read_bytes()
+                if len(data) > MAX_SCANNED_SOURCE:
+                    continue
+                pyc = _bytecode(data, source)
+                if pyc is None:
+                    continue
+                target = Path(importlib.util.cache_from_source(str(source)))
+                target.parent.mkdir(mode=0o750 if owner else 0o755, exist_ok=True)
+                target.write_bytes(pyc)
+                target.chmod(0o640 if owner else 0o644)
+                if owner is not None and owner.switches:
+                    os.chown(target.parent, owner.uid, owner.gid)
+                    os.chown(target, owner.uid, owner.gid)
+            except OSError:
+                continue
+
+
+def _bytecode(data: bytes, source: Path) -> bytes | None:
+    key = hashlib.sha256(data).digest()
+    if key not in _PYC_OF:
+        try:
+            code = compile(data, str(source), "exec", dont_inherit=True)
+        except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError):
+            return None
+        if len(_PYC_OF) > 10_000:  # a long batch: forget, rather than grow
+            _PYC_OF.clear()
+        _PYC_OF[key] = (importlib.util.MAGIC_NUMBER + _CHECKED_HASH.to_bytes(4, "little")
+                        + importlib.util.source_hash(data) + marshal.dumps(code))
+    return _PYC_OF[key]
+
+
 def create_sandbox_dir(
     submission: Path,
     interpreter: Interpreter,
@@ -686,6 +741,7 @@ def create_sandbox_dir(
             os.symlink(package, layout.site / Path(package).name)
         for folder, name in shipped:
             shutil.copytree(folder, layout.site / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+            compile_beside(layout.site / name, None)
             for path in [layout.site / name, *(layout.site / name).rglob("*")]:
                 path.chmod(0o755 if path.is_dir() else 0o644)
         layout.out.mkdir(mode=0o700)
@@ -697,6 +753,7 @@ def create_sandbox_dir(
         # same sandbox (a fresh worker must start from the submission).
         readers = Identity(os.getuid(), identity.gid) if identity.switches else identity
         copy_submission(submission, layout.work, max_bytes, readers, packages)
+        compile_beside(layout.work, readers)
         if identity.switches:
             os.chown(layout.tmp, identity.uid, identity.gid)
             os.chown(layout.work, os.getuid(), identity.gid)
