@@ -141,13 +141,17 @@ class Driver:
             batch.assign(refs[i], value)
         return obj, refs
 
-    def parameter_shapes(self, engine, case):
-        """Shapes of the parameters a fresh object has (asked of `engine`)."""
+    def shapes_of(self, engine, case, inputs):
+        """(the shapes of a fresh object's parameters, the shape of its
+        forward's output on `inputs`), asked of `engine` in one request: an
+        output's shape does not depend on the parameters' values."""
         with engine.batch() as batch:
             obj = batch.new(self.target, *case.args, **case.kwargs)
             values = self.parameters(batch, obj)
+            output = self.forward(batch, obj, inputs)
         raise_on_error(batch, self, case)
-        return [] if values is None or values.value is None else [np.shape(v) for v in values.value]
+        params = [] if values is None or values.value is None else [np.shape(v) for v in values.value]
+        return params, np.shape(output.value)
 
     def record_run(self, batch, case, params, inputs, upstream=None, part=None, earlier=()):
         """The ops of one graded request (see `run`), as a `Recorded` of their
