@@ -542,3 +542,22 @@ def test_the_slurm_example_submits_an_array_and_a_merge_then_its_tasks_grade_and
     assert (out / "class-report" / "grades.csv").read_text() == (tiny[1] / "grades.csv").read_text()
     assert (out / "class-report" / "index.html").read_bytes() == (tiny[1] / "index.html").read_bytes()
     assert scores(out / "class-report") == scores(tiny[1])
+
+
+def test_a_forked_grading_past_its_limit_is_killed_with_everything_it_started(tmp_path):
+    """The harness's own grading runs as a fork of the batch (`_ForkedGrading`):
+    past the limit it is killed with its zygote and sandboxes, its row says
+    so, and a fork that grades within its limit writes what `grade` writes."""
+    folder = tmp_path / "submissions"
+    shutil.copytree(CLASS / "jun-hangs", folder / "jun-hangs")  # a 5 s timeout in one method: ~7 s to grade
+    shutil.copytree(CLASS / "eli-bgd-only", folder / "eli-bgd-only")
+    started_before = {p for p in process.process_tree(os.getpid())}
+    summary = batch.run_batch(folder, tmp_path / "out", workers=2, seed=3, limit=4,
+                              progress=lambda total: _Quiet())
+    status = {f.id: f.status for f in summary.finished}
+    assert status == {"jun-hangs": "timeout", "eli-bgd-only": "graded"}
+    assert process.process_tree(os.getpid()) <= started_before | {os.getpid()}  # nothing left running
+    hung = json.loads((tmp_path / "out" / "jun-hangs" / "results.json").read_text())
+    assert hung["score"] == 0 and "limit of 4 s" in hung["output"]
+    graded = json.loads((tmp_path / "out" / "eli-bgd-only" / "results.json").read_text())
+    assert graded["score"] == graded["extra_data"]["max_score"] > 0 and (tmp_path / "out" / "eli-bgd-only" / "report.html").exists()

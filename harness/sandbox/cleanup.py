@@ -222,6 +222,13 @@ def after(action: Callable[[], object]) -> None:
         action()
 
 
+def forget_inherited() -> None:
+    """In a process forked inside a `deferred()` block: what is queued is the
+    parent's to do; this process starts afresh (its own blocks remove its own)."""
+    global _pending, _actions
+    _pending, _actions = None, []
+
+
 def queued() -> list[str]:
     """The folders waiting for the end of the active `deferred()` block."""
     return list(_pending or ())
