@@ -5,7 +5,9 @@
 
 Every direct subfolder of SUBMISSIONS_DIR is one submission, its name the
 submission's id. Each is graded by its own `python -m harness grade`
-process (`grade_command`), at most WORKERS at a time, which writes
+process (`grade_command`; run as a fork of the batch, which has imported the
+harness already: `_ForkedGrading`), in one grading process
+(GRADECHECK_PROCESSES=1), at most WORKERS at a time, which writes
 `OUTDIR/<id>/results.json` and `report.html`. One submission cannot stop or
 spoil the others: its grading process has a wall-clock limit (`--limit`,
 by default `default_limit(budget)`), after which it and everything it
