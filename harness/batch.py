@@ -61,7 +61,7 @@ import tempfile
 import time
 
 from . import report, results
-from .sandbox import cleanup
+from .sandbox import SandboxError, cleanup, zygote
 from .sandbox.process import kill_tree
 from .text import printable
 
@@ -311,17 +311,22 @@ class _ForkedGrading:
     signal handlers, dead when the batch dies. What the batch uses of a Popen:
     `pid`, `poll()`, `wait()`, `returncode` (-signal when killed)."""
 
-    def __init__(self, args, cwd, log, environment):
+    def __init__(self, args, cwd, log, environment, connection=None):
+        """`connection`: to the batch's zygote, for this grading's sandboxes (None: its own zygote)."""
         self.returncode = None
         log.flush()
         pid = os.fork()
         if pid == 0:
             status = 70  # EX_SOFTWARE: the child could not even start grading
             try:
-                status = _grade_in_fork(args, cwd, log.fileno(), environment)
+                if connection is not None:
+                    zygote.adopt(zygote.Zygote.joined(connection))
+                status = _grade_in_fork(args, cwd, log.fileno(), environment, keep=connection)
             finally:
                 os._exit(status)
         self.pid = pid
+        if connection is not None:
+            connection.close()  # the grading's own now
 
     def poll(self):
         if self.returncode is None:
@@ -337,8 +342,20 @@ class _ForkedGrading:
         return self.returncode
 
 
-def _grade_in_fork(args, cwd, log_fd, environment):
-    """In the fork: become the grading process, run the command line, return its exit status."""
+def _connection_to(shared):
+    """A new connection to the batch's zygote `shared` (a Zygote), or None (no
+    zygote, or it is gone: the grading starts one of its own)."""
+    if shared is None:
+        return None
+    try:
+        return shared.connections[0].connect()
+    except zygote.ZygoteError:
+        return None
+
+
+def _grade_in_fork(args, cwd, log_fd, environment, keep=None):
+    """In the fork: become the grading process, run the command line, return its
+    exit status. `keep`: a zygote connection whose descriptor stays open."""
     _die_with_parent()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, signal.SIG_DFL)
@@ -346,7 +363,13 @@ def _grade_in_fork(args, cwd, log_fd, environment):
     os.dup2(null, 0)
     os.dup2(log_fd, 1)
     os.dup2(log_fd, 2)
-    os.closerange(3, 1 << 16)  # nothing of the batch's (other submissions' logs) stays open here
+    kept = keep.sock.fileno() if keep is not None else None
+    for fd in os.listdir("/proc/self/fd") if os.path.isdir("/proc/self/fd") else map(str, range(3, 1024)):
+        if int(fd) > 2 and int(fd) != kept:  # nothing of the batch's (other submissions' logs) stays open here
+            try:
+                os.close(int(fd))
+            except OSError:
+                pass
     os.chdir(cwd)
     os.environ.clear()
     os.environ.update(environment)
@@ -402,7 +425,7 @@ class _Running:
     """A grading process in flight, its output going to a file (never a pipe
     that could fill, never memory)."""
 
-    def __init__(self, job, command, limit, log_folder):
+    def __init__(self, job, command, limit, log_folder, shared_zygote=None):
         self.job = job
         self.log = tempfile.TemporaryFile(dir=log_folder)
         self.started = time.monotonic()
@@ -412,7 +435,8 @@ class _Running:
         # grading would only add its own start-up to every submission.
         environment = {**os.environ, "GRADECHECK_PROCESSES": "1"}
         if command[:len(_OWN_HARNESS)] == _OWN_HARNESS:
-            self.process = _ForkedGrading(command[len(_OWN_HARNESS):], job.source.parent, self.log, environment)
+            self.process = _ForkedGrading(command[len(_OWN_HARNESS):], job.source.parent, self.log, environment,
+                                          _connection_to(shared_zygote))
         else:
             self.process = subprocess.Popen(
                 command, stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT,
@@ -615,6 +639,14 @@ def _grade_all(jobs, summary, workers, timeout, budget, limit, command, progress
     running = []
     meter = progress(len(jobs))
     previous = _interrupt_on_sigterm()
+    # One zygote for every grading of the batch (each forked grading gets a
+    # connection of its own): it imports numpy once for the whole class.
+    shared = None
+    if zygote.enabled():
+        try:
+            shared = zygote.start_zygote(1)
+        except (OSError, SandboxError):
+            shared = None
     try:
         with tempfile.TemporaryDirectory(prefix="gradecheck-batch-") as logs:
             try:
@@ -623,7 +655,7 @@ def _grade_all(jobs, summary, workers, timeout, budget, limit, command, progress
                         job = pending.pop()
                         _clear(job.folder)
                         argv = command(job.source, job.folder, job.seed, timeout, budget)
-                        running.append(_Running(job, argv, limit, logs))
+                        running.append(_Running(job, argv, limit, logs, shared))
                     time.sleep(POLL_SECONDS)
                     for flight in list(running):
                         returncode = flight.process.poll()
@@ -646,6 +678,8 @@ def _grade_all(jobs, summary, workers, timeout, budget, limit, command, progress
                 raise Interrupted() from None
     finally:
         meter.close()
+        if shared is not None:
+            shared.close()
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
 

@@ -200,3 +200,26 @@ def test_workers_forked_from_the_zygote_do_not_share_its_random_state(probe, for
             assert isinstance(sandbox._resources.worker.popen, zygote.ForkedWorker)
     assert len({numpy_draw for numpy_draw, _ in draws}) == 3
     assert len({python_draw for _, python_draw in draws}) == 3
+
+
+def test_a_new_connection_starts_sandboxes_from_the_same_zygote(probe):
+    """A batch's gradings each take a connection of their own to the batch's
+    zygote (`Connection.connect`): sandboxes start through it, and the zygote
+    stays until every connection is closed."""
+    started = start_zygote(1)
+    pid = started.popen.pid
+    joined = zygote.Zygote.joined(started.connections[0].connect())
+    zygote.use(joined.connections[0])
+    try:
+        with Sandbox(probe) as sandbox:
+            assert sandbox.call("numpy.add", 2, 3) == 5
+            assert isinstance(sandbox._resources.worker.popen, zygote.ForkedWorker)
+    finally:
+        zygote.use(None)
+    started.close(wait=False)  # the first connection closed: the joined one keeps the zygote
+    time.sleep(0.2)
+    assert started.popen.poll() is None
+    joined.close()  # not its owner: closes the connection, never waits
+    started.close()
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)

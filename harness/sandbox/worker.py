@@ -1276,7 +1276,9 @@ def zygote(setup):
     Requests (JSON): {"op": "spawn", "config", "env", "cwd"} with SPAWN_FDS
     descriptors -> {"pid"}; {"op": "status", "pid", "reap"} -> {"status"}:
     None while the child runs, else its returncode (-signal when killed),
-    "gone" when it was reaped before. Any other request -> {"error"}.
+    "gone" when it was reaped before; {"op": "connect"} -> {"connected"} with
+    one descriptor, the judge's end of a new connection (for another judge
+    process: a batch's gradings). Any other request -> {"error"}.
     """
     stdlib = list(sys.path)
     sys.path[:] = stdlib + list(setup["paths"])
@@ -1297,14 +1299,25 @@ def zygote(setup):
                 sockets.remove(sock)
                 sock.close()
                 continue
+            given = None  # a new connection's other end, for a "connect"
             try:
-                reply = _zygote_answer(json.loads(data), fds, sockets, stdlib)
+                request = json.loads(data)
+                if request.get("op") == "connect":
+                    ours, given = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+                    sockets.append(ours)
+                    reply = {"connected": True}
+                else:
+                    reply = _zygote_answer(request, fds, sockets, stdlib)
             except Exception as exc:  # noqa: BLE001 - the judge hears of it, the zygote goes on
                 reply = {"error": f"{type(exc).__name__}: {exc}"}
             finally:
                 for fd in fds:
                     os.close(fd)  # the child has its own copies
-            sock.send(json.dumps(reply).encode())
+            if given is not None:
+                socket.send_fds(sock, [json.dumps(reply).encode()], [given.fileno()])
+                given.close()
+            else:
+                sock.send(json.dumps(reply).encode())
 
 
 def _zygote_answer(request, fds, sockets, stdlib):

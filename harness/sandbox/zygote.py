@@ -98,6 +98,24 @@ class Connection:
         cannot be reused before the sandbox's processes are swept)."""
         return self._ask({"op": "status", "pid": pid, "reap": reap})["status"]
 
+    def connect(self) -> Connection:
+        """A new connection to the same zygote (for another judge process: a
+        batch's gradings share the batch's zygote). Raises ZygoteError."""
+        with self.lock:
+            if self.closed:
+                raise ZygoteError("the zygote connection is closed")
+            try:
+                self.sock.send(json.dumps({"op": "connect"}).encode())
+                data, fds, _, _ = socket.recv_fds(self.sock, 1 << 16, 1)
+            except OSError as exc:
+                self.closed = True
+                raise ZygoteError(f"the zygote is gone ({exc})") from exc
+        if not data or len(fds) != 1 or "error" in json.loads(data):
+            for fd in fds:
+                os.close(fd)
+            raise ZygoteError(f"the zygote did not connect: {data[:200]!r}")
+        return Connection(self.interpreter, socket.socket(fileno=fds[0]))
+
     def close(self) -> None:
         with self.lock:
             self.closed = True
@@ -140,7 +158,7 @@ class ForkedWorker:
 class Zygote:
     """The zygote process and its connections (one per judge process that will use it)."""
 
-    def __init__(self, popen: subprocess.Popen, connections: list[Connection]):
+    def __init__(self, popen: subprocess.Popen | None, connections: list[Connection]):
         self.popen = popen
         self.connections = connections
 
@@ -171,12 +189,18 @@ class Zygote:
                 b.close()
         return cls(popen, [Connection(interpreter, a) for a in ours])
 
+    @classmethod
+    def joined(cls, connection: Connection) -> Zygote:
+        """A zygote another process started and reaps (a batch's), reached
+        through `connection`: closing it closes the connection only."""
+        return cls(None, [connection])
+
     def close(self, wait: bool = True) -> None:
         """Close every connection of this process (the zygote leaves when every
-        process has closed its own) and, with `wait`, reap it."""
+        process has closed its own) and, with `wait`, reap it (when it is ours)."""
         for connection in self.connections:
             connection.close()
-        if not wait:
+        if not wait or self.popen is None:
             return
         try:
             self.popen.wait(timeout=5)
@@ -216,6 +240,13 @@ def start_zygote(connections: int = 1, packages: tuple[str, ...] = ("numpy",)) -
 _prestarted: Zygote | None = None
 
 
+def adopt(started: Zygote) -> None:
+    """Take `started` as if `prestart` had started it (a batch's grading takes
+    the batch's zygote through a connection of its own: `Zygote.joined`)."""
+    global _prestarted
+    _prestarted = started
+
+
 def prestart(connections: int) -> None:
     """Start this process's zygote now (if allowed), for `connections` grading
     processes at most; closed at exit unless taken. Never raises: a zygote that
@@ -238,7 +269,7 @@ def take_prestarted(connections: int) -> Zygote | None:
     started, _prestarted = _prestarted, None
     if started is None:
         return None
-    if len(started.connections) < connections or started.popen.poll() is not None:
+    if len(started.connections) < connections or (started.popen is not None and started.popen.poll() is not None):
         started.close()
         return None
     for extra in started.connections[connections:]:
