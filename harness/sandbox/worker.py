@@ -1299,15 +1299,9 @@ def zygote(setup):
                 sockets.remove(sock)
                 sock.close()
                 continue
-            given = None  # a new connection's other end, for a "connect"
+            given = None  # a descriptor the answer hands over (a new connection's other end)
             try:
-                request = json.loads(data)
-                if request.get("op") == "connect":
-                    ours, given = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-                    sockets.append(ours)
-                    reply = {"connected": True}
-                else:
-                    reply = _zygote_answer(request, fds, sockets, stdlib)
+                reply, given = _zygote_answer(json.loads(data), fds, sockets, stdlib)
             except Exception as exc:  # noqa: BLE001 - the judge hears of it, the zygote goes on
                 reply = {"error": f"{type(exc).__name__}: {exc}"}
             finally:
@@ -1321,6 +1315,15 @@ def zygote(setup):
 
 
 def _zygote_answer(request, fds, sockets, stdlib):
+    """(the reply to `request`, a socket to hand over with it or None)."""
+    if request.get("op") == "connect":
+        ours, given = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        sockets.append(ours)
+        return {"connected": True}, given
+    return _zygote_reply(request, fds, sockets, stdlib), None
+
+
+def _zygote_reply(request, fds, sockets, stdlib):
     if request.get("op") == "status":
         flags = os.WEXITED | os.WNOHANG | (0 if request.get("reap") else os.WNOWAIT)
         try:

@@ -65,13 +65,16 @@ class Connection:
         self.lock = threading.Lock()
         self.closed = False
 
-    def _ask(self, request: dict, fds: tuple[int, ...] = ()) -> dict:
+    def _ask(self, request: dict, fds: tuple[int, ...] = (), answered_with: int = 0) -> tuple[dict, list[int]]:
+        """(the zygote's reply to `request`, sent with the descriptors `fds`;
+        the descriptors it answered with, at most `answered_with`, which the
+        caller then owns). Raises ZygoteError."""
         with self.lock:
             if self.closed:
                 raise ZygoteError("the zygote connection is closed")
             try:
                 socket.send_fds(self.sock, [json.dumps(request).encode()], list(fds))
-                data = self.sock.recv(1 << 16)
+                data, given, _, _ = socket.recv_fds(self.sock, 1 << 16, answered_with)
             except OSError as exc:
                 self.closed = True
                 raise ZygoteError(f"the zygote is gone ({exc})") from exc
@@ -80,8 +83,10 @@ class Connection:
             raise ZygoteError("the zygote is gone")
         reply = json.loads(data)
         if "error" in reply:
+            for fd in given:
+                os.close(fd)
             raise ZygoteError(reply["error"])
-        return reply
+        return reply, given
 
     def spawn(self, config: dict, env: dict, cwd: str, fds: tuple[int, ...]) -> ForkedWorker:
         """A worker forked from the zygote: `config` as `worker.py CONFIG`
@@ -89,32 +94,24 @@ class Connection:
         SPAWN_FDS says (the caller keeps and closes its own copies)."""
         if len(fds) != SPAWN_FDS:
             raise ValueError(f"spawn needs {SPAWN_FDS} descriptors, got {len(fds)}")
-        reply = self._ask({"op": "spawn", "config": config, "env": env, "cwd": cwd}, fds)
+        reply, _ = self._ask({"op": "spawn", "config": config, "env": env, "cwd": cwd}, fds)
         return ForkedWorker(self, int(reply["pid"]))
 
     def status(self, pid: int, reap: bool) -> int | str | None:
         """The child's returncode (-signal when killed), None while it runs,
         "gone" once reaped; `reap` False leaves a dead child unreaped (its pid
         cannot be reused before the sandbox's processes are swept)."""
-        return self._ask({"op": "status", "pid": pid, "reap": reap})["status"]
+        return self._ask({"op": "status", "pid": pid, "reap": reap})[0]["status"]
 
     def connect(self) -> Connection:
         """A new connection to the same zygote (for another judge process: a
         batch's gradings share the batch's zygote). Raises ZygoteError."""
-        with self.lock:
-            if self.closed:
-                raise ZygoteError("the zygote connection is closed")
-            try:
-                self.sock.send(json.dumps({"op": "connect"}).encode())
-                data, fds, _, _ = socket.recv_fds(self.sock, 1 << 16, 1)
-            except OSError as exc:
-                self.closed = True
-                raise ZygoteError(f"the zygote is gone ({exc})") from exc
-        if not data or len(fds) != 1 or "error" in json.loads(data):
-            for fd in fds:
+        _, given = self._ask({"op": "connect"}, answered_with=1)
+        if len(given) != 1:
+            for fd in given:
                 os.close(fd)
-            raise ZygoteError(f"the zygote did not connect: {data[:200]!r}")
-        return Connection(self.interpreter, socket.socket(fileno=fds[0]))
+            raise ZygoteError("the zygote answered a connect without a connection")
+        return Connection(self.interpreter, socket.socket(fileno=given[0]))
 
     def close(self) -> None:
         with self.lock:
