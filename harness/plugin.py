@@ -110,7 +110,7 @@ def _runs_checks(config):
 def pytest_collection_modifyitems(config, items):
     assignments = set(config.getoption("assignments").split(","))
     public_only = config.getoption("public_only")
-    selected, deselected, names = [], [], {}
+    selected, deselected, names, kept = [], [], {}, {}  # kept: a selected item's check info
     infos = [check_info(item) for item in items]
     visible = [not (public_only and info["visibility"] != PUBLIC) for info in infos]
     chosen = _chosen_by_name(config, [info["name"] for info, shown in zip(infos, visible) if shown])
@@ -122,26 +122,26 @@ def pytest_collection_modifyitems(config, items):
         if wanted and chosen(info["name"]):
             item.user_properties.append(("check", info))
             selected.append(item)
+            kept[item] = info
         else:
             deselected.append(item)
     # The order of every selected check, whichever part runs it (by assignment, then as collected):
     # how the parts' outcomes are merged.
     packages = config.getoption("assignments").split(",")
     config._harness_order = [info["name"] for info in sorted(
-        (dict(item.user_properties)["check"] for item in selected),
-        key=lambda info: packages.index(info["target"].split(".")[0]))]
+        (kept[item] for item in selected), key=lambda info: packages.index(info["target"].split(".")[0]))]
     number, parts = _part(config)
     if parts > 1:
-        infos = [dict(item.user_properties)["check"] for item in selected]
-        part_of = partition([info["target"] for info in infos], parts, usual_seconds([info["name"] for info in infos]))
+        part_of = partition([kept[item]["target"] for item in selected], parts,
+                            usual_seconds([kept[item]["name"] for item in selected]))
         deselected += [item for item, part in zip(selected, part_of) if part != number]
         selected = [item for item, part in zip(selected, part_of) if part == number]
     if deselected:
         config.hook.pytest_deselected(items=deselected)
     items[:] = selected
     # What this process's sandboxes will import: the packages its checks are about.
-    config._harness_assignments = [a for a in ASSIGNMENTS
-                                   if any(dict(i.user_properties)["check"]["target"].split(".")[0] == a for i in selected)]
+    packages_here = {kept[item]["target"].split(".")[0] for item in selected}
+    config._harness_assignments = [a for a in ASSIGNMENTS if a in packages_here]
     if _runs_checks(config) and any("student_fd" in getattr(item, "fixturenames", ()) for item in selected):
         _finite_differences(config)  # started now, in the background: only runs that need it pay for it
 
