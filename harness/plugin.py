@@ -23,6 +23,7 @@ import pytest
 from . import checks, expected, outcomes, play, reproducers, selection, timing
 from .checks import HIDDEN, PUBLIC, CheckFailure, Diagnosis
 from .drivers import GIVEN_CORE
+from .in_process import InProcessEngine
 from .ops import error_details, failure_summary, op_label, printed_by
 from .results import CheckOutcome
 from .sandbox import Batch, Limits, RemoteError, Sandbox
@@ -213,8 +214,8 @@ def _chosen_by_name(config, names):
 
 
 def _engines(config):
-    """The student's and the reference's sandboxes of this process, started in
-    the background as soon as collection begins (each start costs ~0.15 s)."""
+    """The student's sandbox and the reference's engine of this process,
+    started in the background as soon as collection begins."""
     engines = getattr(config, "_harness_engines", None)
     if engines is None:
         folder = config.getoption("submission")
@@ -236,8 +237,13 @@ def _engines(config):
             namespaces=namespaces,
         )
 
+        # The reference runs in this process (harness/in_process.py), from its own folder: out of the workers' sight.
+        reference = config.getoption("reference")
+        hidden = () if expected.is_recording(reference) else (reference,)
+
         def student_sandbox():
-            return timing.TimedSandbox(folder, student_limits, graded=ASSIGNMENTS, shipped=SCENARIOS, budget=_budget(config))
+            return timing.TimedSandbox(folder, student_limits, graded=ASSIGNMENTS, shipped=SCENARIOS,
+                                       budget=_budget(config), hide=hidden)
 
         config._harness_student_sandbox = student_sandbox  # for `_finite_differences`
         engines = {
@@ -252,12 +258,17 @@ def _engines(config):
 
 
 def _reference_engine(config, limits):
-    """The reference in a sandbox, or its recorded answers (a student bundle has no reference);
-    with --record-expected, a sandbox whose answers are recorded."""
+    """The reference run in this process (harness/in_process.py; in a sandbox
+    with GRADECHECK_REFERENCE=sandbox), or its recorded answers (a student
+    bundle has no reference); with --record-expected, an engine whose answers
+    are recorded."""
     source = config.getoption("reference")
     if expected.is_recording(source):
         return expected.RecordedEngine(source)
-    engine = Sandbox(source, limits, graded=ASSIGNMENTS, shipped=SCENARIOS)
+    if os.environ.get("GRADECHECK_REFERENCE") == "sandbox":
+        engine = Sandbox(source, limits, graded=ASSIGNMENTS, shipped=SCENARIOS)
+    else:
+        engine = InProcessEngine(source, limits, graded=ASSIGNMENTS, shipped=SCENARIOS)
     if config.getoption("record_expected"):
         engine = expected.Recorder(engine)
     return engine
@@ -387,7 +398,7 @@ def student(request):
 
 @pytest.fixture(scope="session")
 def reference(request):
-    """Where expected values come from: the reference engine, in a sandbox of its own."""
+    """Where expected values come from: the reference engine (in this process)."""
     return _ready(request.config, "reference")
 
 

@@ -12,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -21,6 +22,8 @@ from hardening import DAEMON
 from mutants import REFERENCE_DIR, copy_reference
 from stubs import materialise_zero_stub
 
+from harness.grading import run_checks
+from harness.results import total
 from harness.sandbox import process
 from harness.sandbox.runtime import UID_BLOCK_SIZE, UID_BLOCK_START
 
@@ -90,6 +93,29 @@ def test_the_reference_workers_copy_cannot_be_borrowed(tmp_path):
     # The attack: the reference worker's copy, in the shared temp dir or named on its command line.
     attack, _ = bgd_score(hijacking_stub(tmp_path / "attack", ["/tmp/harness-sandbox-*/work", "/tmp/*/work"]), tmp_path)
     assert attack == stub
+
+
+@needs_root
+def test_a_reference_outside_the_project_is_out_of_the_workers_sight(tmp_path):
+    # The reference runs in the judge's process from its own folder
+    # (harness/in_process.py). Outside the project and the temp dir, and
+    # readable by everyone as a home folder often is, it is still hidden from
+    # every worker of the run.
+    outside = Path(tempfile.mkdtemp(prefix="gradecheck-reference-", dir="/var/tmp"))
+    try:
+        reference = copy_reference(outside / "reference")
+        for path in [outside, *outside.rglob("*")]:
+            path.chmod(0o755 if path.is_dir() else 0o644)
+
+        def bgd_points(folder):
+            outcomes, _ = run_checks(folder, ["bgd"], 5, reference=reference)
+            return total(outcomes)[0]
+
+        stub = bgd_points(materialise_zero_stub(tmp_path / "stub"))
+        attack = bgd_points(hijacking_stub(tmp_path / "attack", [str(reference)]))
+        assert attack == stub
+    finally:
+        shutil.rmtree(outside)
 
 
 STOPPER = '''

@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -145,6 +146,18 @@ class Result:
 
 
 # ------------------------------------------------------------------ handles
+
+
+def result_from_reply(message: dict, arrays: dict[str, np.ndarray], make_ref: Callable[[int, str], Any]) -> Result:
+    """The Result of one reply frame: its JSON `message` (checked already) and
+    its `arrays`; `make_ref(handle, type name)` makes the Ref of a kept object."""
+    if message.get("ok"):
+        raw = message.get("value")
+        result = Result(ok=True, value=wire.decode_value(raw, arrays, make_ref), raw=raw)
+    else:
+        result = Result(ok=False, error=Sandbox._error_from_wire(message.get("error")))
+    result.elapsed = float(message.get("elapsed", 0.0))
+    return result
 
 
 class Ref:
@@ -860,6 +873,7 @@ class Sandbox:
         graded: tuple[str, ...] | None = None,
         shipped: tuple[tuple[str | os.PathLike, str], ...] = (),
         budget: Any = None,
+        hide: tuple[str | os.PathLike, ...] = (),
     ):
         """`packages`: installed packages the worker may import (numpy);
         `graded`: the submission's top-level packages to copy (with the modules
@@ -868,8 +882,11 @@ class Sandbox:
         `budget`: the time this sandbox may still spend, shared with others
         (an object with `total`, `remaining()` and `charge(seconds)`, e.g.
         `harness.timing.Budget`): every request is charged its wall-clock
-        time, cut off when the budget runs out, and not sent once it has."""
+        time, cut off when the budget runs out, and not sent once it has;
+        `hide`: folders the worker must not see, besides the project (as root:
+        an empty tmpfs over each, see worker.hide_paths)."""
         self.limits = limits or Limits()
+        self._hidden = [str(PROJECT_ROOT), *(os.path.realpath(path) for path in hide)]
         self.budget = budget
         # "module:qualname" of submission functions that may not run: a
         # request that enters one is stopped at once (see _CallWatch).
@@ -968,7 +985,7 @@ class Sandbox:
             "own_uid": self.identity.lease is not None,  # no other sandbox runs as it
             "gid": self.identity.gid,
             "lifeline": lifeline_r,
-            "hide": [str(PROJECT_ROOT)],
+            "hide": self._hidden,
             "tmp_root": os.path.realpath(tempfile.gettempdir()),
             "keep": self._kept_paths(),
             "sandbox_tmp": str(self._layout.tmp),
@@ -1318,13 +1335,7 @@ class Sandbox:
         # Seconds: a finite float (float() of a huge JSON int would overflow).
         if not isinstance(ok, bool) or type(elapsed) not in (int, float) or not 0 <= elapsed < 1e9:
             raise wire.ProtocolError("malformed reply frame")
-        arrays = wire.load_arrays(blob, budget)
-        if ok:
-            raw = message.get("value")
-            result = Result(ok=True, value=wire.decode_value(raw, arrays, self._make_ref), raw=raw)
-        else:
-            result = Result(ok=False, error=self._error_from_wire(message.get("error")))
-        result.elapsed = float(elapsed)
+        result = result_from_reply(message, wire.load_arrays(blob, budget), self._make_ref)
         self._attach_output(result, message.get("stdout"), message.get("stderr"), offsets)
         return result
 

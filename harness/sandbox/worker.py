@@ -411,15 +411,22 @@ def hide_paths(paths, keep):
     """Each of `paths` shows an empty, read-only tmpfs in the worker's mount
     namespace: the project (reference solutions, the harness) cannot be
     read, nor imported by adding it to sys.path. Needs root. A path that holds
-    something the worker needs (`keep`) is left alone."""
+    something the worker needs (`keep`) is left alone. True when every path
+    is hidden."""
     if not paths or os.getuid() != 0:
         return False
-    if any(os.path.isdir(p) and any(k == p or k.startswith(p.rstrip("/") + "/") for k in keep) for p in paths):
-        return False  # it holds what the worker needs: left in sight
     flags = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC
-    # A path already out of sight (a clone under the temp dir, which the
-    # worker's private temp dir replaced) is hidden as it is.
-    return all(mount("tmpfs", p, "tmpfs", flags, "size=4k") for p in paths if os.path.isdir(p))
+    hidden = True
+    for path in paths:
+        if not os.path.isdir(path):
+            continue
+        if any(k == path or k.startswith(path.rstrip("/") + "/") for k in keep):
+            hidden = False  # it holds what the worker needs: left in sight
+            continue
+        # A path already out of sight (a clone under the temp dir, which the
+        # worker's private temp dir replaced) is hidden as it is.
+        hidden = mount("tmpfs", path, "tmpfs", flags, "size=4k") and hidden
+    return hidden
 
 
 def drop_privileges(uid, gid):
