@@ -633,6 +633,19 @@ def run_batch(submissions_dir, outdir, *, workers=None, shard=None, force=False,
     return summary
 
 
+def _warm_up():
+    """What every forked grading would import and compile on its way (the
+    catalog, pytest's plugins, the report's templates), done once here."""
+    from .grading import warm_up
+
+    warm_up()
+    try:
+        for name in ("report.html.j2", "fragment.html.j2", "report.css"):
+            report.environment().get_template(name)
+    except Exception:  # noqa: BLE001 - a grading that needs it says what is wrong
+        pass
+
+
 def _grade_all(jobs, summary, workers, timeout, budget, limit, command, progress):
     """Run the grading processes, `workers` at a time, until all ended."""
     pending = list(reversed(jobs))
@@ -647,6 +660,7 @@ def _grade_all(jobs, summary, workers, timeout, budget, limit, command, progress
             shared = zygote.start_zygote(1)
         except (OSError, SandboxError):
             shared = None
+    _warm_up()
     try:
         with tempfile.TemporaryDirectory(prefix="gradecheck-batch-") as logs:
             try:

@@ -6,6 +6,8 @@ import json
 import os
 import pathlib
 import shutil
+import subprocess
+import sys
 
 import pytest
 
@@ -109,3 +111,26 @@ def test_one_process_grades_both_assignments_twice(tmp_path):
     run = subprocess.run([sys.executable, "-c", code, str(ROOT / "reference")], capture_output=True, text=True,
                          timeout=600, cwd=ROOT)
     assert run.returncode == 0 and "twice" in run.stdout, run.stderr[-2000:]
+
+
+def test_a_grading_after_warm_up_uses_the_modules_imported_before_it(tmp_path):
+    # What `batch` does before forking its gradings (harness/batch.py, _warm_up):
+    # the gradings must then find the catalog's modules imported, not import them
+    # again (or refuse them, as pytest does a module imported from elsewhere).
+    script = """
+import json, os, sys
+os.environ["GRADECHECK_PROCESSES"] = "1"
+from harness import grading
+grading.warm_up()
+before = {name: id(module) for name, module in sys.modules.items() if name.startswith("harness.catalog.test_")}
+outcomes, _ = grading.run_checks(sys.argv[1], ["bgd"], run_seed=3, keyword="FullyConnected and forward")
+after = {name: id(sys.modules[name]) for name in before}
+print(json.dumps([sorted(before), before == after, [o.passed for o in outcomes]]))
+"""
+    done = subprocess.run([sys.executable, "-c", script, str(ROOT / "reference")], capture_output=True, text=True,
+                          cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr
+    warmed, unchanged, passed = json.loads(done.stdout.strip().splitlines()[-1])
+    assert {"harness.catalog.test_bgd_api", "harness.catalog.test_differentiable"} <= set(warmed)
+    assert unchanged
+    assert passed and all(passed)
