@@ -135,7 +135,7 @@ def merge_parts(parts, destination, meta=None):
 
 
 class _Unsendable:
-    """A recorded reply named an object of the reference's worker: it no longer exists."""
+    """A recorded reply named an object kept by the reference's engine: it no longer exists."""
 
     def __init__(self, type_name):
         self.type_name = type_name
@@ -158,7 +158,7 @@ def _encode_value(value, arrays):
         return [_encode_value(v, arrays) for v in value]
     if isinstance(value, dict):
         return {"$dict": {str(k): _encode_value(v, arrays) for k, v in value.items()}}
-    # A Ref to an object of the reference's worker (`new` always returns one).
+    # A Ref to an object kept by the reference's engine (`new` always returns one).
     return {"$object": getattr(value, "type", type(value).__name__)}
 
 

@@ -9,7 +9,9 @@ import types
 import numpy as np
 import pytest
 from mutants import REFERENCE_DIR
+from test_grading_processes import buggy_copy
 
+from harness.grading import run_checks
 from harness.in_process import InProcessEngine
 from harness.plugin import SCENARIOS
 from harness.sandbox import Over, Sandbox
@@ -168,3 +170,15 @@ def test_a_missing_folder_is_refused(tmp_path):
 
     with pytest.raises(SandboxError, match="not a directory"):
         InProcessEngine(tmp_path / "nowhere")
+
+
+def test_a_grading_gives_the_same_outcomes_as_with_the_reference_in_a_sandbox(tmp_path, monkeypatch):
+    # The whole catalog, on a submission with a bug in each assignment: every
+    # verdict and every word of every diagnosis (expected values, errors, where)
+    # is the same whichever engine ran the reference.
+    submission = buggy_copy(tmp_path)
+    in_process, _ = run_checks(submission, ["beras", "bgd"], run_seed=11)
+    monkeypatch.setenv("GRADECHECK_REFERENCE", "sandbox")
+    sandboxed, _ = run_checks(submission, ["beras", "bgd"], run_seed=11)
+    assert [(o.name, o.passed, o.output) for o in in_process] == [(o.name, o.passed, o.output) for o in sandboxed]
+    assert 0 < sum(not o.passed for o in in_process) < len(in_process)
