@@ -318,3 +318,27 @@ def test_a_batch_with_attackers_and_hangers_grades_the_others_exactly_as_alone(t
         assert together["score"] == alone_document["score"] == together["extra_data"]["max_score"]
     assert json.loads((out / "hanger" / "results.json").read_text())["score"] < together["score"]
     assert not list(Path("/tmp").glob("fill-*"))
+
+
+def _other_checkouts():
+    """The project's other git worktrees on this machine (a developer's, a CI runner's main checkout)."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        listing = subprocess.run(["git", "-C", str(root), "worktree", "list", "--porcelain"],
+                                 capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    paths = [Path(line.removeprefix("worktree ")) for line in listing.splitlines() if line.startswith("worktree ")]
+    return [str(path) for path in paths if path.resolve() != root and (path / "reference" / "bgd").is_dir()]
+
+
+@needs_root
+@pytest.mark.skipif(not _other_checkouts(), reason="needs another git worktree of the project holding reference/")
+def test_another_checkout_of_the_project_is_out_of_the_workers_sight(tmp_path):
+    # The judge hides its own project folder and its reference; a second
+    # worktree of the same repository (readable by everyone, as a clone
+    # often is) holds the same reference/.
+    stub, _ = bgd_score(materialise_zero_stub(tmp_path / "stub"), tmp_path)
+    loot = [os.path.join(path, "reference") for path in _other_checkouts()]
+    attack, _ = bgd_score(hijacking_stub(tmp_path / "attack", loot), tmp_path)
+    assert attack == stub
