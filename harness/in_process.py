@@ -38,11 +38,18 @@ import threading
 
 import numpy as np
 
-from .sandbox import Batch, Limits, SandboxError, StaleRefError, runtime, wire
+from .sandbox import Batch, Limits, Sandbox, SandboxError, StaleRefError, runtime, wire
 from .sandbox import worker as worker_code
 from .sandbox.client import OPS, Ref, result_from_reply
 
 worker_code.np = np  # set by the worker's bootstrap in a sandbox
+
+# A request changes what the whole process shares (sys.modules, sys.meta_path,
+# sys.stdout, sys.stderr) and puts it back after: the requests of every engine
+# of the process take turns, so that each puts back what it found (two
+# engines' requests overlapping on two threads swapped their modules and left
+# the process's streams pointing at a finished request's capture).
+_PROCESS_WIDE = threading.Lock()
 
 
 class InProcessEngine:
@@ -94,6 +101,16 @@ class InProcessEngine:
         self._worker = None
         self._modules = {}
 
+    # A Ref of the reference calls its methods through these, as a sandbox's does (one request each).
+    _one, new, call, keep, keep_items = Sandbox._one, Sandbox.new, Sandbox.call, Sandbox.keep, Sandbox.keep_items
+    getattr, setattr, assign, map, map_into = Sandbox.getattr, Sandbox.setattr, Sandbox.assign, Sandbox.map, Sandbox.map_into
+
+    def release(self, *refs):
+        """Forget kept objects of the reference (refs from before a restart are ignored)."""
+        live = [ref.handle for ref in refs if ref.generation == self.generation]
+        if live and self._worker is not None:
+            self.run([{"op": "release", "handles": live}])
+
     def run(self, ops, timeout=None):
         """One Result per op, as `Sandbox.run` (`timeout` is ignored: the reference has no limit)."""
         ops = list(ops)
@@ -105,6 +122,9 @@ class InProcessEngine:
         with self._lock:
             if self._worker is None:
                 raise SandboxError("the engine is closed")
+            # What an interrupted request sent before it ended (a reply over
+            # 64 KiB goes at once) is not this request's.
+            self._worker.channel.take()
             arrays = {}
             encoded = [wire.encode_value(op, arrays) for op in ops]
             self._request_id += 1
@@ -114,7 +134,7 @@ class InProcessEngine:
             size = sum(array.nbytes for array in arrays.values())
             if size > self.limits.message_bytes:
                 raise SandboxError(f"request of {size} bytes exceeds the {self.limits.message_bytes}-byte limit")
-            with self._namespace(), self._worker.capturing() as (stdout, stderr):
+            with _PROCESS_WIDE, self._namespace(), self._worker.capturing() as (stdout, stderr):
                 self._worker.run_request(message, arrays)
             return self._results(self._worker.channel.take(), stdout.getvalue(), stderr.getvalue())
 
@@ -215,11 +235,22 @@ class _Worker(worker_code.Worker):
 
     @contextlib.contextmanager
     def capturing(self):
-        """What the ops print, kept in two strings (`output_sizes` gives each op's span)."""
+        """What the ops print, kept in two strings (`output_sizes` gives each op's span).
+        Only what this thread prints: the judge's other threads print where they did."""
         self._streams = (io.StringIO(), io.StringIO())
-        with contextlib.redirect_stdout(self._streams[0]), contextlib.redirect_stderr(self._streams[1]):
+        thread = threading.get_ident()
+        saved = sys.stdout, sys.stderr
+        routed = tuple(_ThreadStream(kept, other, thread) for kept, other in zip(self._streams, saved))
+        sys.stdout, sys.stderr = routed
+        try:
             yield self._streams
-        self._streams = None
+        finally:
+            # Put back only what is still ours (another thread may have set its own meanwhile).
+            if sys.stdout is routed[0]:
+                sys.stdout = saved[0]
+            if sys.stderr is routed[1]:
+                sys.stderr = saved[1]
+            self._streams = None
 
     def output_sizes(self):
         return [stream.tell() for stream in self._streams]
@@ -231,3 +262,42 @@ class _Worker(worker_code.Worker):
         if isinstance(exc, KeyboardInterrupt):  # the judge's own Ctrl-C, not an op's failure
             raise exc
         return super().describe(exc, kind)
+
+
+class _ThreadStream(io.TextIOBase):
+    """A process-wide stream for the time of a request: what the request's own
+    `thread` writes is `kept`; what any other thread writes goes to `other`
+    (the stream it replaced)."""
+
+    def __init__(self, kept, other, thread):
+        super().__init__()
+        self._kept, self._other, self._thread = kept, other, thread
+
+    def _target(self):
+        return self._kept if threading.get_ident() == self._thread else self._other
+
+    def writable(self):
+        return True
+
+    def write(self, text):
+        return self._target().write(text)
+
+    def flush(self):
+        target = self._target()
+        if target is not None:
+            target.flush()
+
+    # What a caller asks of a stream is asked of the one this thread writes to.
+    @property
+    def encoding(self):
+        return getattr(self._target(), "encoding", None)
+
+    @property
+    def errors(self):
+        return getattr(self._target(), "errors", None)
+
+    def fileno(self):
+        return self._target().fileno()
+
+    def isatty(self):
+        return self._target().isatty()

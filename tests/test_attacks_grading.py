@@ -318,3 +318,69 @@ def test_a_batch_with_attackers_and_hangers_grades_the_others_exactly_as_alone(t
         assert together["score"] == alone_document["score"] == together["extra_data"]["max_score"]
     assert json.loads((out / "hanger" / "results.json").read_text())["score"] < together["score"]
     assert not list(Path("/tmp").glob("fill-*"))
+
+
+def _other_checkouts():
+    """The project's other git worktrees on this machine (a developer's, a CI runner's main checkout)."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        listing = subprocess.run(["git", "-C", str(root), "worktree", "list", "--porcelain"],
+                                 capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    paths = [Path(line.removeprefix("worktree ")) for line in listing.splitlines() if line.startswith("worktree ")]
+    return [str(path) for path in paths if path.resolve() != root and (path / "reference" / "bgd").is_dir()]
+
+
+@needs_root
+@pytest.mark.skipif(not _other_checkouts(), reason="needs another git worktree of the project holding reference/")
+def test_another_checkout_of_the_project_is_out_of_the_workers_sight(tmp_path):
+    # The judge hides its own project folder and its reference; a second
+    # worktree of the same repository (readable by everyone, as a clone
+    # often is) holds the same reference/.
+    stub, _ = bgd_score(materialise_zero_stub(tmp_path / "stub"), tmp_path)
+    loot = [os.path.join(path, "reference") for path in _other_checkouts()]
+    attack, _ = bgd_score(hijacking_stub(tmp_path / "attack", loot), tmp_path)
+    assert attack == stub
+
+
+def test_what_the_reference_is_asked_never_depends_on_the_submission(tmp_path, monkeypatch):
+    # The reference runs in the judge's process (harness/in_process.py) without
+    # time or memory limits: no value a submission returns may reach it (a
+    # shape, a count, an array). Every request it gets while a submission that
+    # answers wrongly everywhere is graded is one it also gets grading itself.
+    import hashlib
+
+    from harness import memo
+    from harness.in_process import InProcessEngine
+
+    log = tmp_path / "reference-requests"
+    asked = InProcessEngine.run
+
+    def logged(self, ops, timeout=None):
+        ops = list(ops)
+        key = memo.request_key(ops) or hashlib.sha256(repr(ops).encode()).hexdigest()  # refs: by their handles
+        with open(log, "a") as stream:  # the forked grading process appends too
+            stream.write(key + "\n")
+        return asked(self, ops, timeout)
+
+    monkeypatch.setattr(InProcessEngine, "run", logged)
+
+    def requests_grading(folder):
+        log.unlink(missing_ok=True)
+        run_checks(folder, ["bgd"], 5)
+        return set(log.read_text().split())
+
+    own = requests_grading(REFERENCE_DIR)
+    stub = materialise_zero_stub(tmp_path / "stub")
+    # Wrong in every way: NaN, a huge output, SystemExit, KeyboardInterrupt.
+    stub_layers = stub / "bgd" / "layers"
+    for module, body in [("fc.py", "return np.full((len(X), 2**18), np.nan)"), ("conv2d.py", "raise SystemExit(3)"),
+                         ("flatten.py", "raise KeyboardInterrupt")]:
+        path = stub_layers / module
+        text = path.read_text()
+        start = text.index("def _forward(self, X):")
+        end = text.index("\n    def ", start + 1)
+        path.write_text(text[:start] + f"def _forward(self, X):\n        {body}\n" + text[end:])
+    hostile = requests_grading(stub)
+    assert own and hostile and hostile <= own

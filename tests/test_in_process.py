@@ -182,3 +182,114 @@ def test_a_grading_gives_the_same_outcomes_as_with_the_reference_in_a_sandbox(tm
     sandboxed, _ = run_checks(submission, ["beras", "bgd"], run_seed=11)
     assert [(o.name, o.passed, o.output) for o in in_process] == [(o.name, o.passed, o.output) for o in sandboxed]
     assert 0 < sum(not o.passed for o in in_process) < len(in_process)
+
+
+# ---------------------------------------------------------------- red team (branch inproc)
+
+
+def _reference_of(folder, source):
+    """An engine of a one-module reference: bgd/__init__.py holding `source`."""
+    (folder / "bgd").mkdir(parents=True)
+    (folder / "bgd" / "__init__.py").write_text(textwrap.dedent(source))
+    return InProcessEngine(folder, graded=ASSIGNMENTS)
+
+
+NAMED = """
+    import time
+    NAME = {name!r}
+    def name_after(seconds):
+        time.sleep(seconds)
+        import bgd
+        return bgd.NAME
+"""
+
+
+def test_two_engines_on_overlapping_threads_keep_their_modules_and_the_judges_streams(tmp_path):
+    # Engine a's request starts first and ends first, b's overlaps it: each
+    # swaps sys.modules and sys.stdout for the whole process.
+    import threading
+    import time
+
+    a = _reference_of(tmp_path / "a", NAMED.format(name="a"))
+    b = _reference_of(tmp_path / "b", NAMED.format(name="b"))
+    stdout, stderr = sys.stdout, sys.stderr
+    answers = {}
+
+    def ask(engine, key, seconds):
+        answers[key] = engine.run([{"op": "call", "function": "bgd.name_after", "args": [seconds]}])[0].value
+
+    first = threading.Thread(target=ask, args=(a, "a", 0.3))
+    second = threading.Thread(target=ask, args=(b, "b", 0.6))
+    first.start()
+    time.sleep(0.15)
+    second.start()
+    first.join()
+    second.join()
+    streams_after = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = stdout, stderr  # before any assertion: pytest reports through them
+    try:
+        assert streams_after == (stdout, stderr)
+        assert answers == {"a": "a", "b": "b"}
+        again = [engine.run([{"op": "call", "function": "bgd.name_after", "args": [0]}])[0].value for engine in (a, b)]
+        assert again == ["a", "b"]
+        assert "bgd" not in sys.modules
+    finally:
+        for name in [name for name in sys.modules if name.partition(".")[0] == "bgd"]:
+            del sys.modules[name]  # what a mixed-up engine left in the judge's
+
+
+def test_what_another_thread_prints_during_a_request_is_not_the_references(tmp_path, capsys):
+    import threading
+    import time
+
+    engine = _reference_of(tmp_path / "slow", NAMED.format(name="slow"))
+    results = []
+    request = threading.Thread(target=lambda: results.extend(
+        engine.run([{"op": "call", "function": "bgd.name_after", "args": [0.4]}])))
+    request.start()
+    time.sleep(0.15)
+    print("the judge's own line")
+    request.join()
+    assert results[0].ok and results[0].stdout == ""
+    assert capsys.readouterr().out == "the judge's own line\n"
+
+
+def test_a_request_interrupted_after_a_large_reply_leaves_nothing_for_the_next(tmp_path):
+    # Replies over 64 KiB go to the channel as soon as they are made (as a
+    # worker sends them); a KeyboardInterrupt then ends the request.
+    engine = _reference_of(tmp_path / "interrupted", """
+        import numpy as np
+        def large():
+            return np.ones(20000)
+        def same(x):
+            return x
+        def interrupted():
+            raise KeyboardInterrupt
+    """)
+    with pytest.raises(KeyboardInterrupt):
+        engine.run([{"op": "call", "function": "bgd.large"}, {"op": "call", "function": "bgd.interrupted"}])
+    results = engine.run([{"op": "call", "function": "bgd.same", "args": [2]}])
+    assert len(results) == 1 and results[0].ok and results[0].value == 2
+
+
+def test_refs_of_the_reference_work_as_a_sandboxs_do(tmp_path):
+    # A Ref's methods and Sandbox's conveniences (new, call, getattr, release, ...) go through its engine.
+    engine = _reference_of(tmp_path / "refs", """
+        import numpy as np
+        class Counter:
+            def __init__(self, start):
+                self.count = start
+                self.weights = np.zeros(2)
+            def add(self, n):
+                self.count += n
+                return self.count
+    """)
+    counter = engine.new("bgd.Counter", 3)
+    assert counter.add(2) == 5
+    assert engine.call(counter.add, 1) == 6
+    assert engine.getattr(counter, "count") == 6
+    engine.assign(engine.getattr(counter, "weights", keep=True), np.ones(2))
+    np.testing.assert_array_equal(engine.getattr(counter, "weights"), np.ones(2))
+    engine.release(counter)
+    [after] = engine.run([{"op": "call", "target": counter, "method": "add", "args": [1]}])
+    assert not after.ok and after.error.kind == "request"

@@ -1011,3 +1011,21 @@ def test_the_bytecode_the_judge_writes_is_used_and_never_outlives_its_source(tmp
     # ... until the source changes: then the source wins.
     module.write_text('WHO = "changed"\n')
     assert imported() == "changed"
+
+
+def test_every_checkout_of_the_project_is_among_the_hidden_folders(tmp_path):
+    # Each git worktree of the repository holds the same reference/: all are hidden, not only the judge's own.
+    import subprocess
+
+    from harness.sandbox.client import project_checkouts
+
+    main = tmp_path / "main"
+    main.mkdir()
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "init.defaultBranch=main"]
+    subprocess.run([*git, "init", "-q", str(main)], check=True)
+    subprocess.run([*git, "-C", str(main), "commit", "-q", "--allow-empty", "-m", "start"], check=True)
+    subprocess.run([*git, "-C", str(main), "worktree", "add", "-q", "--detach", str(tmp_path / "linked")], check=True)
+    both = {str((tmp_path / "main").resolve()), str((tmp_path / "linked").resolve())}
+    assert set(project_checkouts(main)) == both
+    assert set(project_checkouts(tmp_path / "linked")) == both
+    assert project_checkouts(tmp_path) == (str(tmp_path.resolve()),)  # no checkout: itself alone

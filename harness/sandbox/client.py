@@ -7,6 +7,7 @@ See `harness/sandbox/__init__.py` for the API and the op format, and
 from __future__ import annotations
 
 import fcntl
+import functools
 import json
 import math
 import os
@@ -845,6 +846,39 @@ class _Resources:
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
+@functools.lru_cache(maxsize=None)
+def project_checkouts(root: Path = PROJECT_ROOT) -> tuple[str, ...]:
+    """`root` and every other git worktree of its repository (the main
+    checkout and `git worktree add` ones), as real paths: each holds the same
+    reference/ (a worker read it from a second checkout on a developer's
+    machine, and a stub took its points). Read from the repository's files,
+    not by running git (absent from grading images, and wary of a repository
+    root does not own); `root` alone when it is no checkout."""
+    found = [os.path.realpath(root)]
+    try:
+        dot_git = root / ".git"
+        if dot_git.is_file():  # a linked worktree: "gitdir: <common>/worktrees/<name>"
+            own = Path(dot_git.read_text().partition("gitdir:")[2].strip())
+            own = own if own.is_absolute() else root / own
+            common_file = own / "commondir"
+            common = own / common_file.read_text().strip() if common_file.is_file() else own
+        elif dot_git.is_dir():
+            common = dot_git
+        else:
+            return tuple(found)
+        common = Path(os.path.realpath(common))
+        if common.name == ".git":  # not bare: its parent is the main checkout
+            found.append(str(common.parent))
+        worktrees = common / "worktrees"
+        for entry in sorted(worktrees.iterdir()) if worktrees.is_dir() else ():
+            gitdir = entry / "gitdir"  # "<checkout>/.git"
+            if gitdir.is_file():
+                found.append(os.path.realpath(Path(gitdir.read_text().strip()).parent))
+    except (OSError, UnicodeDecodeError):
+        pass
+    return tuple(dict.fromkeys(path for path in found if os.path.isdir(path)))
+
+
 def _widen_pipe(fd: int) -> None:
     """Ask for a 1 MiB pipe buffer (Linux; 64 KiB by default): a stack of
     perturbed inputs then crosses in a few writes instead of dozens of
@@ -883,10 +917,10 @@ class Sandbox:
         (an object with `total`, `remaining()` and `charge(seconds)`, e.g.
         `harness.timing.Budget`): every request is charged its wall-clock
         time, cut off when the budget runs out, and not sent once it has;
-        `hide`: folders the worker must not see, besides the project (as root:
-        an empty tmpfs over each, see worker.hide_paths)."""
+        `hide`: folders the worker must not see, besides the project and its
+        other checkouts (as root: an empty tmpfs over each, see worker.hide_paths)."""
         self.limits = limits or Limits()
-        self._hidden = [str(PROJECT_ROOT), *(os.path.realpath(path) for path in hide)]
+        self._hidden = [*project_checkouts(), *(os.path.realpath(path) for path in hide)]
         self.budget = budget
         # "module:qualname" of submission functions that may not run: a
         # request that enters one is stopped at once (see _CallWatch).
