@@ -1,4 +1,5 @@
 import atexit
+import gc
 import os
 import sys
 
@@ -16,6 +17,15 @@ if sys.argv[1:2] in (["grade"], ["check"]):
     zygote.prestart(connections=2)
 
 from .cli import main  # noqa: E402 - after the zygote has started
+
+# A command is a short-lived process that allocates many small objects
+# (JSON, dicts, arrays) and makes few reference cycles: what is imported by
+# now (the harness, numpy, pytest) is moved out of the cyclic collector's
+# sight, and young objects are examined less often (~0.09 s of CPU less per
+# `grade`, measured). Forked processes (the second grading process, a batch's
+# gradings) inherit both.
+gc.freeze()
+gc.set_threshold(50_000, 20, 100)
 
 status = main()
 # Everything is written and every sandbox is gone: leave without tearing the
