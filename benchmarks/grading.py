@@ -3,7 +3,9 @@
     python benchmarks/grading.py
 
 1. `python -m harness grade reference` (both assignments, then each alone)
-   against starting Python and importing numpy. Goal: at most 12x.
+   against starting Python and importing numpy. Goal: at most 12x. Then a
+   submission whose every beras check fails against the reference (a failure
+   should cost about what a pass does).
 2. One convolution gradient check, done as the judge does it (the layer in a
    sandbox, forward + backward, then finite differences along a handful of
    directions in one request to a sandbox of their own, each evaluation the
@@ -14,6 +16,7 @@
 """
 
 import pathlib
+import shutil
 import statistics
 import subprocess
 import sys
@@ -52,6 +55,25 @@ def grading_against_startup(repeat=5):
             seconds = wall(command, repeat)
             label = " ".join(["grade reference", *extra])
             print(f"{label:36} {seconds:7.3f} s   {seconds / baseline:5.1f}x baseline")
+
+
+def failing_against_passing(repeat=5):
+    """A submission whose every check fails (its package does not import, so no
+    student code runs at all) against the reference, which passes every check:
+    a failure should cost the judge about what a pass does."""
+    with tempfile.TemporaryDirectory() as folder:
+        broken = pathlib.Path(folder) / "broken"
+        shutil.copytree(ROOT / "reference", broken, ignore=shutil.ignore_patterns("__pycache__"))
+        (broken / "beras" / "__init__.py").write_text("import a_module_nobody_submitted\n")
+        timings = {}
+        for label, submission in (("passing (the reference)", ROOT / "reference"), ("failing (beras not importable)", broken)):
+            command = [sys.executable, "-m", "harness", "grade", str(submission), "--results", f"{folder}/r.json",
+                       "--assignment", "beras"]
+            timings[label] = wall(command, repeat)
+    passing = timings["passing (the reference)"]
+    print()
+    for label, seconds in timings.items():
+        print(f"grade --assignment beras, {label:31} {seconds:7.3f} s   {seconds / passing:5.2f}x passing")
 
 
 def convolution_check_costs(shape=(8, 16, 16, 3), filters=8, sampled_entries=None):
@@ -109,5 +131,6 @@ def convolution_check_costs(shape=(8, 16, 16, 3), filters=8, sampled_entries=Non
 
 if __name__ == "__main__":
     grading_against_startup()
+    failing_against_passing()
     convolution_check_costs()
     convolution_check_costs(shape=(32, 32, 32, 3), filters=16, sampled_entries=400)
