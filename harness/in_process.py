@@ -40,7 +40,7 @@ import numpy as np
 
 from .sandbox import Batch, Limits, Sandbox, SandboxError, StaleRefError, runtime, wire
 from .sandbox import worker as worker_code
-from .sandbox.client import OPS, Ref, result_from_reply
+from .sandbox.client import Ref, checked_ops, result_from_reply
 
 worker_code.np = np  # set by the worker's bootstrap in a sandbox
 
@@ -113,12 +113,9 @@ class InProcessEngine:
 
     def run(self, ops, timeout=None):
         """One Result per op, as `Sandbox.run` (`timeout` is ignored: the reference has no limit)."""
-        ops = list(ops)
+        ops = checked_ops(ops)
         if not ops:
             return []
-        for op in ops:
-            if not isinstance(op, dict) or op.get("op") not in OPS:
-                raise ValueError(f"not an op: {op!r}")
         with self._lock:
             if self._worker is None:
                 raise SandboxError("the engine is closed")

@@ -149,6 +149,15 @@ class Result:
 # ------------------------------------------------------------------ handles
 
 
+def checked_ops(ops: Any) -> list[dict]:
+    """`ops` as a list, each one an op (a dict naming one of OPS); ValueError otherwise."""
+    ops = list(ops)
+    for op in ops:
+        if not isinstance(op, dict) or op.get("op") not in OPS:
+            raise ValueError(f"not an op: {op!r}")
+    return ops
+
+
 def result_from_reply(message: dict, arrays: dict[str, np.ndarray], make_ref: Callable[[int, str], Any]) -> Result:
     """The Result of one reply frame: its JSON `message` (checked already) and
     its `arrays`; `make_ref(handle, type name)` makes the Ref of a kept object."""
@@ -1120,12 +1129,9 @@ class Sandbox:
         limit of its own. With a budget, the request is charged its time, cut
         off when the budget runs out, and not sent once it has.
         """
-        ops = list(ops)
+        ops = checked_ops(ops)
         if not ops:
             return []
-        for op in ops:
-            if not isinstance(op, dict) or op.get("op") not in OPS:
-                raise ValueError(f"not an op: {op!r}")
         budget = self.budget
         if budget is not None and budget.remaining() <= 0:
             return self._not_run(ops, budget)
