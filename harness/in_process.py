@@ -149,16 +149,21 @@ class InProcessEngine:
         """The reference's modules in sys.modules (and its finder first on
         sys.meta_path) for the time of one request; whatever held those names
         before is put back after."""
-        owned = self._finder.owns
-        others = {name: sys.modules.pop(name) for name in [n for n in sys.modules if owned(n)]}
+        others = self._take_owned()
         sys.modules.update(self._modules)
         sys.meta_path.insert(0, self._finder)
         try:
             yield
         finally:
             sys.meta_path.remove(self._finder)
-            self._modules = {name: sys.modules.pop(name) for name in [n for n in sys.modules if owned(n)]}
+            self._modules = self._take_owned()
             sys.modules.update(others)
+
+    def _take_owned(self):
+        """The modules of sys.modules named as the reference's are (`_Finder.names`), taken out of it.
+        (Twice a request over every module of the process: no call per module.)"""
+        names = self._finder.names
+        return {name: sys.modules.pop(name) for name in [n for n in sys.modules if n.partition(".")[0] in names]}
 
     def _results(self, parts, stdout, stderr):
         """The Results of one request's reply frames (`parts`, as the worker sends them)."""
@@ -184,9 +189,6 @@ class _Finder(importlib.abc.MetaPathFinder):
         self.entries = entries  # top-level name -> the folder holding it
         self.shipped = shipped  # import name -> the folder that is that package
         self.names = set(entries) | set(shipped) | set(missing)
-
-    def owns(self, module_name):
-        return module_name.partition(".")[0] in self.names
 
     def find_spec(self, name, path=None, target=None):
         if "." in name or name not in self.names:

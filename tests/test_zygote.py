@@ -150,19 +150,26 @@ def test_the_zygote_module_imports_no_numpy():
     assert run.stdout.strip() == "False"
 
 
+def assert_sandboxes_fork_through(connection, probe):
+    """A sandbox started while `connection` is the one in use is forked through it, and works."""
+    zygote.use(connection)
+    try:
+        with Sandbox(probe) as sandbox:
+            assert sandbox.call("numpy.add", 2, 3) == 5
+            assert isinstance(sandbox._resources.worker.popen, zygote.ForkedWorker)
+    finally:
+        zygote.use(None)
+
+
 def test_a_prestarted_zygote_is_taken_with_the_connections_asked_for(probe, monkeypatch):
     monkeypatch.setattr(zygote, "_prestarted", None)
     zygote.prestart(2)
     taken = zygote.take_prestarted(1)
     assert taken is not None and len(taken.connections) == 1
     assert zygote.take_prestarted(1) is None  # once
-    zygote.use(taken.connections[0])
     try:
-        with Sandbox(probe) as sandbox:
-            assert sandbox.call("numpy.add", 1, 2) == 3
-            assert isinstance(sandbox._resources.worker.popen, zygote.ForkedWorker)
+        assert_sandboxes_fork_through(taken.connections[0], probe)
     finally:
-        zygote.use(None)
         taken.close()
     assert taken.popen.returncode is not None
 
@@ -209,13 +216,7 @@ def test_a_new_connection_starts_sandboxes_from_the_same_zygote(probe):
     started = start_zygote(1)
     pid = started.popen.pid
     joined = zygote.Zygote.joined(started.connections[0].connect())
-    zygote.use(joined.connections[0])
-    try:
-        with Sandbox(probe) as sandbox:
-            assert sandbox.call("numpy.add", 2, 3) == 5
-            assert isinstance(sandbox._resources.worker.popen, zygote.ForkedWorker)
-    finally:
-        zygote.use(None)
+    assert_sandboxes_fork_through(joined.connections[0], probe)
     started.close(wait=False)  # the first connection closed: the joined one keeps the zygote
     time.sleep(0.2)
     assert started.popen.poll() is None

@@ -317,6 +317,19 @@ def prepare_interpreter(packages: tuple[str, ...], identity: Identity) -> Interp
     )
 
 
+# One thread for every BLAS and OpenMP pool numpy may use, in the workers and
+# in the judge (harness/__main__.py): their arrays are small, and a pool of one
+# thread per core costs CPU at import and spins after each call, on the cores
+# the other processes of a run need.
+ONE_THREAD = {
+    "OMP_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "NUMEXPR_NUM_THREADS": "1",
+    "VECLIB_MAXIMUM_THREADS": "1",
+}
+
+
 def worker_environment(interpreter: Interpreter, tmp: Path | None = None) -> dict[str, str]:
     """The whole environment of a worker (nothing else of the judge's): its
     HOME and TMPDIR are `tmp` (none given: left out, as for the zygote)."""
@@ -326,9 +339,7 @@ def worker_environment(interpreter: Interpreter, tmp: Path | None = None) -> dic
     }
     if tmp is not None:
         env["HOME"] = env["TMPDIR"] = str(tmp)
-    for name in ("OMP", "OPENBLAS", "MKL", "NUMEXPR"):
-        env[f"{name}_NUM_THREADS"] = "1"
-    env["VECLIB_MAXIMUM_THREADS"] = "1"
+    env.update(ONE_THREAD)
     for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
         if name in os.environ:
             env[name] = os.environ[name]
